@@ -1,0 +1,90 @@
+// The plugin as a function of {env, stdin, stdout}: parse, dispatch to one module per
+// verb, print the result or the spec's error JSON. Testable in-process.
+import { execRunner, type Runner } from '../lib/runner.js';
+import { decodeConfig, parseConfig } from './config.js';
+import { CACHE_DIR, type Context } from './context.js';
+import { parseCniEnv } from './env.js';
+import { CniCode, CniError, toCniError } from './errors.js';
+import { fileLogger, silentLogger, type Logger } from './log.js';
+import { convertResult } from './result.js';
+import { add } from './verbs/add.js';
+import { check } from './verbs/check.js';
+import { del } from './verbs/del.js';
+import { gc } from './verbs/gc.js';
+import { status } from './verbs/status.js';
+import { compareVersions, isSupported, LATEST_VERSION, SUPPORTED_VERSIONS, VERB_MIN_VERSION } from './versions.js';
+
+export interface PluginIo {
+  env: Record<string, string | undefined>;
+  stdin: string;
+  stdout: (text: string) => void;
+  runner?: Runner;
+  cacheDir?: string;
+}
+
+/** The version errors are reported in: the config's when it is readable and supported. */
+function replyVersion(stdin: string): string {
+  try {
+    const v = (JSON.parse(stdin) as { cniVersion?: unknown }).cniVersion;
+    if (typeof v === 'string' && isSupported(v)) return v;
+  } catch {
+    // unreadable config: answer in the newest version
+  }
+  return LATEST_VERSION;
+}
+
+export async function dispatch(io: PluginIo): Promise<number> {
+  const version = replyVersion(io.stdin);
+  let logger: Logger = silentLogger;
+  try {
+    const env = parseCniEnv(io.env);
+    if (env.command === 'VERSION') {
+      io.stdout(JSON.stringify({ cniVersion: version, supportedVersions: SUPPORTED_VERSIONS }) + '\n');
+      return 0;
+    }
+    const config = parseConfig(decodeConfig(io.stdin));
+    const minimum = VERB_MIN_VERSION[env.command]!;
+    if (compareVersions(config.cniVersion, minimum) < 0) {
+      throw new CniError(CniCode.IncompatibleVersion, `${env.command} needs cniVersion ${minimum} or later, the config has ${config.cniVersion}`);
+    }
+    if (config.logFile) {
+      logger = fileLogger(config.logFile, { verb: env.command, containerId: env.containerId || undefined, ifname: env.ifname || undefined });
+    }
+    const ctx: Context = {
+      env,
+      config,
+      runner: io.runner ?? execRunner,
+      logger,
+      ovs: { db: config.ovsdb },
+      cacheDir: io.cacheDir ?? CACHE_DIR,
+    };
+    const started = Date.now();
+    switch (env.command) {
+      case 'ADD': {
+        const result = await add(ctx);
+        io.stdout(JSON.stringify(convertResult(result, config.cniVersion)) + '\n');
+        logger.log('info', 'added', { ms: Date.now() - started, ips: result.ips.map((i) => i.address) });
+        break;
+      }
+      case 'DEL':
+        await del(ctx);
+        logger.log('info', 'deleted', { ms: Date.now() - started });
+        break;
+      case 'CHECK':
+        await check(ctx);
+        break;
+      case 'GC':
+        await gc(ctx);
+        break;
+      case 'STATUS':
+        await status(ctx);
+        break;
+    }
+    return 0;
+  } catch (err) {
+    const e = toCniError(err);
+    logger.log('error', e.message, { code: e.cniCode, details: e.details });
+    io.stdout(JSON.stringify(e.toJSON(version)) + '\n');
+    return 1;
+  }
+}

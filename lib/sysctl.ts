@@ -1,0 +1,9 @@
+// Kernel parameters of the calling process's network namespace, written only when
+// they differ (a write to /proc/sys is not free under 50 concurrent ADDs).
+import { readFileSync, writeFileSync } from 'node:fs';
+
+export function ensureSysctl(key: string, value: string): void {
+  const path = `/proc/sys/${key.replaceAll('.', '/')}`;
+  if (readFileSync(path, 'utf8').trim() === value) return;
+  writeFileSync(path, value);
+}

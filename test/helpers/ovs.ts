@@ -1,0 +1,42 @@
+// A private Open vSwitch (ovsdb-server + ovs-vswitchd) inside one namespace, as on an
+// emulated node: its own run directory, database and sockets.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Netns } from './netns.js';
+import { run, waitFor } from './sh.js';
+
+export interface OvsInstance {
+  dir: string;
+  db: string;
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+export async function startOvs(ns: Netns): Promise<OvsInstance> {
+  const dir = mkdtempSync(join(tmpdir(), 'warren-ovs-'));
+  const env = { OVS_RUNDIR: dir, OVS_DBDIR: dir, OVS_LOGDIR: dir, OVS_SYSCONFDIR: dir };
+  const db = `unix:${dir}/db.sock`;
+  await run('ovsdb-tool', ['create', `${dir}/conf.db`, '/usr/share/openvswitch/vswitch.ovsschema']);
+  await ns.exec('ovsdb-server', [`${dir}/conf.db`, `--remote=punix:${dir}/db.sock`, `--pidfile=${dir}/ovsdb-server.pid`,
+    '--detach', `--log-file=${dir}/ovsdb-server.log`, `--unixctl=${dir}/ovsdb-server.ctl`], { env });
+  await run('ovs-vsctl', [`--db=${db}`, '--no-wait', 'init'], { env });
+  await ns.exec('ovs-vswitchd', [db, `--pidfile=${dir}/ovs-vswitchd.pid`, '--detach', `--log-file=${dir}/ovs-vswitchd.log`,
+    `--unixctl=${dir}/ovs-vswitchd.ctl`], { env });
+  await waitFor('ovs-vswitchd', async () => (await run('ovs-vsctl', [`--db=${db}`, '--timeout=2', 'show'], { env, allowFailure: true })) !== '');
+  return {
+    dir,
+    db,
+    env,
+    async stop() {
+      for (const d of ['ovs-vswitchd', 'ovsdb-server']) {
+        try {
+          process.kill(Number(readFileSync(`${dir}/${d}.pid`, 'utf8').trim()), 'SIGTERM');
+        } catch {
+          // already gone
+        }
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
