@@ -74,7 +74,6 @@ export async function add(ctx: Context): Promise<CniResult> {
         rollback.push('veth', () => deleteLink(runner, a.hostVeth));
         await createVeth(ctx, a, mtu);
       })(),
-      nftApply(runner, masqueradeScript(cfg)),
     ]);
     const result = ipam!;
     const gws = gateways(result);
@@ -87,6 +86,8 @@ export async function add(ctx: Context): Promise<CniResult> {
       // Userspace OVS forwards veth frames whose checksum was left to offload, and TCP
       // then fails while ping works (TESTBED.md): have the pod's kernel fill it in.
       datapath === 'netdev' ? pod('ethtool', ['-K', a.ifname, 'tx', 'off']) : Promise.resolve(),
+      // Node-wide, so only once the pod's own resources exist: a refused ADD changes nothing.
+      nftApply(runner, masqueradeScript(cfg)),
     ]);
     if (cfg.isGateway) {
       for (const g of gws) ensureSysctl(g.family === 4 ? 'net.ipv4.ip_forward' : 'net.ipv6.conf.all.forwarding', '1');
