@@ -39,10 +39,17 @@ export class NodeFixture {
   }
 
   cni(call: Omit<PluginCall, 'node'>): Promise<PluginReply> {
+    const ifname = call.ifname ?? 'eth0';
     if (call.command === 'ADD' && call.containerId && typeof call.config === 'object') {
-      this.attachments.push({ containerId: call.containerId, ifname: call.ifname ?? 'eth0', config: call.config });
+      this.attachments.push({ containerId: call.containerId, ifname, config: call.config });
     }
-    return cni({ node: this.node, ...call });
+    const reply = cni({ node: this.node, ...call });
+    if (call.command === 'DEL') {
+      void reply.then((r) => {
+        if (r.exitCode === 0) this.attachments = this.attachments.filter((a) => a.containerId !== call.containerId || a.ifname !== ifname);
+      });
+    }
+    return reply;
   }
 
   /** DEL for every attachment a test added (as a runtime would), then the pods go. */
