@@ -1,6 +1,7 @@
 // The plugin as a function of {env, stdin, stdout}: parse, dispatch to one module per
 // verb, print the result or the spec's error JSON. Testable in-process.
-import { execRunner, type Runner } from '../lib/runner.js';
+import type { Runner } from '../lib/runner.js';
+import { spawnRunner } from '../lib/spawn-runner.js';
 import { decodeConfig, parseConfig } from './config.js';
 import { CACHE_DIR, type Context } from './context.js';
 import { parseCniEnv } from './env.js';
@@ -20,6 +21,22 @@ export interface PluginIo {
   stdout: (text: string) => void;
   runner?: Runner;
   cacheDir?: string;
+}
+
+/** Every command with its duration and status in the log: where an ADD spent its time. */
+function loggedRunner(runner: Runner, logger: Logger): Runner {
+  return async (file, args, options) => {
+    const started = performance.now();
+    const cmd = [file, ...args].join(' ');
+    try {
+      const r = await runner(file, args, options);
+      logger.log('info', 'command', { cmd, ms: Math.round(performance.now() - started), exitCode: r.exitCode });
+      return r;
+    } catch (err) {
+      logger.log('warn', 'command failed', { cmd, ms: Math.round(performance.now() - started), error: String(err) });
+      throw err;
+    }
+  };
 }
 
 /** The version errors are reported in: the config's when it is readable and supported. */
@@ -53,7 +70,7 @@ export async function dispatch(io: PluginIo): Promise<number> {
     const ctx: Context = {
       env,
       config,
-      runner: io.runner ?? execRunner,
+      runner: config.logFile ? loggedRunner(io.runner ?? spawnRunner, logger) : (io.runner ?? spawnRunner),
       logger,
       ovs: { db: config.ovsdb },
       cacheDir: io.cacheDir ?? CACHE_DIR,

@@ -30,7 +30,7 @@ export function findPlugin(type: string, path: readonly string[]): string | unde
   return undefined;
 }
 
-function requirePlugin(call: IpamCall): string {
+export function requirePlugin(call: IpamCall): string {
   const found = findPlugin(call.config.ipam.type, call.env.path);
   if (!found) {
     throw new CniError(CniCode.InvalidConfig, `IPAM plugin ${JSON.stringify(call.config.ipam.type)} not found`,

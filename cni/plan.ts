@@ -142,9 +142,13 @@ export function nftChainName(bridge: string): string {
 
 export const NFT_TABLE = 'warren';
 
+function masqueradeComment(cfg: WarrenConfig): string | undefined {
+  return cfg.ipMasq && cfg.podCIDR ? `warren: pods leaving ${cfg.podCIDR.network}/${cfg.podCIDR.prefix}` : undefined;
+}
+
 /**
- * One chain per bridge in the node's `inet warren` table, replaced atomically on
- * every call: repeated and concurrent ADDs converge on exactly one rule.
+ * One chain per bridge in the node's `inet warren` table, replaced atomically: repeated
+ * and concurrent ADDs converge on exactly one rule.
  */
 export function masqueradeScript(cfg: WarrenConfig): string {
   const chain = nftChainName(cfg.bridge);
@@ -152,14 +156,28 @@ export function masqueradeScript(cfg: WarrenConfig): string {
     `add table inet ${NFT_TABLE}`,
     `add chain inet ${NFT_TABLE} ${chain} { type nat hook postrouting priority srcnat; policy accept; }`,
   ];
-  if (cfg.ipMasq && cfg.podCIDR) {
+  const comment = masqueradeComment(cfg);
+  if (comment && cfg.podCIDR) {
     const p = cfg.podCIDR;
     const match = p.family === 4 ? 'ip' : 'ip6';
     const cidr = `${p.network}/${p.prefix}`;
     lines.push(`flush chain inet ${NFT_TABLE} ${chain}`);
-    lines.push(`add rule inet ${NFT_TABLE} ${chain} ${match} saddr ${cidr} ${match} daddr != ${cidr} masquerade comment "warren: pods leaving ${cidr}"`);
+    lines.push(`add rule inet ${NFT_TABLE} ${chain} ${match} saddr ${cidr} ${match} daddr != ${cidr} masquerade comment "${comment}"`);
   } else {
     lines.push(`delete chain inet ${NFT_TABLE} ${chain}`);
   }
   return lines.join('\n') + '\n';
+}
+
+/**
+ * Whether the chain as `nft -j list chain` showed it (undefined: no such chain) is what
+ * the config wants. Reading costs 3 ms, rewriting 15 ms: ADD rewrites only on a mismatch.
+ */
+export function masqueradeInSync(cfg: WarrenConfig, listed: unknown): boolean {
+  const comment = masqueradeComment(cfg);
+  if (listed === undefined) return comment === undefined;
+  const items = ((listed as { nftables?: Record<string, unknown>[] }).nftables ?? []);
+  const rules = items.filter((o) => 'rule' in o).map((o) => o.rule as { comment?: string; expr?: unknown[] });
+  return comment !== undefined && rules.length === 1 && rules[0]!.comment === comment &&
+    JSON.stringify(rules[0]!.expr ?? []).includes('"masquerade"');
 }

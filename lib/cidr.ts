@@ -62,3 +62,49 @@ export function splitInterfaceAddress(text: string): { address: string; prefix: 
   }
   return { address, prefix, family };
 }
+
+// Address arithmetic for carving pools into subnets: addresses as bigints so that one
+// code path serves IPv4 and IPv6.
+
+export function addressBits(family: Family): number {
+  return family === 4 ? 32 : 128;
+}
+
+export function addressToBigInt(address: string): bigint {
+  return parseAddress(address).toByteArray().reduce((n, byte) => (n << 8n) | BigInt(byte), 0n);
+}
+
+export function bigIntToAddress(value: bigint, family: Family): string {
+  const bytes: number[] = [];
+  for (let i = 0, v = value; i < addressBits(family) / 8; i++, v >>= 8n) bytes.unshift(Number(v & 0xffn));
+  return ipaddr.fromByteArray(bytes).toString();
+}
+
+/** How many addresses the CIDR spans, network and broadcast included. */
+export function addressCount(c: Cidr): bigint {
+  return 1n << BigInt(addressBits(c.family) - c.prefix);
+}
+
+/** The address `offset` places after the network address (negative counts from the end). */
+export function addressAt(c: Cidr, offset: bigint | number): string {
+  const n = BigInt(offset);
+  const size = addressCount(c);
+  if (n >= size || -n > size) throw new CidrError(`offset ${n} is outside ${formatCidr(c)}`);
+  return bigIntToAddress(addressToBigInt(c.network) + (n >= 0n ? n : size + n), c.family);
+}
+
+/** The `index`th subnet of length `prefix` inside `c`, counting from zero. */
+export function subnetAt(c: Cidr, prefix: number, index: number): Cidr {
+  if (prefix < c.prefix || prefix > addressBits(c.family)) throw new CidrError(`/${prefix} does not fit in ${formatCidr(c)}`);
+  const count = 1n << BigInt(prefix - c.prefix);
+  if (!Number.isInteger(index) || index < 0 || BigInt(index) >= count) throw new CidrError(`subnet ${index} is outside ${formatCidr(c)}`);
+  const step = 1n << BigInt(addressBits(c.family) - prefix);
+  return { network: bigIntToAddress(addressToBigInt(c.network) + BigInt(index) * step, c.family), prefix, family: c.family };
+}
+
+/** Which subnet of length `prefix` of `c` holds `address`, or undefined when outside. */
+export function subnetIndexOf(c: Cidr, prefix: number, address: string): number | undefined {
+  if (!cidrContains(c, address)) return undefined;
+  const offset = addressToBigInt(address) - addressToBigInt(c.network);
+  return Number(offset >> BigInt(addressBits(c.family) - prefix));
+}

@@ -34,25 +34,40 @@ export function describeCommand(file: string, args: readonly string[]): string {
   return [file, ...args].join(' ');
 }
 
-export const execRunner: Runner = async (file, args, options = {}) => {
-  const env = options.replaceEnv ? { ...options.env } : { ...process.env, ...options.env };
+/** Builds the child's environment: inherited unless replaceEnv, PATH always completed. */
+export function childEnv(options: RunOptions): Record<string, string> {
+  const env: Record<string, string | undefined> = options.replaceEnv ? { ...options.env } : { ...process.env, ...options.env };
   env.PATH = withSystemPath(env.PATH);
+  for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
+  return env as Record<string, string>;
+}
+
+/** The one place exit statuses are judged, whichever way the process was started. */
+export function settle(file: string, args: readonly string[], options: RunOptions, r: { exitCode: number | undefined; stdout: string; stderr: string; cause?: unknown }): RunResult {
+  if (r.exitCode === undefined) {
+    throw new CommandError(describeCommand(file, args), undefined, r.stderr, { cause: r.cause });
+  }
+  if (r.exitCode !== 0 && !options.allowFailure) {
+    throw new CommandError(describeCommand(file, args), r.exitCode, r.stderr || r.stdout);
+  }
+  return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode };
+}
+
+/** The runner for daemons and tools, on execa. */
+export const execRunner: Runner = async (file, args, options = {}) => {
   const result = await execa(file, args, {
     input: options.input ?? '',
-    env,
+    env: childEnv(options),
     extendEnv: false,
     reject: false,
     stripFinalNewline: false,
     timeout: options.timeoutMs,
   });
-  const exitCode = typeof result.exitCode === 'number' ? result.exitCode : -1;
-  const stdout = String(result.stdout ?? '');
-  const stderr = String(result.stderr ?? '');
-  if (result.failed && typeof result.exitCode !== 'number') {
-    throw new CommandError(describeCommand(file, args), undefined, stderr || String(result.message), { cause: result.cause });
-  }
-  if (exitCode !== 0 && !options.allowFailure) {
-    throw new CommandError(describeCommand(file, args), exitCode, stderr || stdout);
-  }
-  return { stdout, stderr, exitCode };
+  const exited = typeof result.exitCode === 'number';
+  return settle(file, args, options, {
+    exitCode: exited ? result.exitCode : undefined,
+    stdout: String(result.stdout ?? ''),
+    stderr: exited ? String(result.stderr ?? '') : String(result.stderr || result.message),
+    cause: result.cause,
+  });
 };

@@ -1,11 +1,10 @@
-// Bundles each program with esbuild and seals it into one executable with Node's
-// single executable applications (SEA): the installed node binary plus an injected
-// blob, so the build needs no network and the result needs no node_modules.
+// Bundles each program with esbuild and seals it into one executable (scripts/sea.mjs),
+// so the result needs no node_modules and the build needs no network.
 import { build } from 'esbuild';
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, writeFileSync, chmodSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sealExecutable } from './sea.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'dist');
@@ -46,23 +45,7 @@ for (const p of programs) {
     define: { 'import.meta.url': 'warrenImportMetaUrl' },
     banner: { js: 'var warrenImportMetaUrl=require("node:url").pathToFileURL(__filename).href;' },
   });
-  const blob = join(out, 'bundle', `${p.name}.blob`);
-  const seaConfig = join(out, 'bundle', `${p.name}.sea.json`);
-  writeFileSync(seaConfig, JSON.stringify({
-    main: bundle,
-    output: blob,
-    disableExperimentalSEAWarning: true,
-    useCodeCache: true,
-    assets: p.assets,
-  }));
-  execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { stdio: ['ignore', 'ignore', 'inherit'] });
   const bin = join(out, 'bin', p.name);
-  rmSync(bin, { force: true });
-  copyFileSync(process.execPath, bin);
-  chmodSync(bin, 0o755);
-  execFileSync(process.execPath, [
-    join(dirname(require_.resolve('postject/package.json')), 'dist', 'cli.js'),
-    bin, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2',
-  ], { stdio: ['ignore', 'ignore', 'inherit'] });
+  sealExecutable({ main: bundle, output: bin, assets: p.assets, workDir: join(out, 'bundle') });
   console.log(`built ${bin}`);
 }

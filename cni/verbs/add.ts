@@ -3,17 +3,17 @@
 import { netnsExists, inNetns } from '../../lib/netns.js';
 import { ipBatch } from '../../lib/ip.js';
 import { deleteLink, linkNames } from '../../lib/links.js';
-import { nftApply } from '../../lib/nft.js';
+import { nftApply, nftJsonIfExists } from '../../lib/nft.js';
 import { vsctl } from '../../lib/ovs.js';
 import { ensureSysctl } from '../../lib/sysctl.js';
 import { CommandError } from '../../lib/errors.js';
 import { detectDatapath, effectiveMtu, ipamCall, type Context } from '../context.js';
 import { CniCode, CniError } from '../errors.js';
-import { ipamAdd, ipamDel } from '../ipam.js';
+import { ipamAdd, ipamDel, requirePlugin } from '../ipam.js';
 import { hostVethName, podMac } from '../naming.js';
 import {
-  bridgeAddressCommands, gateways, masqueradeScript, ovsAttachCommands, ovsDetachCommands,
-  podConfigCommands, podRoutes, vethCreateCommands, type Attachment,
+  bridgeAddressCommands, gateways, masqueradeInSync, masqueradeScript, NFT_TABLE, nftChainName, ovsAttachCommands, ovsDetachCommands,
+  podConfigCommands, podRoutes, vethCreateCommands, type Attachment, type Datapath, type Gateway,
 } from '../plan.js';
 import type { CniResult } from '../result.js';
 import { Rollback } from '../rollback.js';
@@ -50,6 +50,29 @@ async function createVeth(ctx: Context, a: Attachment, mtu: number): Promise<voi
   }
 }
 
+/**
+ * Addresses and routes in one process in the pod's netns. With the userspace datapath
+ * the pod's TX checksum offload goes off first: OVS forwards veth frames whose checksum
+ * was left to offload, and TCP then fails while ping works (TESTBED.md). One shell
+ * instead of a second nsenter: under 50 concurrent ADDs on 2 cores, processes are the cost.
+ */
+async function configurePod(ctx: Context, a: Attachment, datapath: Datapath, commands: string[]): Promise<void> {
+  const pod = inNetns(ctx.runner, a.netns);
+  if (datapath === 'system') return ipBatch(pod, commands);
+  await pod('sh', ['-c', 'ethtool -K "$1" tx off >/dev/null && exec ip -batch -', 'sh', a.ifname], { input: commands.join('\n') + '\n' });
+}
+
+async function reconcileMasquerade(ctx: Context): Promise<void> {
+  const listed = await nftJsonIfExists(ctx.runner, ['list', 'chain', 'inet', NFT_TABLE, nftChainName(ctx.config.bridge)]);
+  if (!masqueradeInSync(ctx.config, listed)) await nftApply(ctx.runner, masqueradeScript(ctx.config));
+}
+
+async function configureBridge(ctx: Context, gws: Gateway[]): Promise<void> {
+  if (!ctx.config.isGateway) return ipBatch(ctx.runner, [`link set ${ctx.config.bridge} up`]);
+  for (const g of gws) ensureSysctl(g.family === 4 ? 'net.ipv4.ip_forward' : 'net.ipv6.conf.all.forwarding', '1');
+  return ipBatch(ctx.runner, bridgeAddressCommands(ctx.config.bridge, gws));
+}
+
 export async function add(ctx: Context): Promise<CniResult> {
   const { config: cfg, runner, env } = ctx;
   if (!netnsExists(env.netns)) {
@@ -59,42 +82,33 @@ export async function add(ctx: Context): Promise<CniResult> {
   const mtu = await effectiveMtu(cfg, runner);
   const bridgeExists = linkNames().has(cfg.bridge);
   const datapath = detectDatapath();
-  const pod = inNetns(runner, env.netns);
   const call = ipamCall(ctx);
+  requirePlugin(call); // before anything changes: a missing IPAM is bad input
   const rollback = new Rollback((what, err) => ctx.logger.log('error', `rollback of ${what} failed`, { error: String(err) }));
 
-  try {
-    let ipam: CniResult | undefined;
-    await allSettled([
-      ipamAdd(call).then((r) => {
-        rollback.push('IPAM allocation', () => ipamDel(call));
-        ipam = r;
-      }),
-      (async () => {
-        rollback.push('veth', () => deleteLink(runner, a.hostVeth));
-        await createVeth(ctx, a, mtu);
-      })(),
-    ]);
-    const result = ipam!;
-    const gws = gateways(result);
-    const routes = podRoutes(result, gws, cfg.isGateway);
-
+  // A dependency graph, not phases: each step starts as soon as what it needs exists.
+  // Every step registers its undo before acting, and all steps settle before an undo runs.
+  const ipamP = ipamAdd(call).then((r) => {
+    rollback.push('IPAM allocation', () => ipamDel(call));
+    return r;
+  });
+  const vethP = (async () => {
+    rollback.push('veth', () => deleteLink(runner, a.hostVeth));
+    await createVeth(ctx, a, mtu);
+  })();
+  const ovsP = vethP.then(async () => {
     rollback.push('OVS port', () => vsctl(runner, ctx.ovs, ovsDetachCommands(a.hostVeth)));
-    await allSettled([
-      vsctl(runner, ctx.ovs, ovsAttachCommands(cfg, a, bridgeExists, datapath, mtu)),
-      ipBatch(pod, podConfigCommands(a.ifname, result, routes)),
-      // Userspace OVS forwards veth frames whose checksum was left to offload, and TCP
-      // then fails while ping works (TESTBED.md): have the pod's kernel fill it in.
-      datapath === 'netdev' ? pod('ethtool', ['-K', a.ifname, 'tx', 'off']) : Promise.resolve(),
-      // Node-wide, so only once the pod's own resources exist: a refused ADD changes nothing.
-      nftApply(runner, masqueradeScript(cfg)),
-    ]);
-    if (cfg.isGateway) {
-      for (const g of gws) ensureSysctl(g.family === 4 ? 'net.ipv4.ip_forward' : 'net.ipv6.conf.all.forwarding', '1');
-      await ipBatch(runner, bridgeAddressCommands(cfg.bridge, gws));
-    } else {
-      await ipBatch(runner, [`link set ${cfg.bridge} up`]);
-    }
+    await vsctl(runner, ctx.ovs, ovsAttachCommands(cfg, a, bridgeExists, datapath, mtu));
+  });
+  const podP = Promise.all([ipamP, vethP]).then(([r]) => configurePod(ctx, a, datapath, podConfigCommands(a.ifname, r, podRoutes(r, gateways(r), cfg.isGateway))));
+  // A new bridge exists once OVS has made it; an existing one is configured at once.
+  const bridgeP = Promise.all([ipamP, bridgeExists ? undefined : ovsP]).then(([r]) => configureBridge(ctx, gateways(r)));
+  // Node-wide and idempotent; bad input was refused before this point.
+  const nftP = reconcileMasquerade(ctx);
+  try {
+    await allSettled([ipamP, vethP, ovsP, podP, bridgeP, nftP]);
+    const result = await ipamP;
+    const routes = podRoutes(result, gateways(result), cfg.isGateway);
 
     const first = result.ips[0]!;
     return {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../cni/config.js';
 import { hostVethName, podMac } from '../../../cni/naming.js';
 import {
-  bridgeAddressCommands, gateways, masqueradeScript, ovsAttachCommands, podConfigCommands, podRoutes, vethCreateCommands,
+  bridgeAddressCommands, gateways, masqueradeInSync, masqueradeScript, ovsAttachCommands, podConfigCommands, podRoutes, vethCreateCommands,
 } from '../../../cni/plan.js';
 import type { CniResult } from '../../../cni/result.js';
 
@@ -97,5 +97,36 @@ describe('masquerade', () => {
     const s = masqueradeScript(v6);
     expect(s).toContain('postrouting_br_pods_1');
     expect(s).toContain('ip6 saddr fd00:10::/48 ip6 daddr != fd00:10::/48 masquerade');
+  });
+});
+
+describe('masqueradeInSync', () => {
+  // As `nft -j list chain inet warren postrouting_warren0` printed it (nftables 1.0.6).
+  const listed = (comment: string, extraRule = false) => ({
+    nftables: [
+      { metainfo: { version: '1.0.6', json_schema_version: 1 } },
+      { chain: { family: 'inet', table: 'warren', name: 'postrouting_warren0', handle: 1, type: 'nat', hook: 'postrouting', prio: 100, policy: 'accept' } },
+      { rule: { family: 'inet', table: 'warren', chain: 'postrouting_warren0', handle: 2, comment, expr: [
+        { match: { op: '==', left: { payload: { protocol: 'ip', field: 'saddr' } }, right: { prefix: { addr: '10.244.0.0', len: 16 } } } },
+        { match: { op: '!=', left: { payload: { protocol: 'ip', field: 'daddr' } }, right: { prefix: { addr: '10.244.0.0', len: 16 } } } },
+        { masquerade: null },
+      ] } },
+      ...(extraRule ? [{ rule: { family: 'inet', table: 'warren', chain: 'postrouting_warren0', handle: 3, expr: [{ accept: null }] } }] : []),
+    ],
+  });
+
+  it('accepts the chain ADD wrote', () => {
+    expect(masqueradeInSync(cfg, listed('warren: pods leaving 10.244.0.0/16'))).toBe(true);
+  });
+
+  it('rewrites a chain that is missing, for another pod CIDR, or holds an extra rule', () => {
+    expect(masqueradeInSync(cfg, undefined)).toBe(false);
+    expect(masqueradeInSync(cfg, listed('warren: pods leaving 10.245.0.0/16'))).toBe(false);
+    expect(masqueradeInSync(cfg, listed('warren: pods leaving 10.244.0.0/16', true))).toBe(false);
+  });
+
+  it('wants no chain when masquerading is off', () => {
+    expect(masqueradeInSync({ ...cfg, ipMasq: false }, undefined)).toBe(true);
+    expect(masqueradeInSync({ ...cfg, ipMasq: false }, listed('warren: pods leaving 10.244.0.0/16'))).toBe(false);
   });
 });

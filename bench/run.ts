@@ -1,0 +1,12 @@
+// `make bench`: every benchmark, each printing ratios against a baseline measured in
+// the same run. Not timed tests: they report, they do not pass or fail.
+import { existsSync } from 'node:fs';
+import { benchCni } from './cni.js';
+
+await benchCni();
+// Benchmarks of programs still being written join when their file exists.
+const configgenBench = './configgen.js';
+if (existsSync(new URL('./configgen.ts', import.meta.url))) {
+  const { benchConfiggen } = (await import(configgenBench)) as { benchConfiggen?: () => Promise<unknown> };
+  if (benchConfiggen) await benchConfiggen();
+}

@@ -1,0 +1,1 @@
+export function sealExecutable(options: { main: string; output: string; assets?: Record<string, string>; workDir: string }): void;

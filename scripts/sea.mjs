@@ -1,0 +1,28 @@
+// Seals a CommonJS bundle into a single executable with Node's single executable
+// applications (SEA): a copy of the installed node binary with the blob injected.
+// Needs no network, unlike `pkg`, which downloads patched Node binaries.
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+
+const require = createRequire(import.meta.url);
+const SENTINEL = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+
+/** Makes `output` (an executable) from `main` (a CommonJS file); `assets` maps key -> file. */
+export function sealExecutable({ main, output, assets = {}, workDir }) {
+  const blob = join(workDir, `${output.split('/').at(-1)}.blob`);
+  const seaConfig = `${blob}.json`;
+  writeFileSync(seaConfig, JSON.stringify({ main, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true, assets }));
+  execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { stdio: 'pipe' });
+  rmSync(output, { force: true });
+  copyFileSync(process.execPath, output);
+  chmodSync(output, 0o755);
+  const postject = join(dirname(require.resolve('postject/package.json')), 'dist', 'cli.js');
+  try {
+    // postject warns about ELF note sections on every run; only a failure is worth showing.
+    execFileSync(process.execPath, [postject, output, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SENTINEL], { stdio: 'pipe' });
+  } catch (err) {
+    throw new Error(`postject failed for ${output}: ${err.stderr ?? err.message}`);
+  }
+}
