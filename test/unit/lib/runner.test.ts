@@ -1,8 +1,8 @@
 // Both runners behave the same: one table, run against each.
 import { describe, expect, it } from 'vitest';
-import { CommandError } from '../../lib/errors.js';
-import { execRunner, type Runner } from '../../lib/runner.js';
-import { spawnRunner } from '../../lib/spawn-runner.js';
+import { CommandError } from '../../../lib/errors.js';
+import { execRunner, type Runner } from '../../../lib/runner.js';
+import { spawnRunner } from '../../../lib/spawn-runner.js';
 
 describe.each([['execa', execRunner], ['child_process', spawnRunner]] as [string, Runner][])('%s runner', (_, runner) => {
   it('passes stdin and returns stdout', async () => {
