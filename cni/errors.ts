@@ -1,6 +1,7 @@
 // The CNI spec's error codes (spec 1.1.0, "Error"), plus Warren's own from 100 up.
 // Every failure leaves the plugin as one CniError, printed as the spec's error JSON.
 import { CommandError, WarrenError, errorMessage } from '../lib/errors.js';
+import { OvsdbError } from '../lib/ovsdb/client.js';
 
 export const CniCode = {
   IncompatibleVersion: 1,
@@ -18,6 +19,7 @@ export const CniCode = {
   CommandFailed: 101,
   CheckFailed: 102,
   IpamFailed: 103,
+  OvsdbFailed: 104,
 } as const;
 
 export type CniCodeValue = (typeof CniCode)[keyof typeof CniCode] | number;
@@ -41,6 +43,10 @@ export class CniError extends WarrenError {
 /** Anything thrown becomes a CniError: typed ones pass through, commands keep their stderr. */
 export function toCniError(err: unknown): CniError {
   if (err instanceof CniError) return err;
+  if (err instanceof OvsdbError) return new CniError(CniCode.OvsdbFailed, 'Open vSwitch failed', err.message, { cause: err });
+  if (err instanceof CommandError && err.command.startsWith('ovs-vsctl')) {
+    return new CniError(CniCode.OvsdbFailed, 'Open vSwitch failed', err.message, { cause: err });
+  }
   if (err instanceof CommandError) {
     return new CniError(CniCode.CommandFailed, `${err.command.split(' ')[0]} failed`, err.message, { cause: err });
   }

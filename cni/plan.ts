@@ -73,11 +73,6 @@ export function bridgeCommands(bridge: string, datapath: Datapath): VsctlCommand
   ];
 }
 
-// Port names are unique across bridges, and naming no bridge keeps DEL working when
-// the bridge itself is already gone.
-export function ovsDetachCommands(hostVeth: string): VsctlCommand[] {
-  return [['--if-exists', 'del-port', hostVeth]];
-}
 
 export interface Gateway {
   address: string;

@@ -4,15 +4,15 @@ import { netnsExists, inNetns } from '../../lib/netns.js';
 import { ipBatch } from '../../lib/ip.js';
 import { deleteLink, linkNames } from '../../lib/links.js';
 import { nftApply, nftJsonIfExists } from '../../lib/nft.js';
-import { vsctl } from '../../lib/ovs.js';
 import { ensureSysctl } from '../../lib/sysctl.js';
 import { CommandError } from '../../lib/errors.js';
 import { detectDatapath, effectiveMtu, ipamCall, type Context } from '../context.js';
 import { CniCode, CniError } from '../errors.js';
 import { ipamAdd, ipamDel, requirePlugin } from '../ipam.js';
 import { hostVethName, podMac } from '../naming.js';
+import { attachPort, detachPort } from '../ovs-port.js';
 import {
-  bridgeAddressCommands, gateways, masqueradeInSync, masqueradeScript, NFT_TABLE, nftChainName, ovsAttachCommands, ovsDetachCommands,
+  bridgeAddressCommands, gateways, masqueradeInSync, masqueradeScript, NFT_TABLE, nftChainName,
   podConfigCommands, podRoutes, vethCreateCommands, type Attachment, type Datapath, type Gateway,
 } from '../plan.js';
 import type { CniResult } from '../result.js';
@@ -97,8 +97,8 @@ export async function add(ctx: Context): Promise<CniResult> {
     await createVeth(ctx, a, mtu);
   })();
   const ovsP = vethP.then(async () => {
-    rollback.push('OVS port', () => vsctl(runner, ctx.ovs, ovsDetachCommands(a.hostVeth)));
-    await vsctl(runner, ctx.ovs, ovsAttachCommands(cfg, a, bridgeExists, datapath, mtu));
+    rollback.push('OVS port', () => detachPort(ctx, a.hostVeth));
+    await attachPort(ctx, a, bridgeExists, datapath, mtu);
   });
   const podP = Promise.all([ipamP, vethP]).then(([r]) => configurePod(ctx, a, datapath, podConfigCommands(a.ifname, r, podRoutes(r, gateways(r), cfg.isGateway))));
   // A new bridge exists once OVS has made it; an existing one is configured at once.

@@ -9,7 +9,8 @@ import { ovsdbRows, vsctl, type OvsdbTable } from '../../lib/ovs.js';
 import { ipamCall, type Context } from '../context.js';
 import { CniCode, CniError } from '../errors.js';
 import { ipamDel } from '../ipam.js';
-import { EXTERNAL_ID, ovsDetachCommands } from '../plan.js';
+import { detachPort } from '../ovs-port.js';
+import { EXTERNAL_ID } from '../plan.js';
 
 export const HOST_LOCAL_DATA_DIR = '/var/lib/cni/networks';
 
@@ -64,7 +65,7 @@ export async function gc(ctx: Context): Promise<GcReport> {
   for (const row of ovsdbRows(table) as { name: string; external_ids: Record<string, string> }[]) {
     const ids = row.external_ids;
     if (valid.has(key(ids[EXTERNAL_ID.containerId] ?? '', ids[EXTERNAL_ID.ifname] ?? ''))) continue;
-    await vsctl(runner, ctx.ovs, ovsDetachCommands(row.name));
+    await detachPort(ctx, row.name);
     await deleteLink(runner, row.name);
     report.ports.push(row.name);
   }

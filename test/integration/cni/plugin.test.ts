@@ -122,7 +122,7 @@ describe('failures leave nothing behind', () => {
     const before = await nodeState(fx.node, fx.ovs, fx.ipamDir);
     const r = await fx.cni({ command: 'ADD', config: fx.config({ ovsdb: 'unix:/nonexistent/db.sock' }), containerId: 'rb2', netns: pod.path });
     expect(r.exitCode).toBe(1);
-    expect(r.json).toMatchObject({ code: 101, msg: 'ovs-vsctl failed' });
+    expect(r.json).toMatchObject({ code: 104, msg: 'Open vSwitch failed' });
     expect(podResidue(await nodeState(fx.node, fx.ovs, fx.ipamDir))).toEqual(podResidue(before));
   });
 
