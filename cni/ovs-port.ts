@@ -1,6 +1,5 @@
-// The pod's OVS port, through OVSDB directly (one round trip) on the hot path, and
-// ovs-vsctl where it does more than we want to write again: creating the bridge, and
-// adopting a port left by an ADD that died.
+// The pod's OVS port, through OVSDB directly (one round trip), and ovs-vsctl where it
+// does more than we want to write again: creating the bridge.
 import { OvsdbClient, OvsdbError, defaultOvsdbAddress } from '../lib/ovsdb/client.js';
 import { attachPortOps, detachPortOps, selectPortOps } from '../lib/ovsdb/ops.js';
 import { vsctl } from '../lib/ovs.js';
@@ -26,21 +25,32 @@ export async function attachPort(ctx: Context, a: Attachment, bridgeExists: bool
     await vsctl(ctx.runner, ctx.ovs, ovsAttachCommands(cfg, a, false, datapath, mtu));
     return;
   }
-  try {
-    await withClient(ctx, (c) => c.transactAndWait(attachPortOps({ bridge: cfg.bridge, name: a.hostVeth, externalIds: externalIds(cfg.name, a), bridgeMtu: mtu })));
-  } catch (err) {
-    // A port of this name already exists (its ADD died before rollback): adopt it.
-    if (!(err instanceof OvsdbError) || !/constraint violation/.test(err.message)) throw err;
-    ctx.logger.log('warn', 'adopting existing OVS port', { port: a.hostVeth });
-    await vsctl(ctx.runner, ctx.ovs, ovsAttachCommands(cfg, a, true, datapath, mtu));
-  }
+  const ops = attachPortOps({ bridge: cfg.bridge, name: a.hostVeth, externalIds: externalIds(cfg.name, a), bridgeMtu: mtu });
+  await withClient(ctx, async (c) => {
+    try {
+      await c.transactAndWait(ops);
+    } catch (err) {
+      // A port of this name exists: left by an ADD that died before its rollback. Its
+      // veth was made anew, and ovs-vswitchd keeps the old device open as long as the
+      // row lives, so the row goes first (its own transaction) and comes back fresh.
+      if (!(err instanceof OvsdbError) || !/constraint violation/.test(err.message)) throw err;
+      ctx.logger.log('warn', 'replacing a stale OVS port', { port: a.hostVeth });
+      await removePort(c, a.hostVeth, true);
+      await c.transactAndWait(ops);
+    }
+  });
+}
+
+/** `wait`: until ovs-vswitchd has closed the device (needed before re-adding the same name). */
+async function removePort(c: OvsdbClient, name: string, wait: boolean): Promise<void> {
+  const [found] = await c.transact(selectPortOps(name));
+  const uuid = found?.rows?.[0]?._uuid as ['uuid', string] | undefined;
+  if (!uuid) return;
+  if (wait) await c.transactAndWait(detachPortOps(uuid[1]));
+  else await c.transact(detachPortOps(uuid[1]));
 }
 
 /** Removes the port from whichever bridge holds it; a port already gone is removed. */
 export async function detachPort(ctx: Context, name: string): Promise<void> {
-  await withClient(ctx, async (c) => {
-    const [found] = await c.transact(selectPortOps(name));
-    const uuid = found?.rows?.[0]?._uuid as ['uuid', string] | undefined;
-    if (uuid) await c.transact(detachPortOps(uuid[1]));
-  });
+  await withClient(ctx, (c) => removePort(c, name, false));
 }

@@ -101,6 +101,24 @@ describe('ADD, CHECK, DEL', () => {
   });
 });
 
+describe('leftovers of an ADD that died', () => {
+  it('adopts the host veth and OVS port of the same attachment instead of failing', async () => {
+    const pod = await fx.pod();
+    const veth = hostVethName('crashed', 'eth0');
+    // What a killed ADD leaves: the host end of a veth (its peer elsewhere) and its OVS port.
+    await fx.node.exec('ip', ['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'orphan0']);
+    await vsctl('--may-exist', 'add-br', 'warren0', '--', 'set', 'Bridge', 'warren0', 'datapath_type=netdev');
+    await vsctl('add-port', 'warren0', veth);
+    const r = await fx.cni({ command: 'ADD', config: fx.config(), containerId: 'crashed', netns: pod.path });
+    expect(r.exitCode, r.stdout).toBe(0);
+    expect(await vsctl('get', 'Interface', veth, 'external_ids:cni-container-id')).toBe('crashed');
+    const check = await fx.cni({ command: 'CHECK', config: fx.config({ prevResult: r.json }), containerId: 'crashed', netns: pod.path });
+    expect(check.exitCode, check.stdout).toBe(0);
+    const ping = await pod.exec('ping', ['-c', '1', '-W', '2', '10.244.3.1'], { allowFailure: true });
+    expect(ping.exitCode, ping.stdout).toBe(0);
+  });
+});
+
 describe('failures leave nothing behind', () => {
   it('rolls back the address, veth and port when the pod cannot be configured after IPAM', async () => {
     const pod = await fx.pod();
