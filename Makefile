@@ -23,7 +23,7 @@ unit: deps
 	npx vitest run test/unit
 
 demo: build
-	bash scripts/demo.sh
+	npx tsx scripts/demo.ts
 
 bench: build
 	npx tsx bench/run.ts

@@ -2,7 +2,7 @@
 // applications (SEA): a copy of the installed node binary with the blob injected.
 // Needs no network, unlike `pkg`, which downloads patched Node binaries.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
@@ -15,14 +15,19 @@ export function sealExecutable({ main, output, assets = {}, workDir }) {
   const seaConfig = `${blob}.json`;
   writeFileSync(seaConfig, JSON.stringify({ main, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true, assets }));
   execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { stdio: 'pipe' });
-  rmSync(output, { force: true });
-  copyFileSync(process.execPath, output);
-  chmodSync(output, 0o755);
+  // Sealed under a temporary name and renamed: a runtime executing the binary during a
+  // rebuild must never find plain node (it would run the CNI config as a script).
+  const partial = `${output}.partial-${process.pid}`;
+  rmSync(partial, { force: true });
+  copyFileSync(process.execPath, partial);
+  chmodSync(partial, 0o755);
   const postject = join(dirname(require.resolve('postject/package.json')), 'dist', 'cli.js');
   try {
     // postject warns about ELF note sections on every run; only a failure is worth showing.
-    execFileSync(process.execPath, [postject, output, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SENTINEL], { stdio: 'pipe' });
+    execFileSync(process.execPath, [postject, partial, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SENTINEL], { stdio: 'pipe' });
   } catch (err) {
+    rmSync(partial, { force: true });
     throw new Error(`postject failed for ${output}: ${err.stderr ?? err.message}`);
   }
+  renameSync(partial, output);
 }
