@@ -30,11 +30,21 @@ export async function startOvs(ns: Netns): Promise<OvsInstance> {
     env,
     async stop() {
       for (const d of ['ovs-vswitchd', 'ovsdb-server']) {
+        let pid: number;
         try {
-          process.kill(Number(readFileSync(`${dir}/${d}.pid`, 'utf8').trim()), 'SIGTERM');
+          pid = Number(readFileSync(`${dir}/${d}.pid`, 'utf8').trim());
+          process.kill(pid, 'SIGTERM');
         } catch {
-          // already gone
+          continue; // already gone
         }
+        await waitFor(`${d} to exit`, () => {
+          try {
+            process.kill(pid, 0);
+            return false;
+          } catch {
+            return true;
+          }
+        });
       }
       rmSync(dir, { recursive: true, force: true });
     },
