@@ -5,24 +5,18 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sealExecutable } from './sea.mjs';
+import { inlineEtcd3Protos } from './etcd3-protos.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'dist');
-const require_ = (await import('node:module')).createRequire(import.meta.url);
 
 // Programs and the files each one reads at run time (carried as SEA assets).
 const programs = [
   { name: 'warren-cni', entry: 'cni/main.ts', assets: {} },
-  { name: 'warren-configgen', entry: 'configgen/main.ts', assets: etcdProtos() },
-  { name: 'warren-agent', entry: 'node-agent/main.ts', assets: etcdProtos() },
+  // etcd3's .proto files are parsed at build time and inlined (scripts/etcd3-protos.mjs).
+  { name: 'warren-configgen', entry: 'configgen/main.ts', assets: {} },
+  { name: 'warren-agent', entry: 'node-agent/main.ts', assets: {} },
 ];
-
-// etcd3 loads its gRPC definitions from disk when it is imported (TESTBED.md trap).
-function etcdProtos() {
-  const dir = join(dirname(require_.resolve('etcd3/package.json')), 'proto');
-  const files = ['rpc.proto', 'kv.proto', 'auth.proto'];
-  return Object.fromEntries(files.filter((f) => existsSync(join(dir, f))).map((f) => [`etcd3/proto/${f}`, join(dir, f)]));
-}
 
 const only = process.argv.slice(2);
 mkdirSync(join(out, 'bin'), { recursive: true });
@@ -41,9 +35,11 @@ for (const p of programs) {
     minify: true,
     outfile: bundle,
     logLevel: 'warning',
-    // SEA runs CommonJS: the ESM-only `import.meta.url` becomes the file's own URL.
-    define: { 'import.meta.url': 'warrenImportMetaUrl' },
-    banner: { js: 'var warrenImportMetaUrl=require("node:url").pathToFileURL(__filename).href;' },
+    plugins: [inlineEtcd3Protos()],
+    // SEA runs CommonJS: `import.meta.url` becomes the file's own URL, computed only
+    // when used (node:url is not free at start-up, and the CNI plugin never needs it).
+    define: { 'import.meta': '__warrenImportMeta' },
+    banner: { js: 'var __warrenImportMeta={get url(){return require("node:url").pathToFileURL(__filename).href}};' },
   });
   const bin = join(out, 'bin', p.name);
   sealExecutable({ main: bundle, output: bin, assets: p.assets, workDir: join(out, 'bundle') });

@@ -91,7 +91,7 @@ export class EtcdStore {
         onRetry: (err, attempt, delayMs) =>
           this.hooks.onRetry?.(`etcd at ${where} unreachable (${oneLine(err)}); retry ${attempt} in ${delayMs} ms`),
         giveUp: (err, elapsedMs, attempts) => new StoreUnavailableError(this.endpoints,
-          `etcd at ${where} unreachable for ${(elapsedMs / 1000).toFixed(1)} s (${attempts} attempts): ${oneLine(err)}`, { cause: err }),
+          `etcd at ${where} unreachable for ${(elapsedMs / 1000).toFixed(1)} s (${attempts} attempts): ${oneLine(err)}${tlsHint(err)}`, { cause: err }),
       });
     } catch (err) {
       if (err instanceof StoreUnavailableError) throw err;
@@ -101,5 +101,13 @@ export class EtcdStore {
 }
 
 function oneLine(err: unknown): string {
-  return errorMessage(err).replace(/\s+/g, ' ').trim();
+  // grpc-js decorates connection errors with a timestamp and an empty "Resolution note".
+  return errorMessage(err).replace(/\s+/g, ' ').replace(/ \(\d{4}-\d\d-\d\dT[\d:.]+Z\)/g, '')
+    .replace(/\.? Resolution note:\s*$/, '').trim();
+}
+
+// A refused handshake does not heal by waiting; say where to look.
+function tlsHint(err: unknown): string {
+  return /certificate|SSL routines|handshake/i.test(errorMessage(err))
+    ? ' (the TLS handshake failed: check --etcd-cacert, --etcd-cert and --etcd-key)' : '';
 }

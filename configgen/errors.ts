@@ -1,0 +1,52 @@
+// One class per way warren-configgen can fail, each with a stable code and the exit
+// status scripts can rely on (listed in `warren-configgen --help`, see EXIT_STATUSES).
+import { WarrenError } from '../lib/errors.js';
+
+/** Bad input: a flag, variable or file field with an unusable value. Nothing was touched. */
+export class ConfigError extends WarrenError {
+  readonly exitStatus = 2;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('CONFIG_INVALID', message, options);
+  }
+}
+
+/** Every subnet (or host-overlay address) of the pool is taken. */
+export class PoolExhaustedError extends WarrenError {
+  readonly exitStatus = 4;
+  constructor(message: string) {
+    super('POOL_EXHAUSTED', message);
+  }
+}
+
+/** The pool parameters given differ from the ones the cluster's first configgen stored. */
+export class PoolMismatchError extends WarrenError {
+  readonly exitStatus = 5;
+  constructor(message: string) {
+    super('POOL_MISMATCH', message);
+  }
+}
+
+/** The conflist or the node file could not be written. */
+export class WriteError extends WarrenError {
+  readonly exitStatus = 6;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('WRITE_FAILED', message, options);
+  }
+}
+
+/** Exit statuses, as documented in --help. The store's errors carry 2, 3 and 7. */
+export const EXIT_STATUSES: readonly [number, string][] = [
+  [0, 'success (also when nothing had to change)'],
+  [1, 'unexpected internal error'],
+  [2, 'invalid input (flag, environment, config file, certificate files); nothing written or allocated'],
+  [3, 'etcd unreachable for longer than --etcd-timeout'],
+  [4, 'pool full: no free pod subnet or host-overlay address'],
+  [5, 'pool parameters differ from those stored in etcd'],
+  [6, 'the CNI config or node file could not be written'],
+  [7, 'etcd refused a request (permissions) or holds data configgen cannot read'],
+];
+
+export function exitStatusOf(err: unknown): number {
+  const status = (err as { exitStatus?: unknown } | null)?.exitStatus;
+  return typeof status === 'number' ? status : 1;
+}

@@ -1,0 +1,55 @@
+// The etcd key layout under the prefix (default /warren). Pure.
+//   <prefix>/pool             the pool parameters, written once by the first configgen
+//   <prefix>/nodes/<node>     the node's allocation (JSON): subnet, gateway, host address
+//   <prefix>/subnets/<index>  the node owning subnet number <index> (zero-padded, so that
+//                             key order is index order and a range read finds gaps)
+//   <prefix>/hosts/<address>  the node owning that host-overlay address
+import { ConfigError } from './errors.js';
+
+export interface KeyLayout {
+  prefix: string;
+  pool: string;
+  nodes: string;
+  subnets: string;
+  hosts: string;
+  node(name: string): string;
+  subnet(index: number, width: number): string;
+  host(address: string): string;
+}
+
+export function keyLayout(prefixText: string): KeyLayout {
+  const prefix = prefixText.replace(/\/+$/, '');
+  if (!prefix.startsWith('/') || /\s/.test(prefix)) {
+    throw new ConfigError(`etcd prefix ${JSON.stringify(prefixText)} must start with "/" and hold no spaces, e.g. /warren`);
+  }
+  return {
+    prefix,
+    pool: `${prefix}/pool`,
+    nodes: `${prefix}/nodes/`,
+    subnets: `${prefix}/subnets/`,
+    hosts: `${prefix}/hosts/`,
+    node: (name) => `${prefix}/nodes/${name}`,
+    subnet: (index, width) => `${prefix}/subnets/${String(index).padStart(width, '0')}`,
+    host: (address) => `${prefix}/hosts/${address}`,
+  };
+}
+
+/** Digits of the highest subnet index: the pool's fixed key width. */
+export function indexWidth(subnets: number): number {
+  return String(subnets - 1).length;
+}
+
+/** The exclusive end of a prefix range, as etcd wants it ("a/" -> "a0"). */
+export function prefixEnd(prefix: string): string {
+  return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+}
+
+// Kubernetes node names are DNS subdomains; the name is also part of an etcd key.
+const NODE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+export function nodeNameProblem(name: string): string | undefined {
+  if (name.length === 0) return 'is empty';
+  if (name.length > 253) return 'is longer than 253 characters';
+  if (!NODE_NAME.test(name)) return 'is not a Kubernetes node name (lowercase letters, digits, "-" and ".")';
+  return undefined;
+}

@@ -1,0 +1,176 @@
+// A real etcd (Debian's etcd-server) per test: its own data directory and free ports on
+// 127.0.0.1, optionally serving TLS with client-certificate authentication. It can be
+// stopped and started again on the same ports and data, to test what clients do while
+// it is gone.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execRunner } from '../../lib/runner.js';
+import { run, waitFor } from './sh.js';
+
+export interface EtcdTls {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+}
+
+export interface EtcdStartOptions {
+  /** Serve https and require client certificates signed by tls.caFile. */
+  tls?: EtcdTls;
+  /** The address to serve clients on (an emulated node reaches 127.0.0.1 of its own). */
+  host?: string;
+}
+
+/** A port nobody listens on right now (the kernel's pick for an ephemeral bind). */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export class EtcdServer {
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+
+  private constructor(readonly dir: string, readonly host: string, readonly clientPort: number, readonly peerPort: number,
+    readonly tls: EtcdTls | undefined) {}
+
+  get endpoint(): string {
+    return `${this.tls ? 'https' : 'http'}://${this.host}:${this.clientPort}`;
+  }
+
+  get log(): string {
+    try {
+      return readFileSync(join(this.dir, 'etcd.log'), 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  static async start(options: EtcdStartOptions = {}): Promise<EtcdServer> {
+    const dir = mkdtempSync(join(tmpdir(), 'warren-etcd-'));
+    const host = options.host ?? '127.0.0.1';
+    const etcd = new EtcdServer(dir, host, await freePort(host), await freePort('127.0.0.1'), options.tls);
+    try {
+      await etcd.resume();
+    } catch (err) {
+      await etcd.destroy();
+      throw err;
+    }
+    return etcd;
+  }
+
+  /** Starts the server (again) on the same ports and data, and waits until it serves. */
+  async resume(): Promise<void> {
+    if (this.child) return;
+    const scheme = this.tls ? 'https' : 'http';
+    const client = `${scheme}://${this.host}:${this.clientPort}`;
+    const peer = `http://127.0.0.1:${this.peerPort}`;
+    const args = [
+      '--name', 'test', '--data-dir', join(this.dir, 'data'),
+      '--listen-client-urls', client, '--advertise-client-urls', client,
+      '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
+      '--initial-cluster', `test=${peer}`, '--initial-cluster-state', 'new',
+    ];
+    if (this.tls) {
+      args.push('--cert-file', this.tls.certFile, '--key-file', this.tls.keyFile, '--client-cert-auth', '--trusted-ca-file', this.tls.caFile);
+    }
+    const log = openSync(join(this.dir, 'etcd.log'), 'a');
+    // A clean environment: Debian's ETCD_* settings must not leak into a test server.
+    const child = spawn('/usr/bin/etcd', args, { stdio: ['ignore', log, log], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+    closeSync(log);
+    this.child = child;
+    this.exited = new Promise((resolve) => child.once('exit', () => {
+      if (this.child === child) this.child = undefined;
+      resolve();
+    }));
+    await waitFor(`etcd on ${client}`, async () => {
+      if (!this.child) throw new Error(`etcd exited while starting:\n${this.log.slice(-2000)}`);
+      return (await execRunner('etcdctl', [...this.etcdctlArgs(), 'endpoint', 'health'], { allowFailure: true })).exitCode === 0;
+    }, 20_000, 50);
+  }
+
+  /** Stops the server (SIGTERM) and waits until the process is gone. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    child.kill('SIGTERM');
+    await this.exited;
+  }
+
+  async destroy(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  etcdctlArgs(): string[] {
+    const args = [`--endpoints=${this.endpoint}`, '--dial-timeout=2s', '--command-timeout=5s'];
+    if (this.tls) args.push(`--cacert=${this.tls.caFile}`, `--cert=${this.tls.certFile}`, `--key=${this.tls.keyFile}`);
+    return args;
+  }
+
+  /** Runs etcdctl against this server; throws on a non-zero exit. */
+  etcdctl(args: readonly string[]): Promise<string> {
+    return run('etcdctl', [...this.etcdctlArgs(), ...args], { env: { ETCDCTL_API: '3' } });
+  }
+
+  /** Every key under `prefix` with its value. */
+  async dump(prefix: string): Promise<Map<string, string>> {
+    const out = await this.etcdctl(['get', '--prefix', prefix, '-w', 'json']);
+    const doc = JSON.parse(out) as { kvs?: { key: string; value: string }[] };
+    const b64 = (s: string) => Buffer.from(s, 'base64').toString('utf8');
+    return new Map((doc.kvs ?? []).map((kv) => [b64(kv.key), b64(kv.value)]));
+  }
+}
+
+export interface TestPki {
+  dir: string;
+  ca: string;
+  serverCert: string;
+  serverKey: string;
+  clientCert: string;
+  clientKey: string;
+  /** A client certificate from a CA etcd does not trust. */
+  rogueCert: string;
+  rogueKey: string;
+}
+
+/** A CA, a server certificate for 127.0.0.1, and client certificates, made with openssl. */
+export async function makePki(): Promise<TestPki> {
+  const dir = mkdtempSync(join(tmpdir(), 'warren-pki-'));
+  const p = (name: string) => join(dir, name);
+  const openssl = (args: string[]) => run('openssl', args);
+  const ca = async (name: string) => {
+    await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
+      '-subj', `/CN=${name}`, '-keyout', p(`${name}.key`), '-out', p(`${name}.crt`)]);
+  };
+  const leaf = async (name: string, signer: string, ext: string) => {
+    await openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', `/CN=${name}`,
+      '-keyout', p(`${name}.key`), '-out', p(`${name}.csr`)]);
+    writeFileSync(p(`${name}.ext`), `${ext}\n`);
+    await openssl(['x509', '-req', '-in', p(`${name}.csr`), '-CA', p(`${signer}.crt`), '-CAkey', p(`${signer}.key`), '-CAcreateserial',
+      '-days', '2', '-extfile', p(`${name}.ext`), '-out', p(`${name}.crt`)]);
+  };
+  await ca('ca');
+  await ca('rogue-ca');
+  await leaf('server', 'ca', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth');
+  await leaf('client', 'ca', 'extendedKeyUsage=clientAuth');
+  await leaf('rogue', 'rogue-ca', 'extendedKeyUsage=clientAuth');
+  return {
+    dir,
+    ca: p('ca.crt'),
+    serverCert: p('server.crt'),
+    serverKey: p('server.key'),
+    clientCert: p('client.crt'),
+    clientKey: p('client.key'),
+    rogueCert: p('rogue.crt'),
+    rogueKey: p('rogue.key'),
+  };
+}
