@@ -1,16 +1,7 @@
 // Deterministic names and addresses, so DEL, CHECK and GC find what ADD made
 // without keeping any state of their own.
 import { parseAddress } from '../lib/cidr.js';
-
-/**
- * FNV-1a, 64 bits. Names need spread, not secrecy, and loading node:crypto costs 2.5 ms
- * of every plugin start (measured), 5% of an ADD.
- */
-export function fnv1a64(text: string): bigint {
-  let h = 0xcbf29ce484222325n;
-  for (const byte of Buffer.from(text)) h = ((h ^ BigInt(byte)) * 0x100000001b3n) & 0xffffffffffffffffn;
-  return h;
-}
+import { fnv1a64 } from '../lib/fnv.js';
 
 /** Host end of the pod's veth: "wrn" + 12 hex digits of FNV-1a(containerId/ifname), 15 characters. */
 export function hostVethName(containerId: string, ifname: string): string {

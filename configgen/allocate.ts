@@ -14,6 +14,7 @@
 import type { IRangeRequest, IRangeResponse } from 'etcd3';
 import type { EtcdStore } from '../lib/etcd/store.js';
 import { StoreDataError } from '../lib/etcd/errors.js';
+import { fnv1a32 } from '../lib/fnv.js';
 import { get, kvOf, missing, put, text, valueIs } from '../lib/etcd/ops.js';
 import { PoolExhaustedError } from './errors.js';
 import { indexWidth, prefixEnd, type KeyLayout } from './keys.js';
@@ -43,9 +44,7 @@ export const DEFAULT_WINDOW = 256;
 
 /** Pure: the node's first candidate index (FNV-1a of its name). */
 export function homeIndex(node: string, capacity: number): number {
-  let h = 0x811c9dc5;
-  for (const byte of Buffer.from(node, 'utf8')) h = Math.imul(h ^ byte, 0x01000193) >>> 0;
-  return h % capacity;
+  return fnv1a32(node) % capacity;
 }
 
 /** Pure: the indexes of [start, end) absent from `taken`. */
