@@ -1,0 +1,40 @@
+// The narrow view of a UDP socket that STUN and TURN clients need. The socket is shared
+// (later with WireGuard's port rewrite, and TURN with STUN): every consumer subscribes to
+// all datagrams and keeps only those it owns.
+import type { Socket } from 'node:dgram';
+import type { Endpoint } from './stun-address.js';
+
+export interface UdpPort {
+  send(data: Buffer, to: Endpoint): Promise<void>;
+  /** Returns the function that unsubscribes. */
+  onMessage(listener: (data: Buffer, from: Endpoint) => void): () => void;
+}
+
+export function udpPort(socket: Socket): UdpPort {
+  return {
+    send: (data, to) => new Promise((resolve, reject) => socket.send(data, to.port, to.address, (err) => (err ? reject(err) : resolve()))),
+    onMessage(listener) {
+      const handler = (data: Buffer, rinfo: { address: string; port: number }): void => listener(data, { address: rinfo.address, port: rinfo.port });
+      socket.on('message', handler);
+      return () => socket.off('message', handler);
+    },
+  };
+}
+
+/** Linux's net.ipv4.ip_default_ttl: Node cannot read a socket's TTL back. */
+export const DEFAULT_TTL = 64;
+
+/**
+ * Sends one datagram with a small TTL so it opens our own NAT mapping but dies inside the
+ * internet before a far NAT can record it (the conntrack trap, see test/helpers/natlab.ts).
+ * The TTL is restored only once the datagram is out: dgram sends on a later tick, so
+ * nothing else may be sent on this socket meanwhile.
+ */
+export async function sendWithTtl(socket: Socket, data: Buffer, to: Endpoint, ttl: number, restoreTtl = DEFAULT_TTL): Promise<void> {
+  socket.setTTL(ttl);
+  try {
+    await udpPort(socket).send(data, to);
+  } finally {
+    socket.setTTL(restoreTtl);
+  }
+}

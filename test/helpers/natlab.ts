@@ -1,0 +1,334 @@
+// The NAT lab: an emulated internet of network namespaces with real nftables NAT routers
+// and a real coturn, for testing NAT traversal with real packets.
+//
+//   site hosts --- NAT router(s) ---+                      +--- turn (coturn on 192.0.2.10
+//   (10.k.0.2)     (wan 198.51.100.4k+2/30)               |     and .11, ports 3478 and 3479)
+//                                   +---- internet -------+
+//   public host (198.51.100.4k+2/30) -+   (a router: one routed hop between any two sites)
+//
+// Every site has its own point-to-point link to the internet router, so a packet between
+// two sites is routed (TTL decremented) at least once outside both: what lets a small-TTL
+// probe open its own NAT's mapping and die before reaching the far NAT (TESTBED.md).
+// Node code runs inside a namespace through NsWorker: a child node process entered with
+// nsenter, whose exported functions are called over IPC.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Endpoint } from '../../node-agent/nat/stun-address.js';
+import { Netns } from './netns.js';
+import { run, waitFor } from './sh.js';
+
+/**
+ * The six kinds of site: 1 public address; 2 full cone (masquerade plus every inbound UDP
+ * DNATed to the host); 3 home router (masquerade, unsolicited WAN input and forward
+ * dropped); 4 bare Linux masquerade (input accepted: the conntrack trap); 5 symmetric
+ * (masquerade fully-random, unsolicited dropped); 6 double NAT (a carrier NAT on
+ * 100.64.0.0/10, dropping unsolicited, in front of a home router).
+ */
+export type SiteKind = 'public' | 'full-cone' | 'home-router' | 'masquerade' | 'symmetric' | 'double-nat';
+
+export interface Site {
+  kind: SiteKind;
+  index: number;
+  host: Netns;
+  /** The host's own address (its public one for 'public'). */
+  hostAddress: string;
+  /** The address the internet sees: the outermost router's WAN address. */
+  publicAddress: string;
+  /** NAT routers from the host outwards (home router first, carrier NAT last). */
+  routers: Netns[];
+  /** A datagram sent with this TTL leaves every router of the site and dies at the internet router. */
+  ttlDyingInInternet: number;
+}
+
+export interface TurnAccount {
+  server: Endpoint;
+  username: string;
+  password: string;
+  realm: string;
+}
+
+const INTERNET_ON_TURN = '192.0.2.1';
+const TURN_ADDRESSES = ['192.0.2.10', '192.0.2.11'] as const;
+const STUN_PORT = 3478;
+// coturn's RFC 5780 alternate port: listening port plus one.
+const STUN_ALT_PORT = 3479;
+const MAX_SITES = 63; // 198.51.100.0/24 in /30s
+
+function wanAddresses(index: number): { internet: string; site: string } {
+  return { internet: `198.51.100.${4 * index + 1}`, site: `198.51.100.${4 * index + 2}` };
+}
+
+// Filtering of unsolicited packets from the WAN, shared by the kinds that have it; the
+// counters let a test wait until a dropped packet has really arrived.
+const DROP_UNSOLICITED = `
+  chain input { type filter hook input priority filter; policy accept; iifname "wan" ct state != { established, related } counter drop; }
+  chain forward { type filter hook forward priority filter; policy accept; iifname "wan" ct state != { established, related } counter drop; }`;
+
+/** Pure: the nftables ruleset of one NAT router. `inside` is the one host a full cone forwards to. */
+export function natRuleset(kind: 'full-cone' | 'home-router' | 'masquerade' | 'symmetric' | 'carrier', inside: string): string {
+  const masquerade = kind === 'symmetric' ? 'masquerade fully-random' : 'masquerade';
+  const postrouting = `chain postrouting { type nat hook postrouting priority srcnat; policy accept; oifname "wan" ${masquerade}; }`;
+  const extra = {
+    'full-cone': `chain prerouting { type nat hook prerouting priority dstnat; policy accept; iifname "wan" meta l4proto udp dnat to ${inside}; }`,
+    'home-router': DROP_UNSOLICITED,
+    masquerade: '',
+    symmetric: DROP_UNSOLICITED,
+    carrier: DROP_UNSOLICITED,
+  }[kind];
+  return `table ip natlab {\n  ${postrouting}\n  ${extra}\n}\n`;
+}
+
+export class NatLab {
+  private readonly namespaces: Netns[] = [];
+  private readonly workers = new Set<NsWorker>();
+  private turnProcess: ChildProcess | undefined;
+  private turnExited: Promise<void> = Promise.resolve();
+  private sites = 0;
+  readonly dir = mkdtempSync(join(tmpdir(), 'warren-natlab-'));
+  internet!: Netns;
+  turnNs!: Netns;
+  readonly turn: TurnAccount = { server: { address: TURN_ADDRESSES[0], port: STUN_PORT }, username: 'warren', password: 'natlab-secret', realm: 'natlab' };
+  /** RFC 5780 tests I, II, III: primary, other address, other address and port. */
+  readonly stunServers: readonly Endpoint[] = [
+    { address: TURN_ADDRESSES[0], port: STUN_PORT },
+    { address: TURN_ADDRESSES[1], port: STUN_PORT },
+    { address: TURN_ADDRESSES[1], port: STUN_ALT_PORT },
+  ];
+
+  private constructor() {}
+
+  /** The internet router and coturn; destroys whatever it built if any step fails. */
+  static async create(): Promise<NatLab> {
+    const lab = new NatLab();
+    try {
+      lab.internet = await lab.netns('inet');
+      await forwarding(lab.internet);
+      lab.turnNs = await lab.netns('turn');
+      await link(lab.internet, 't0', lab.turnNs, 'eth0');
+      await run('ip', ['-n', lab.internet.name, 'addr', 'add', `${INTERNET_ON_TURN}/24`, 'dev', 't0']);
+      for (const a of TURN_ADDRESSES) await run('ip', ['-n', lab.turnNs.name, 'addr', 'add', `${a}/24`, 'dev', 'eth0']);
+      await run('ip', ['-n', lab.turnNs.name, 'route', 'add', 'default', 'via', INTERNET_ON_TURN]);
+      await lab.startCoturn();
+    } catch (err) {
+      await lab.destroy();
+      throw err;
+    }
+    return lab;
+  }
+
+  async addSite(kind: SiteKind): Promise<Site> {
+    const index = ++this.sites;
+    if (index > MAX_SITES) throw new Error(`the lab holds at most ${MAX_SITES} sites`);
+    const wan = wanAddresses(index);
+    const edge = await this.netns(kind === 'public' ? `s${index}h` : `s${index}${kind === 'double-nat' ? 'c' : 'r'}`);
+    await link(this.internet, `s${index}`, edge, kind === 'public' ? 'eth0' : 'wan');
+    await run('ip', ['-n', this.internet.name, 'addr', 'add', `${wan.internet}/30`, 'dev', `s${index}`]);
+    await run('ip', ['-n', edge.name, 'addr', 'add', `${wan.site}/30`, 'dev', kind === 'public' ? 'eth0' : 'wan']);
+    await run('ip', ['-n', edge.name, 'route', 'add', 'default', 'via', wan.internet]);
+    if (kind === 'public') return { kind, index, host: edge, hostAddress: wan.site, publicAddress: wan.site, routers: [], ttlDyingInInternet: 1 };
+
+    const routers = [edge];
+    let home = edge;
+    if (kind === 'double-nat') {
+      home = await this.netns(`s${index}r`);
+      routers.unshift(home);
+      await link(edge, 'cpe', home, 'wan');
+      await run('ip', ['-n', edge.name, 'addr', 'add', `100.64.${index}.1/24`, 'dev', 'cpe']);
+      await run('ip', ['-n', home.name, 'addr', 'add', `100.64.${index}.2/24`, 'dev', 'wan']);
+      await run('ip', ['-n', home.name, 'route', 'add', 'default', 'via', `100.64.${index}.1`]);
+      await applyRuleset(edge, natRuleset('carrier', ''));
+      await forwarding(edge);
+    }
+    const host = await this.netns(`s${index}h`);
+    const hostAddress = `10.${index}.0.2`;
+    await link(home, 'lan', host, 'eth0');
+    await run('ip', ['-n', home.name, 'addr', 'add', `10.${index}.0.1/24`, 'dev', 'lan']);
+    await run('ip', ['-n', host.name, 'addr', 'add', `${hostAddress}/24`, 'dev', 'eth0']);
+    await run('ip', ['-n', host.name, 'route', 'add', 'default', 'via', `10.${index}.0.1`]);
+    await applyRuleset(home, natRuleset(kind === 'double-nat' ? 'home-router' : kind, hostAddress));
+    await forwarding(home);
+    return { kind, index, host, hostAddress, publicAddress: wan.site, routers, ttlDyingInInternet: routers.length + 1 };
+  }
+
+  /** Starts `modulePath` (absolute, .ts) in `ns`; stopped by destroy() at the latest. */
+  async startWorker(ns: Netns, modulePath: string): Promise<NsWorker> {
+    const worker = await NsWorker.start(ns, modulePath);
+    this.workers.add(worker);
+    return worker;
+  }
+
+  get coturnLog(): string {
+    try {
+      return readFileSync(join(this.dir, 'turnserver.log'), 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  /** Stops workers and coturn, then deletes every namespace: safe after a partial create. */
+  async destroy(): Promise<void> {
+    await Promise.all([...this.workers].map((w) => w.stop()));
+    this.workers.clear();
+    if (this.turnProcess) {
+      await stopChild(this.turnProcess, this.turnExited);
+      this.turnProcess = undefined;
+    }
+    for (const ns of this.namespaces.splice(0).reverse()) await ns.destroy();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private async netns(prefix: string): Promise<Netns> {
+    const ns = await Netns.create(prefix);
+    this.namespaces.push(ns);
+    return ns;
+  }
+
+  // Flags beyond the usual: -n no config file; its own pid file and user db (as root coturn
+  // would use /var/run/turnserver.pid and /var/lib/turn/turndb, shared by parallel labs); no
+  // TLS/DTLS (no certificates); --verbose logs every request with its result, which is what a
+  // failing test needs; the RFC 5780 alternate port (3479) stays on for the mapping probe.
+  // Started with -n, coturn 4.6.1 denies no peer range but loopback, so relaying to the lab's
+  // documentation-range addresses needs no --allowed-peer-ip (the TURN test proves it).
+  private async startCoturn(): Promise<void> {
+    const log = openSync(join(this.dir, 'turnserver.log'), 'a');
+    const args = [
+      '-n', ...TURN_ADDRESSES.flatMap((a) => ['--listening-ip', a]), '--listening-port', String(STUN_PORT),
+      '--lt-cred-mech', '--user', `${this.turn.username}:${this.turn.password}`, '--realm', this.turn.realm,
+      '--no-cli', '--no-tls', '--no-dtls', '--log-file=stdout', '--simple-log', '--verbose',
+      '--pidfile', join(this.dir, 'turnserver.pid'), '--userdb', join(this.dir, 'turndb'),
+    ];
+    const child = spawn('nsenter', [`--net=${this.turnNs.path}`, '--', 'turnserver', ...args], { stdio: ['ignore', log, log] });
+    closeSync(log);
+    this.turnProcess = child;
+    this.turnExited = new Promise((resolve) => child.once('exit', () => resolve()));
+    let exited = false;
+    void this.turnExited.then(() => { exited = true; });
+    const wanted = this.stunServers.map((s) => `${s.address}:${s.port}`);
+    await waitFor('coturn listening on every address', async () => {
+      if (exited) throw new Error(`turnserver exited while starting:\n${this.coturnLog.slice(-2000)}`);
+      const listening = (await this.turnNs.runner('ss', ['-Hlun'])).stdout;
+      return wanted.every((w) => listening.includes(w));
+    }, 15_000);
+  }
+}
+
+/** Packets a router dropped as unsolicited on its WAN (input and forward). */
+export async function droppedUnsolicited(router: Netns): Promise<number> {
+  const ruleset = (await router.runner('nft', ['list', 'table', 'ip', 'natlab'])).stdout;
+  return [...ruleset.matchAll(/counter packets (\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+}
+
+/** UDP conntrack entries of `router` matching the given original-direction fields. */
+export async function conntrackUdp(router: Netns, orig: { src?: string; dst?: string; sport?: number; dport?: number }): Promise<string[]> {
+  const args = ['-L', '-p', 'udp'];
+  if (orig.src) args.push('--orig-src', orig.src);
+  if (orig.dst) args.push('--orig-dst', orig.dst);
+  if (orig.sport !== undefined) args.push('--sport', String(orig.sport));
+  if (orig.dport !== undefined) args.push('--dport', String(orig.dport));
+  const { stdout } = await router.runner('conntrack', args);
+  return stdout.split('\n').filter((l) => l.trim() !== '');
+}
+
+async function forwarding(ns: Netns): Promise<void> {
+  await ns.runner('sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+}
+
+async function applyRuleset(ns: Netns, ruleset: string): Promise<void> {
+  await ns.runner('nft', ['-f', '-'], { input: ruleset });
+}
+
+/** A veth pair created straight into both namespaces: nothing ever appears in the root namespace. */
+async function link(a: Netns, nameA: string, b: Netns, nameB: string): Promise<void> {
+  await run('ip', ['-n', a.name, 'link', 'add', nameA, 'type', 'veth', 'peer', 'name', nameB, 'netns', b.name]);
+  await run('ip', ['-n', a.name, 'link', 'set', nameA, 'up']);
+  await run('ip', ['-n', b.name, 'link', 'set', nameB, 'up']);
+}
+
+async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+// Runs in the child: imports the worker module and serves its exports over IPC.
+const BOOTSTRAP = `
+const mod = await import(process.env.NATLAB_MODULE);
+process.on('message', async ({ id, method, args }) => {
+  try {
+    if (typeof mod[method] !== 'function') throw new Error('worker has no export ' + method);
+    process.send({ id, ok: true, value: await mod[method](...args) });
+  } catch (err) {
+    const fields = Object.fromEntries(Object.entries(Object(err)).filter(([, v]) => v === null || typeof v !== 'object'));
+    process.send({ id, ok: false, error: { ...fields, message: String(err?.message ?? err), name: err?.name, stack: err?.stack } });
+  }
+});
+process.send({ ready: true });
+`;
+
+interface Reply {
+  id?: number;
+  ready?: boolean;
+  ok?: boolean;
+  value?: unknown;
+  /** The error's message, name, stack and its own scalar fields (code, errorCode...). */
+  error?: { message: string; name?: string; stack?: string; [field: string]: unknown };
+}
+
+/** A node process inside a namespace; call(method, ...args) runs the module's export there. */
+export class NsWorker {
+  private nextId = 0;
+  private stderr = '';
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private readonly exited: Promise<void>;
+  private gone = false;
+
+  private constructor(private readonly child: ChildProcess, readonly ns: Netns) {
+    const keep = (d: Buffer): void => { this.stderr = (this.stderr + d.toString()).slice(-4000); };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    child.on('message', (m: Reply) => {
+      if (m.id === undefined) return;
+      const p = this.pending.get(m.id);
+      this.pending.delete(m.id);
+      if (!p) return;
+      if (m.ok) p.resolve(m.value);
+      // The worker's stack replaces ours: it says where inside the namespace it failed.
+      else p.reject(Object.assign(new Error(), { ...m.error, message: `${ns.name}: ${m.error?.message}` }));
+    });
+    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => {
+      this.gone = true;
+      for (const p of this.pending.values()) p.reject(new Error(`worker in ${ns.name} exited (${code ?? signal}):\n${this.stderr}`));
+      this.pending.clear();
+      resolve();
+    }));
+  }
+
+  static async start(ns: Netns, modulePath: string): Promise<NsWorker> {
+    const child = spawn('nsenter', [`--net=${ns.path}`, '--', process.execPath, '--import', 'tsx', '--input-type=module', '-e', BOOTSTRAP], {
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      serialization: 'advanced',
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NATLAB_MODULE: modulePath },
+    });
+    const worker = new NsWorker(child, ns);
+    const ready = new Promise<void>((resolve) => child.on('message', (m: Reply) => { if (m.ready) resolve(); }));
+    await Promise.race([ready, worker.exited.then(() => { throw new Error(`worker in ${ns.name} exited while starting:\n${worker.stderr}`); })]);
+    return worker;
+  }
+
+  call<T>(method: string, ...args: unknown[]): Promise<T> {
+    if (this.gone) return Promise.reject(new Error(`worker in ${this.ns.name} has exited:\n${this.stderr}`));
+    const id = ++this.nextId;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.child.send({ id, method, args });
+    });
+  }
+
+  async stop(): Promise<void> {
+    await stopChild(this.child, this.exited);
+  }
+}
