@@ -1,140 +1,86 @@
-// `make demo`: Warren's CNI plugin on an emulated Kubernetes node, step by step.
-// A node is a network namespace with its own Open vSwitch; podman plays the kubelet's
-// runtime (its CNI backend is libcni, the library containerd and CRI-O use). Every step
-// checks what it shows: any failure exits non-zero. Teardown always runs, Ctrl-C included.
-// Run as root: npx tsx scripts/demo.ts
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// `make demo`: Warren on emulated Kubernetes nodes, step by step. warren-configgen gives
+// each node its pod subnet and host-overlay address from one etcd and writes the node's
+// CNI config; node1 (a network namespace with its own Open vSwitch) then runs two podman
+// containers on that very config (podman's CNI backend is libcni, the library containerd
+// and CRI-O use, and libcni runs warren-cni). Every step checks what it shows: any failure
+// exits non-zero. Teardown always runs, Ctrl-C included, then looks for leftovers.
+// Run as root: npx tsx scripts/demo.ts (building blocks in scripts/demo/).
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Netns } from '../test/helpers/netns.js';
-import { nodeState, podResidue } from '../test/helpers/node-state.js';
-import { startOvs, type OvsInstance } from '../test/helpers/ovs.js';
-import { Podman } from '../test/helpers/podman.js';
+import { addressAt, cidrContains, parseCidr } from '../lib/cidr.js';
 import { run, waitFor } from '../test/helpers/sh.js';
+import { nodeState, podResidue } from '../test/helpers/node-state.js';
+import { configgen, etcdRevision, NodeConfig, POOL, startEtcd } from './demo/configgen.js';
+import { addressOf, ping, sh, startPod } from './demo/containers.js';
+import { createNode, createOutside, startRuntime, type EmulatedNode } from './demo/emulated-node.js';
+import { check, show, showCommand, step } from './demo/report.js';
+import { interrupted, leftovers, teardown } from './demo/teardown.js';
 
-const NET = 'warren';
-const POD_CIDR = '10.244.0.0/16';
-const OUTSIDE = { node: '198.51.100.1', host: '198.51.100.2' }; // TEST-NET-2: the node's uplink
+const OUTSIDE = { node: '198.51.100.1', host: '198.51.100.2' }; // TEST-NET-2: node1's uplink
+const MTU = 1400;
+/**
+ * The cluster. Only node1 is emulated so far (namespace, OVS, podman); node2 and node3 get
+ * their allocations and config files but no machine. Extension point for warren-agent (the
+ * node-agent issue): create them with createNode() as node1, each with its own uplink, so
+ * that configgen gets their OVS too, then start the agent on every node with its node.json
+ * to build the host and pod overlays, and ping across nodes.
+ */
+const NODES = ['node1', 'node2', 'node3'];
 
-// ---- output and checks -------------------------------------------------------------
-let stepNo = 0;
-let interrupted: string | undefined;
-function step(title: string): void {
-  if (interrupted) throw new Error(`interrupted (${interrupted})`);
-  console.log(`\n[${++stepNo}] ${title}`);
-}
-const show = (text: string): void => console.log(text.trimEnd().split('\n').map((l) => `      ${l}`).join('\n'));
-function check(ok: boolean, what: string): void {
-  if (!ok) throw new Error(`check failed: ${what}`);
-  console.log(`    ✔ ${what}`);
-}
+const distinct = (xs: string[]): boolean => new Set(xs).size === xs.length;
+const inCidr = (cidr: string, address: string): boolean => cidrContains(parseCidr(cidr), address);
 
-// ---- teardown: undone in reverse order of creation, whatever happened ---------------
-const undo: { what: string; fn: () => Promise<void> | void }[] = [];
-const onTeardown = (what: string, fn: () => Promise<void> | void): void => void undo.push({ what, fn });
-async function teardown(): Promise<boolean> {
-  let clean = true;
-  for (let u = undo.pop(); u; u = undo.pop()) {
-    await Promise.resolve().then(u.fn).catch((err: Error) => { clean = false; console.error(`    ✘ teardown: ${u!.what}: ${err.message}`); });
-  }
-  return clean;
-}
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    if (!interrupted) console.error(`\n${sig}: stopping after the current command, then cleaning up...`);
-    interrupted ??= sig;
-  });
-}
-
-// ---- building blocks: a host outside the cluster, a node, a container ---------------
-/** The "outside": one namespace whose TCP server on :8080 answers with the address it sees. */
-async function createOutside(): Promise<Netns> {
-  const ns = await Netns.create('out');
-  onTeardown('outside namespace', () => ns.destroy());
-  const server = spawn('ip', ['netns', 'exec', ns.name, process.execPath, '-e',
-    'require("net").createServer((s) => s.end("you are " + s.remoteAddress + "\\n")).listen(8080, "0.0.0.0", () => console.log("ready"))'],
-  { stdio: ['ignore', 'pipe', 'inherit'] });
-  onTeardown('outside server', () => void server.kill());
-  await new Promise<void>((resolve, reject) => {
-    server.stdout.once('data', () => resolve());
-    server.once('exit', (code) => reject(new Error(`outside server exited (${code})`)));
-  });
-  return ns;
-}
-
-/** The helper's stop() only signals; wait for both daemons to be gone so that nothing outlives the demo. */
-async function stopOvs(ovs: OvsInstance): Promise<void> {
-  const pids = ['ovsdb-server', 'ovs-vswitchd'].map((d) => { try { return Number(readFileSync(`${ovs.dir}/${d}.pid`, 'utf8')); } catch { return 0; } });
-  const alive = (pid: number): boolean => { try { return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return false; } };
-  await ovs.stop();
-  await waitFor('OVS daemons to exit', () => !pids.some((p) => p && alive(p)), 5000);
-}
-
-interface DemoNode { name: string; ns: Netns; ovs: OvsInstance; podman: Podman; ipamDir: string; podSubnet: string; pods: string[] }
-
-/** An emulated node: namespace, private OVS, uplink veth to `outside`, and a podman whose only network is Warren. */
-async function createNode(name: string, podSubnet: string, outside: Netns, uplink: { node: string; host: string }): Promise<DemoNode> {
-  const ns = await Netns.create(name);
-  onTeardown(`${name} namespace`, () => ns.destroy());
-  const ovs = await startOvs(ns);
-  onTeardown(`${name} OVS`, () => stopOvs(ovs));
-  await run('ip', ['link', 'add', 'uplink', 'netns', ns.name, 'type', 'veth', 'peer', 'name', `to-${name}`, 'netns', outside.name]);
-  await ns.exec('ip', ['addr', 'add', `${uplink.node}/24`, 'dev', 'uplink']);
-  await ns.exec('ip', ['link', 'set', 'uplink', 'up']);
-  await ns.exec('ip', ['route', 'add', 'default', 'via', uplink.host]);
-  await outside.exec('ip', ['addr', 'add', `${uplink.host}/24`, 'dev', `to-${name}`]);
-  await outside.exec('ip', ['link', 'set', `to-${name}`, 'up']);
-  const ipamDir = mkdtempSync(join(tmpdir(), 'warren-demo-ipam-'));
-  onTeardown(`${name} IPAM dir`, () => rmSync(ipamDir, { recursive: true, force: true }));
-  const conflist = {
-    cniVersion: '1.0.0', name: NET,
-    plugins: [
-      { type: 'warren', mtu: 1400, podCIDR: POD_CIDR, ovsdb: ovs.db,
-        ipam: { type: 'host-local', dataDir: ipamDir, ranges: [[{ subnet: podSubnet }]] } },
-      { type: 'portmap', capabilities: { portMappings: true }, snat: true },
-    ],
-  };
-  const podman = await Podman.create(ns, { [NET]: conflist });
-  const pods: string[] = [];
-  onTeardown(`${name} podman`, async () => {
-    await podman.destroy();
-    // libcni keeps its cache when a DEL fails: remove it, and say so.
-    const stale = pods.map((id) => `/var/lib/cni/results/${NET}-${id}-eth0`).filter((f) => existsSync(f));
-    stale.forEach((f) => rmSync(f));
-    if (stale.length) throw new Error(`DEL failed for ${stale.length} container(s); removed libcni's cache`);
-  });
-  console.log(`    node ${name}: namespace ${ns.name}, OVS at ${ovs.db}, uplink ${uplink.node} -> outside ${uplink.host}`);
-  console.log(`    conflist ${podman.dir}/net.d/${NET}.conflist:`);
-  show(JSON.stringify(conflist, null, 2));
-  return { name, ns, ovs, podman, ipamDir, podSubnet, pods };
-}
-
-const startPod = async (node: DemoNode, name: string, command: string[]) => void node.pods.push(await node.podman.run(name, NET, command));
-const sh = async (node: DemoNode, pod: string, script: string) => (await node.podman.exec(pod, ['sh', '-c', script], true));
-
-async function addressOf(node: DemoNode, pod: string): Promise<string> {
-  const out = (await node.podman.exec(pod, ['ip', '-o', '-4', 'addr', 'show', 'eth0'])).stdout;
-  const m = /inet (\d+\.\d+\.\d+\.\d+\/\d+)/.exec(out);
-  if (!m) throw new Error(`${pod} has no IPv4 address on eth0: ${out}`);
-  return m[1]!;
-}
-
-async function ping(node: DemoNode, from: string, to: string, what: string): Promise<void> {
-  console.log(`    $ podman exec ${from} ping -c 3 ${to}        # ${what}`);
-  const r = await node.podman.exec(from, ['ping', '-c', '3', '-W', '2', to], true);
-  show(r.stdout.split('\n').filter((l) => /transmitted|round-trip/.test(l)).join('\n'));
-  check(r.exitCode === 0, `${from} reaches ${what} (${to})`);
-}
-
-// ---- the demo ---------------------------------------------------------------------
 async function demo(): Promise<void> {
-  step('Create an emulated node (netns + private Open vSwitch) and a host outside the cluster');
+  step('Start the cluster\'s etcd; create node1 (netns + private Open vSwitch) and a host outside the cluster');
+  const etcd = await startEtcd();
+  console.log(`    etcd at ${etcd.endpoint}`);
   const outside = await createOutside();
-  const node = await createNode('node1', '10.244.1.0/24', outside, OUTSIDE);
-  const gateway = '10.244.1.1';
+  const emulated = new Map<string, EmulatedNode>();
+  for (const name of ['node1']) emulated.set(name, await createNode(name, outside, OUTSIDE));
 
-  step('Start two busybox containers on the "warren" network (podman calls warren-cni ADD)');
+  step('warren-configgen on the three nodes at once, as their init containers: one pod subnet and one host address each');
+  const configs = NODES.map((name) => new NodeConfig(name, etcd, { ovsdb: emulated.get(name)?.ovs.db, mtu: MTU }));
+  showCommand('warren-configgen', configs[0]!.args);
+  console.log('    (node2 and node3 alike, each with its own directories, without --ovsdb: they have no OVS yet)');
+  show((await Promise.all(configs.map((c) => c.run()))).join('\n'));
+  const allocations = configs.map((c) => c.allocation());
+  const subnets = allocations.map((a) => a.podSubnet);
+  check(distinct(subnets) && subnets.every((s) => s.endsWith(`/${parseCidr(POOL.podCIDR).prefix + POOL.nodeBits}`) && inCidr(POOL.podCIDR, s.split('/')[0]!)),
+    `three distinct /24 pod subnets in ${POOL.podCIDR}`);
+  check(allocations.every((a) => a.gateway === addressAt(parseCidr(a.podSubnet), 1)), 'each gateway is its subnet\'s first address');
+  check(distinct(allocations.map((a) => a.hostAddress)) && allocations.every((a) => inCidr(POOL.hostCIDR, a.hostAddress)),
+    `three distinct host-overlay addresses in ${POOL.hostCIDR}`);
+  const ipamRange = (c: NodeConfig) => JSON.stringify((c.conflist().plugins as { ipam?: { ranges: { subnet: string; gateway: string }[][] } }[])[0]!.ipam!.ranges);
+  check(configs.every((c, i) => ipamRange(c).includes(`"subnet":"${subnets[i]}"`) && ipamRange(c).includes(`"gateway":"${allocations[i]!.gateway}"`)),
+    'each node\'s conflist hands out addresses of its own subnet, with its own gateway');
+
+  step('Every allocation, as stored in etcd');
+  const listArgs = ['list', '--etcd-endpoints', etcd.endpoint];
+  showCommand('warren-configgen', listArgs);
+  const table = await configgen(listArgs);
+  show(table);
+  check(table.includes(`: ${NODES.length} node(s)`) && allocations.every((a) =>
+    table.split('\n').some((l) => l.split(/\s+/).join(' ') === `${a.node} ${a.podSubnet} ${a.gateway} ${a.hostAddress}`)),
+  'the table lists the three allocations');
+
+  step('node1\'s init container runs again (a restart, a redeployed DaemonSet): nothing changes');
+  const node1 = configs[0]!;
+  const [files, revision] = [node1.fingerprint(), await etcdRevision(etcd)];
+  console.log('    $ warren-configgen ...                 # the same command as above, on node1');
+  const again = await node1.run();
+  show(again);
+  check(again.includes('already allocated') && node1.allocation().podSubnet === subnets[0], `node1 keeps ${subnets[0]}`);
+  check(node1.fingerprint() === files, 'its conflist and node.json are untouched (same content, inode and modification time)');
+  check(await etcdRevision(etcd) === revision, `nothing was written to etcd (its revision stays ${revision})`);
+
+  step('node1\'s runtime: podman reads node1\'s CNI config directory, where warren-configgen wrote the conflist');
+  const net = String(node1.conflist().name);
+  const node = await startRuntime(emulated.get('node1')!, node1.confDir, net);
+  console.log(`    ${node1.conflistPath}:`);
+  show(readFileSync(node1.conflistPath, 'utf8'));
+  const { podSubnet, gateway } = allocations[0]!;
+
+  step(`Start two busybox containers on the "${net}" network (podman calls warren-cni ADD)`);
   await startPod(node, 'a', ['sleep', '3600']);
   // b serves two TCP ports: :5000 reads one line and answers it, :5001 counts the bytes it receives.
   await startPod(node, 'b', ['sh', '-c', '(while true; do nc -l -p 5001 -e wc -c; done) & ' +
@@ -142,7 +88,8 @@ async function demo(): Promise<void> {
   const sandboxes = (await node.podman.podman(['inspect', '--format', '{{.NetworkSettings.SandboxKey}}', 'a', 'b'])).stdout.trim().split('\n');
   const [a, b] = [await addressOf(node, 'a'), await addressOf(node, 'b')];
   console.log(`    a: eth0 ${a}\n    b: eth0 ${b}`);
-  check(a !== b && a.startsWith('10.244.1.') && b.startsWith('10.244.1.'), `both have distinct addresses in ${node.podSubnet}`);
+  const inOwnSubnet = (addr: string) => inCidr(podSubnet, addr.split('/')[0]!) && addr.endsWith(`/${parseCidr(podSubnet).prefix}`);
+  check(a !== b && inOwnSubnet(a) && inOwnSubnet(b), `both have distinct addresses in node1's subnet ${podSubnet}`);
   const bIp = b.split('/')[0]!;
 
   step('Ping: container to container, container to the gateway on the OVS bridge');
@@ -168,13 +115,12 @@ async function demo(): Promise<void> {
 
   step('The OVS ports warren-cni created, tagged with their pod');
   console.log(`    $ ovs-vsctl --db=${node.ovs.db} --columns=name,external_ids list Interface`);
-  const ports = await run('ovs-vsctl', [`--db=${node.ovs.db}`, '--columns=name,external_ids', 'list', 'Interface']);
-  show(ports);
-  check(podResidue(await nodeState(node.ns, node.ovs, join(node.ipamDir, NET))).ports.length === 2, 'one port per container');
+  show(await run('ovs-vsctl', [`--db=${node.ovs.db}`, '--columns=name,external_ids', 'list', 'Interface']));
+  check(podResidue(await nodeState(node.ns, node.ovs, join(node1.ipamDir, net))).ports.length === 2, 'one port per container');
 
   step('Remove the containers (podman calls warren-cni DEL): nothing may be left behind');
   await node.podman.podman(['rm', '-f', '-t', '0', 'a', 'b']);
-  const residue = podResidue(await nodeState(node.ns, node.ovs, join(node.ipamDir, NET)));
+  const residue = podResidue(await nodeState(node.ns, node.ovs, join(node1.ipamDir, net)));
   const leftNetns = sandboxes.filter((p) => p && existsSync(p));
   const left: [string, string[]][] = [['pod veths on the node', residue.veths], ['pod ports on OVS', residue.ports],
     ['addresses in IPAM', residue.allocations], ['container netns', leftNetns]];
@@ -188,11 +134,16 @@ let status = 0;
 try {
   await demo();
 } catch (err) {
-  console.error(`\n✘ ${(err as Error).message}`);
+  // Ctrl-C reaches the commands too: what failed then is the interruption, not a check.
+  console.error(`\n✘ ${interrupted ? `interrupted (${interrupted})` : (err as Error).message}`);
   status = 1;
 } finally {
-  console.log('\nTearing down (containers, OVS, namespaces, temporary files)...');
+  console.log('\nTearing down (containers, OVS, namespaces, etcd, temporary files)...');
   if (!(await teardown())) status = 1;
+  const left = leftovers();
+  for (const l of left) console.error(`    ✘ left behind: ${l}`);
+  if (left.length) status = 1;
+  else console.log('    ✔ nothing left: no namespace, etcd, OVS or podman process, no temporary directory');
 }
 const secs = ((Date.now() - started) / 1000).toFixed(1);
 console.log(status === 0 ? `\n✔ Demo passed in ${secs} s.` : `\n✘ Demo FAILED after ${secs} s.`);
