@@ -1,0 +1,164 @@
+// warren-agent's one config file (JSON or YAML). Pure: text in, a validated config out,
+// or an AgentConfigError naming the field and the value. Unknown fields are refused: a
+// misspelt `stunServer` silently ignored would leave a node relayed for ever.
+import { hostname } from 'node:os';
+import YAML from 'yaml';
+import { WarrenError, errorMessage } from '../lib/errors.js';
+import type { EtcdSettings } from '../lib/etcd/store.js';
+import { interfaceNameProblem } from '../cni/env.js';
+import { nodeNameProblem } from '../configgen/keys.js';
+import { canonicalEndpoint } from './overlay/endpoint.js';
+
+export class AgentConfigError extends WarrenError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('AGENT_CONFIG_INVALID', message, options);
+  }
+}
+
+export interface TurnSettings {
+  /** "ip:port" of the TURN server (coturn answers STUN there too). */
+  server: string;
+  username: string;
+  /** Exactly one of password and passwordFile. */
+  password?: string;
+  passwordFile?: string;
+}
+
+export interface AgentConfig {
+  nodeName: string;
+  etcd: EtcdSettings;
+  etcdPrefix: string;
+  /** Holds node.json (written by warren-configgen) and keys/ (the private key, 0600). */
+  stateDir: string;
+  interface: string;
+  listenPort: number;
+  /** The agent's own UDP port, made to leave as listenPort for STUN and punch probes. */
+  probePort: number;
+  stunServers: string[];
+  turn?: TurnSettings;
+  /** Undefined: the uplink's MTU minus WireGuard's overhead. */
+  mtu?: number;
+  /** Where `warren-agent status` finds the running agent. */
+  statusSocket: string;
+  /** How often the whole overlay is reconciled even when nothing was signalled. */
+  reconcileSeconds: number;
+}
+
+const DEFAULTS = {
+  etcdEndpoints: 'http://127.0.0.1:2379',
+  etcdPrefix: '/warren',
+  etcdTimeout: 60,
+  stateDir: '/var/lib/warren',
+  interface: 'warren',
+  listenPort: 51820,
+  probePort: 51821,
+  statusSocket: '/run/warren/agent.sock',
+  reconcileSeconds: 10,
+};
+
+const FIELDS = new Set(['nodeName', 'etcdEndpoints', 'etcdCACert', 'etcdCert', 'etcdKey', 'etcdPrefix', 'etcdTimeoutSeconds', 'stateDir',
+  'interface', 'listenPort', 'probePort', 'stunServers', 'turn', 'mtu', 'statusSocket', 'reconcileSeconds']);
+const TURN_FIELDS = new Set(['server', 'username', 'password', 'passwordFile']);
+
+function bad(field: string, value: unknown, why: string): AgentConfigError {
+  return new AgentConfigError(`${field} ${JSON.stringify(value)} ${why}`);
+}
+
+function str(doc: Record<string, unknown>, field: string, fallback?: string): string | undefined {
+  const v = doc[field];
+  if (v === undefined) return fallback;
+  if (typeof v !== 'string' || v === '') throw bad(field, v, 'must be a non-empty string');
+  return v;
+}
+
+function int(doc: Record<string, unknown>, field: string, min: number, max: number, fallback?: number): number | undefined {
+  const v = doc[field];
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw bad(field, v, `must be a whole number from ${min} to ${max}`);
+  return v;
+}
+
+function endpoint(field: string, v: unknown): string {
+  const e = typeof v === 'string' ? canonicalEndpoint(v) : undefined;
+  if (!e) throw bad(field, v, 'must be an address and port, e.g. "192.0.2.10:3478"');
+  return e;
+}
+
+function absolutePath(field: string, v: string | undefined): string | undefined {
+  if (v !== undefined && !v.startsWith('/')) throw bad(field, v, 'must be an absolute path');
+  return v;
+}
+
+/** `path` only names the file in messages; `env` supplies NODE_NAME as Kubernetes' downward API does. */
+export function parseAgentConfig(path: string, text: string, env: Record<string, string | undefined> = process.env): AgentConfig {
+  let doc: unknown;
+  try {
+    doc = YAML.parse(text);
+  } catch (err) {
+    throw new AgentConfigError(`config file ${path} is neither JSON nor YAML: ${errorMessage(err).split('\n')[0]}`, { cause: err });
+  }
+  doc ??= {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new AgentConfigError(`config file ${path} must hold a mapping of fields`);
+  const d = doc as Record<string, unknown>;
+  for (const [k, v] of Object.entries(d)) {
+    if (!FIELDS.has(k)) throw bad(`unknown field ${k}`, v, `in ${path}; known: ${[...FIELDS].join(', ')}`);
+  }
+
+  const nodeName = str(d, 'nodeName', env.NODE_NAME || hostname())!;
+  const nodeProblem = nodeNameProblem(nodeName);
+  if (nodeProblem) throw bad('nodeName', nodeName, nodeProblem);
+
+  const rawEndpoints = d.etcdEndpoints ?? DEFAULTS.etcdEndpoints;
+  const endpoints = typeof rawEndpoints === 'string' ? rawEndpoints.split(',').map((s) => s.trim()).filter(Boolean) : rawEndpoints;
+  if (!Array.isArray(endpoints) || endpoints.length === 0 || endpoints.some((e) => typeof e !== 'string' || e === '')) {
+    throw bad('etcdEndpoints', rawEndpoints, 'must be a list of etcd endpoints (or a comma-separated string)');
+  }
+  const etcdPrefix = str(d, 'etcdPrefix', DEFAULTS.etcdPrefix)!;
+  if (!etcdPrefix.startsWith('/') || etcdPrefix.endsWith('/')) throw bad('etcdPrefix', etcdPrefix, 'must start with "/" and not end with one');
+
+  const ifname = str(d, 'interface', DEFAULTS.interface)!;
+  const ifProblem = interfaceNameProblem(ifname);
+  if (ifProblem) throw bad('interface', ifname, ifProblem);
+
+  const listenPort = int(d, 'listenPort', 1, 65535, DEFAULTS.listenPort)!;
+  const probePort = int(d, 'probePort', 1, 65535, DEFAULTS.probePort)!;
+  if (probePort === listenPort) throw bad('probePort', probePort, 'must differ from listenPort');
+
+  const rawStun = d.stunServers ?? [];
+  if (!Array.isArray(rawStun)) throw bad('stunServers', rawStun, 'must be a list of "address:port"');
+  const stunServers = rawStun.map((s, i) => endpoint(`stunServers[${i}]`, s));
+
+  let turn: TurnSettings | undefined;
+  if (d.turn !== undefined) {
+    const t = d.turn as Record<string, unknown>;
+    if (!t || typeof t !== 'object' || Array.isArray(t)) throw bad('turn', d.turn, 'must be a mapping with server, username and password or passwordFile');
+    for (const [k, v] of Object.entries(t)) if (!TURN_FIELDS.has(k)) throw bad(`unknown field turn.${k}`, v, `in ${path}`);
+    const username = str(t, 'username');
+    if (!username) throw bad('turn.username', t.username, 'is required');
+    const password = str(t, 'password');
+    const passwordFile = absolutePath('turn.passwordFile', str(t, 'passwordFile'));
+    if ((password === undefined) === (passwordFile === undefined)) throw bad('turn.password', password ?? passwordFile ?? null, 'give exactly one of turn.password and turn.passwordFile');
+    turn = { server: endpoint('turn.server', t.server), username, password, passwordFile };
+  }
+
+  return {
+    nodeName,
+    etcd: {
+      endpoints: endpoints as string[],
+      caFile: absolutePath('etcdCACert', str(d, 'etcdCACert')),
+      certFile: absolutePath('etcdCert', str(d, 'etcdCert')),
+      keyFile: absolutePath('etcdKey', str(d, 'etcdKey')),
+      timeoutMs: int(d, 'etcdTimeoutSeconds', 1, 86_400, DEFAULTS.etcdTimeout)! * 1000,
+    },
+    etcdPrefix,
+    stateDir: absolutePath('stateDir', str(d, 'stateDir', DEFAULTS.stateDir))!,
+    interface: ifname,
+    listenPort,
+    probePort,
+    stunServers,
+    turn,
+    mtu: int(d, 'mtu', 1280, 65535),
+    statusSocket: absolutePath('statusSocket', str(d, 'statusSocket', DEFAULTS.statusSocket))!,
+    reconcileSeconds: int(d, 'reconcileSeconds', 1, 3600, DEFAULTS.reconcileSeconds)!,
+  };
+}

@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { parseAgentConfig } from '../../../node-agent/config.js';
+
+const env = { NODE_NAME: 'edge-1' };
+
+describe('parseAgentConfig', () => {
+  it('fills the defaults from an empty file, the node name from NODE_NAME', () => {
+    const c = parseAgentConfig('/etc/warren/agent.yaml', '', env);
+    expect(c).toMatchObject({
+      nodeName: 'edge-1', etcdPrefix: '/warren', stateDir: '/var/lib/warren', interface: 'warren',
+      listenPort: 51820, probePort: 51821, stunServers: [], turn: undefined, mtu: undefined, reconcileSeconds: 10,
+    });
+    expect(c.etcd).toMatchObject({ endpoints: ['http://127.0.0.1:2379'], timeoutMs: 60_000 });
+  });
+
+  it('reads YAML with a TURN relay and STUN servers, canonicalising addresses', () => {
+    const c = parseAgentConfig('a.yaml', [
+      'nodeName: factory-gw',
+      'etcdEndpoints: https://10.0.0.1:2379,https://10.0.0.2:2379',
+      'stunServers: ["192.0.2.10:3478"]',
+      'turn: { server: "192.0.2.10:3478", username: warren, passwordFile: /etc/warren/turn }',
+    ].join('\n'), env);
+    expect(c.nodeName).toBe('factory-gw');
+    expect(c.etcd.endpoints).toEqual(['https://10.0.0.1:2379', 'https://10.0.0.2:2379']);
+    expect(c.turn).toEqual({ server: '192.0.2.10:3478', username: 'warren', password: undefined, passwordFile: '/etc/warren/turn' });
+  });
+
+  it.each([
+    ['an unknown field', 'stunServer: ["192.0.2.10:3478"]', /unknown field stunServer \["192.0.2.10:3478"\]/],
+    ['a STUN server without port', 'stunServers: ["192.0.2.10"]', /stunServers\[0\] "192.0.2.10" must be an address and port/],
+    ['a STUN server name', 'stunServers: ["stun.example:3478"]', /stunServers\[0\] "stun.example:3478"/],
+    ['a port out of range', 'listenPort: 70000', /listenPort 70000 must be a whole number from 1 to 65535/],
+    ['the probe port on the WireGuard port', 'listenPort: 5000\nprobePort: 5000', /probePort 5000 must differ from listenPort/],
+    ['an interface name too long', 'interface: warren-overlay-01', /interface "warren-overlay-01" is longer than 15/],
+    ['TURN without credentials', 'turn: { server: "192.0.2.10:3478", username: u }', /give exactly one of turn.password and turn.passwordFile/],
+    ['an unknown TURN field', 'turn: { server: "192.0.2.10:3478", username: u, password: p, realm: r }', /unknown field turn.realm "r"/],
+    ['a relative state dir', 'stateDir: var/lib/warren', /stateDir "var\/lib\/warren" must be an absolute path/],
+    ['an MTU below IPv6 minimum', 'mtu: 1000', /mtu 1000 must be a whole number from 1280/],
+    ['a list instead of a mapping', '- a\n- b', /must hold a mapping of fields/],
+    ['broken YAML', 'a: [1, 2', /neither JSON nor YAML/],
+    ['an invalid node name', 'nodeName: "Edge 1"', /nodeName "Edge 1"/],
+  ])('refuses %s, naming the field and value', (_, text, message) => {
+    expect(() => parseAgentConfig('agent.yaml', text, env)).toThrow(message);
+  });
+});
