@@ -1,0 +1,132 @@
+// WireGuard through a TURN relay. WireGuard only speaks UDP to one endpoint per peer; for
+// a peer reached through the relay, that endpoint is a local socket of the agent
+// (127.0.0.1:p), one per peer. What WireGuard sends there leaves through this node's
+// allocation, over the peer's channel, to the peer's relay address; what the allocation
+// receives from a peer's relay address reaches WireGuard from that peer's local socket.
+// WireGuard's roaming then points its endpoint at that socket by itself, so both ends
+// end up relayed even when only one of them decided to relay.
+import { createSocket, type Socket } from 'node:dgram';
+import { formatEndpoint, type Endpoint } from '../nat/stun-address.js';
+import type { TurnData } from '../nat/turn-client.js';
+
+/** What the proxy needs of a TURN allocation (TurnClient has it). */
+export interface Relay {
+  readonly relayed: Endpoint;
+  createPermission(peers: readonly Endpoint[]): Promise<void>;
+  bindChannel(peer: Endpoint): Promise<number>;
+  send(peer: Endpoint, data: Buffer): Promise<void>;
+  onData(listener: (d: TurnData) => void): () => void;
+}
+
+export interface RelayLinkStats {
+  peerRelay: string;
+  localEndpoint: string;
+  toPeerBytes: number;
+  fromPeerBytes: number;
+}
+
+interface Link {
+  peer: Endpoint;
+  socket: Socket;
+  port: number;
+  ready: Promise<void>;
+  toPeerBytes: number;
+  fromPeerBytes: number;
+}
+
+export interface RelayProxyOptions {
+  relay: Relay;
+  /** WireGuard's listen port on this node. */
+  wgPort: number;
+  /** Errors of the background path (a send that failed): the engine decides what to do. */
+  onError?: (err: unknown) => void;
+}
+
+const LOOPBACK = '127.0.0.1';
+
+export class RelayProxy {
+  private readonly links = new Map<string, Link>();
+  private readonly unsubscribe: () => void;
+  private closed = false;
+
+  constructor(private readonly o: RelayProxyOptions) {
+    this.unsubscribe = o.relay.onData((d) => void this.fromRelay(d));
+  }
+
+  /** The endpoint to give WireGuard for the peer whose relay address is `peerRelay`. */
+  async endpointFor(peerRelay: Endpoint): Promise<string> {
+    const link = this.link(peerRelay);
+    await link.ready;
+    return `${LOOPBACK}:${link.port}`;
+  }
+
+  /** Stops relaying to a peer (it went direct, or left). */
+  forget(peerRelay: Endpoint): void {
+    const key = formatEndpoint(peerRelay);
+    const link = this.links.get(key);
+    if (!link) return;
+    this.links.delete(key);
+    link.socket.close();
+  }
+
+  stats(): RelayLinkStats[] {
+    return [...this.links.values()].map((l) => ({
+      peerRelay: formatEndpoint(l.peer), localEndpoint: `${LOOPBACK}:${l.port}`, toPeerBytes: l.toPeerBytes, fromPeerBytes: l.fromPeerBytes,
+    }));
+  }
+
+  close(): void {
+    this.closed = true;
+    this.unsubscribe();
+    for (const l of this.links.values()) l.socket.close();
+    this.links.clear();
+  }
+
+  private link(peer: Endpoint): Link {
+    const key = formatEndpoint(peer);
+    const existing = this.links.get(key);
+    if (existing) return existing;
+    const socket = createSocket('udp4');
+    const link: Link = { peer, socket, port: 0, toPeerBytes: 0, fromPeerBytes: 0, ready: Promise.resolve() };
+    link.ready = (async () => {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject);
+        socket.bind(0, LOOPBACK, () => {
+          socket.off('error', reject);
+          resolve();
+        });
+      });
+      link.port = socket.address().port;
+      socket.on('error', (err) => this.o.onError?.(err));
+      socket.on('message', (data, from) => {
+        // Only WireGuard on this node may use the link.
+        if (from.address !== LOOPBACK || from.port !== this.o.wgPort) return;
+        link.toPeerBytes += data.length;
+        this.o.relay.send(peer, data).catch((err: unknown) => this.o.onError?.(err));
+      });
+      // A permission is per IP address; the channel saves 32 bytes a packet over Send indications.
+      await this.o.relay.createPermission([peer]);
+      await this.o.relay.bindChannel(peer);
+    })();
+    this.links.set(key, link);
+    link.ready.catch((err: unknown) => {
+      this.links.delete(key);
+      socket.close();
+      this.o.onError?.(err);
+    });
+    return link;
+  }
+
+  private async fromRelay(d: TurnData): Promise<void> {
+    if (this.closed) return;
+    // A peer that chose the relay first reaches us before we chose it: open its link now.
+    const link = this.link(d.peer);
+    try {
+      await link.ready;
+    } catch {
+      return; // reported by link()
+    }
+    link.fromPeerBytes += d.data.length;
+    link.socket.send(d.data, this.o.wgPort, LOOPBACK, (err) => err && this.o.onError?.(err));
+  }
+}

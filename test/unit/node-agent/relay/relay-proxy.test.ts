@@ -1,0 +1,118 @@
+// Two nodes' proxies joined by an in-memory relay fabric (the TURN server's part), with
+// real UDP sockets on loopback standing in for each node's WireGuard port.
+import { createSocket, type Socket } from 'node:dgram';
+import { afterEach, describe, expect, it } from 'vitest';
+import { formatEndpoint, type Endpoint } from '../../../../node-agent/nat/stun-address.js';
+import type { TurnData } from '../../../../node-agent/nat/turn-client.js';
+import { RelayProxy, type Relay } from '../../../../node-agent/relay/relay-proxy.js';
+import { waitFor } from '../../../helpers/sh.js';
+
+class FabricRelay implements Relay {
+  readonly permissions = new Set<string>();
+  readonly channels: string[] = [];
+  private listeners = new Set<(d: TurnData) => void>();
+  constructor(readonly relayed: Endpoint, private readonly fabric: Map<string, FabricRelay>) {
+    fabric.set(formatEndpoint(relayed), this);
+  }
+  async createPermission(peers: readonly Endpoint[]): Promise<void> {
+    for (const p of peers) this.permissions.add(p.address);
+  }
+  async bindChannel(peer: Endpoint): Promise<number> {
+    this.channels.push(formatEndpoint(peer));
+    return 0x4000 + this.channels.length - 1;
+  }
+  async send(peer: Endpoint, data: Buffer): Promise<void> {
+    const to = this.fabric.get(formatEndpoint(peer));
+    // As coturn: the receiving allocation delivers only from permitted addresses.
+    if (to && to.permissions.has(this.relayed.address)) for (const l of to.listeners) l({ peer: this.relayed, data, via: 'channel' });
+  }
+  onData(listener: (d: TurnData) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}
+
+const sockets: Socket[] = [];
+const proxies: RelayProxy[] = [];
+afterEach(() => {
+  for (const s of sockets.splice(0)) s.close();
+  for (const p of proxies.splice(0)) p.close();
+});
+
+async function wgStandIn(): Promise<{ socket: Socket; port: number; received: Buffer[] }> {
+  const socket = createSocket('udp4');
+  sockets.push(socket);
+  const received: Buffer[] = [];
+  socket.on('message', (m) => received.push(m));
+  await new Promise<void>((r) => socket.bind(0, '127.0.0.1', () => r()));
+  return { socket, port: socket.address().port, received };
+}
+
+function endpointOf(text: string): { address: string; port: number } {
+  const [address, port] = text.split(':');
+  return { address: address!, port: Number(port) };
+}
+
+describe('RelayProxy', () => {
+  it('carries datagrams both ways, and the side that did not choose the relay answers through it', async () => {
+    const fabric = new Map<string, FabricRelay>();
+    const relayA = new FabricRelay({ address: '192.0.2.10', port: 50001 }, fabric);
+    const relayB = new FabricRelay({ address: '192.0.2.10', port: 50002 }, fabric);
+    const wgA = await wgStandIn();
+    const wgB = await wgStandIn();
+    const errors: unknown[] = [];
+    const proxyA = new RelayProxy({ relay: relayA, wgPort: wgA.port, onError: (e) => errors.push(e) });
+    const proxyB = new RelayProxy({ relay: relayB, wgPort: wgB.port, onError: (e) => errors.push(e) });
+    proxies.push(proxyA, proxyB);
+    // B must accept A's relay address before anything arrives (coturn's rule).
+    await relayB.createPermission([relayA.relayed]);
+
+    // Node A decides to relay to B: WireGuard A sends to the endpoint the proxy gives.
+    const toB = endpointOf(await proxyA.endpointFor(relayB.relayed));
+    wgA.socket.send(Buffer.from('handshake initiation'), toB.port, toB.address);
+    await waitFor('B to receive', () => wgB.received.length === 1);
+    expect(wgB.received[0]!.toString()).toBe('handshake initiation');
+
+    // WireGuard B answers whoever sent it: the local socket B's proxy opened for A.
+    const fromA = proxyB.stats()[0]!;
+    expect(fromA.peerRelay).toBe('192.0.2.10:50001');
+    const back = endpointOf(fromA.localEndpoint);
+    wgB.socket.send(Buffer.from('handshake response'), back.port, back.address);
+    await waitFor('A to receive', () => wgA.received.length === 1);
+    expect(wgA.received[0]!.toString()).toBe('handshake response');
+
+    expect(relayA.channels).toEqual(['192.0.2.10:50002']);
+    expect(proxyA.stats()).toEqual([{ peerRelay: '192.0.2.10:50002', localEndpoint: `127.0.0.1:${toB.port}`, toPeerBytes: 20, fromPeerBytes: 18 }]);
+    expect(errors).toEqual([]);
+  });
+
+  it('ignores datagrams on a link from anything but the local WireGuard port', async () => {
+    const fabric = new Map<string, FabricRelay>();
+    const relayA = new FabricRelay({ address: '192.0.2.10', port: 50001 }, fabric);
+    const wgA = await wgStandIn();
+    const intruder = await wgStandIn();
+    const proxyA = new RelayProxy({ relay: relayA, wgPort: wgA.port });
+    proxies.push(proxyA);
+    const sent: Buffer[] = [];
+    relayA.send = async (_p, d) => void sent.push(d);
+    const link = endpointOf(await proxyA.endpointFor({ address: '192.0.2.10', port: 50009 }));
+    intruder.socket.send(Buffer.from('not wireguard'), link.port, link.address);
+    wgA.socket.send(Buffer.from('wireguard'), link.port, link.address);
+    await waitFor('the WireGuard datagram to be relayed', () => sent.length === 1);
+    expect(sent.map(String)).toEqual(['wireguard']);
+  });
+
+  it('forgets a link and opens a fresh one when asked again', async () => {
+    const fabric = new Map<string, FabricRelay>();
+    const relayA = new FabricRelay({ address: '192.0.2.10', port: 50001 }, fabric);
+    const proxyA = new RelayProxy({ relay: relayA, wgPort: 9 });
+    proxies.push(proxyA);
+    const peer = { address: '192.0.2.10', port: 50002 };
+    const first = await proxyA.endpointFor(peer);
+    expect(await proxyA.endpointFor(peer)).toBe(first);
+    proxyA.forget(peer);
+    expect(proxyA.stats()).toEqual([]);
+    await proxyA.endpointFor(peer);
+    expect(proxyA.stats()).toHaveLength(1);
+  });
+});
