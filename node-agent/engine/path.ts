@@ -1,0 +1,135 @@
+// Pure path selection for one peer, ICE-like but over WireGuard's own port: punch with a
+// small TTL, wait, then send connectivity checks to every direct candidate; the first
+// candidate that answers becomes WireGuard's endpoint. No answer within a round: the
+// relay. A relayed peer is checked again every minute and moved to direct when a check
+// succeeds, without touching WireGuard until then. A direct path that stops answering
+// starts over. `now` comes in, actions go out; the engine executes them.
+import { formatEndpoint, type Endpoint } from '../nat/stun-address.js';
+import * as K from './knobs.js';
+
+export interface PeerCandidates {
+  /** Changes whenever the peer's candidates change (a new round is needed). */
+  fingerprint: string;
+  /** Where the peer's WireGuard port may be reached directly (local and reflexive). */
+  direct: Endpoint[];
+  /** The peer's TURN relay address, if it has one. */
+  relay?: Endpoint;
+}
+
+export type PathState =
+  | { phase: 'punching'; fingerprint: string; since: number; punches: number; lastSentAt: number }
+  | { phase: 'checking'; fingerprint: string; since: number; lastSentAt: number }
+  | { phase: 'direct'; fingerprint: string; since: number; endpoint: string; lastOkAt: number; lastSentAt: number }
+  /** `via`: the peer relay address WireGuard is sent to; undefined while no relay is available. */
+  | { phase: 'relayed'; fingerprint: string; since: number; nextRoundAt: number; via?: string; round?: { since: number; lastSentAt: number } };
+
+export type PathAction =
+  | { kind: 'punch'; to: Endpoint[] }
+  | { kind: 'check'; to: Endpoint[] }
+  /** The WireGuard endpoint: a direct "ip:port", or through the relay to the peer's relay address. */
+  | { kind: 'endpoint'; endpoint: string }
+  /** WireGuard goes through this node's relay to the peer's relay address (the engine drops any older relay link of the peer, and the link when the peer goes direct). */
+  | { kind: 'relay'; peerRelay: Endpoint };
+
+export interface PathInput {
+  now: number;
+  peer: PeerCandidates;
+  /** The latest answered check from this peer (or a check the peer sent us: it proves the path too). */
+  lastSuccess?: { endpoint: Endpoint; at: number };
+  /** Whether this node has a relay to fall back to. */
+  relayAvailable: boolean;
+}
+
+export interface PathStep {
+  state: PathState;
+  actions: PathAction[];
+}
+
+function succeededSince(input: PathInput, since: number): Endpoint | undefined {
+  return input.lastSuccess && input.lastSuccess.at >= since ? input.lastSuccess.endpoint : undefined;
+}
+
+function begin(input: PathInput, actions: PathAction[]): PathStep {
+  const { now, peer } = input;
+  if (peer.direct.length === 0) return relayOrWait(input, actions);
+  return {
+    state: { phase: 'punching', fingerprint: peer.fingerprint, since: now, punches: 1, lastSentAt: now },
+    actions: [...actions, { kind: 'punch', to: peer.direct }],
+  };
+}
+
+function relayOrWait(input: PathInput, actions: PathAction[]): PathStep {
+  const { now, peer } = input;
+  const usable = input.relayAvailable && peer.relay ? peer.relay : undefined;
+  const state: PathState = { phase: 'relayed', fingerprint: peer.fingerprint, since: now, nextRoundAt: now + K.DIRECT_RETRY_MS, via: usable && formatEndpoint(usable) };
+  if (usable) actions.push({ kind: 'relay', peerRelay: usable });
+  return { state, actions };
+}
+
+function goDirect(input: PathInput, endpoint: Endpoint, actions: PathAction[]): PathStep {
+  const { now, peer } = input;
+  const text = formatEndpoint(endpoint);
+  return {
+    state: { phase: 'direct', fingerprint: peer.fingerprint, since: now, endpoint: text, lastOkAt: input.lastSuccess?.at ?? now, lastSentAt: now },
+    actions: [...actions, { kind: 'endpoint', endpoint: text }],
+  };
+}
+
+export function stepPath(state: PathState | undefined, input: PathInput): PathStep {
+  const { now, peer } = input;
+  if (!state) return begin(input, []);
+  // New candidates (the peer moved, its NAT rebound): everything starts over. A relayed
+  // peer keeps its relay meanwhile: WireGuard is only touched once a path is chosen.
+  if (state.fingerprint !== peer.fingerprint) return begin(input, []);
+  switch (state.phase) {
+    case 'punching': {
+      const ok = succeededSince(input, state.since);
+      if (ok) return goDirect(input, ok, []);
+      if (now - state.since >= K.PUNCH_SETTLE_MS) {
+        return { state: { phase: 'checking', fingerprint: state.fingerprint, since: now, lastSentAt: now }, actions: [{ kind: 'check', to: peer.direct }] };
+      }
+      if (state.punches < K.PUNCH_REPEATS && now - state.lastSentAt >= K.CHECK_INTERVAL_MS) {
+        return { state: { ...state, punches: state.punches + 1, lastSentAt: now }, actions: [{ kind: 'punch', to: peer.direct }] };
+      }
+      return { state, actions: [] };
+    }
+    case 'checking': {
+      const ok = succeededSince(input, state.since - K.PUNCH_SETTLE_MS);
+      if (ok) return goDirect(input, ok, []);
+      if (now - state.since >= K.CHECK_ROUND_MS) return relayOrWait(input, []);
+      if (now - state.lastSentAt >= K.CHECK_INTERVAL_MS) return { state: { ...state, lastSentAt: now }, actions: [{ kind: 'check', to: peer.direct }] };
+      return { state, actions: [] };
+    }
+    case 'direct': {
+      const lastOkAt = Math.max(state.lastOkAt, input.lastSuccess?.at ?? 0);
+      if (now - lastOkAt >= K.DIRECT_LOST_MS) return begin(input, []);
+      const moved = input.lastSuccess && input.lastSuccess.at > state.lastOkAt && formatEndpoint(input.lastSuccess.endpoint) !== state.endpoint;
+      if (moved) return goDirect(input, input.lastSuccess!.endpoint, []);
+      const endpoint = state.endpoint;
+      if (now - state.lastSentAt >= K.DIRECT_KEEPALIVE_MS) {
+        const [address, port] = [endpoint.slice(0, endpoint.lastIndexOf(':')).replace(/^\[|\]$/g, ''), Number(endpoint.slice(endpoint.lastIndexOf(':') + 1))];
+        return { state: { ...state, lastOkAt, lastSentAt: now }, actions: [{ kind: 'check', to: [{ address, port }] }] };
+      }
+      return { state: { ...state, lastOkAt }, actions: [] };
+    }
+    case 'relayed': {
+      const round = state.round;
+      const ok = succeededSince(input, round ? round.since - K.PUNCH_SETTLE_MS : state.since);
+      if (ok && peer.direct.length > 0) return goDirect(input, ok, []);
+      // No relay when the state began (TURN down, not configured yet) but one now: use it.
+      if (!state.via && input.relayAvailable && peer.relay) {
+        return { state: { ...state, via: formatEndpoint(peer.relay) }, actions: [{ kind: 'relay', peerRelay: peer.relay }] };
+      }
+      if (round) {
+        if (now - round.since >= K.CHECK_ROUND_MS) return { state: { ...state, round: undefined, nextRoundAt: now + K.DIRECT_RETRY_MS }, actions: [] };
+        if (now - round.lastSentAt >= K.CHECK_INTERVAL_MS) return { state: { ...state, round: { ...round, lastSentAt: now } }, actions: [{ kind: 'check', to: peer.direct }] };
+        return { state, actions: [] };
+      }
+      if (now >= state.nextRoundAt && peer.direct.length > 0) {
+        // Punch and check in one go: the relay carries traffic meanwhile, so a miss costs nothing.
+        return { state: { ...state, round: { since: now, lastSentAt: now } }, actions: [{ kind: 'punch', to: peer.direct }, { kind: 'check', to: peer.direct }] };
+      }
+      return { state, actions: [] };
+    }
+  }
+}
