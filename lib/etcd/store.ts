@@ -41,7 +41,8 @@ export class EtcdStore {
   /** etcd requests sent, failed ones included: the cost measure of the allocators. */
   roundTrips = 0;
   readonly endpoints: readonly string[];
-  private readonly client: Etcd3;
+  /** For the streaming RPCs (watch, lease keep-alive: lib/etcd/watch.ts, lease.ts), which retry on their own terms. */
+  readonly client: Etcd3;
   private readonly requestTimeoutMs: number;
 
   constructor(private readonly settings: EtcdSettings, private readonly hooks: StoreHooks = {}) {

@@ -1,0 +1,19 @@
+// The streaming RPCs (watch, lease keep-alive) use the store's etcd3 client directly, and
+// their errors need the store's classification.
+import { castGrpcError, isRecoverableError } from 'etcd3';
+import { errorMessage } from '../errors.js';
+import { StoreRejectedError, StoreUnavailableError } from './errors.js';
+import type { EtcdStore } from './store.js';
+
+/** The store's error for a failed streaming or lease RPC: unreachable (retry) or refused (do not). */
+export function storeErrorOf(store: EtcdStore, what: string, err: unknown): StoreUnavailableError | StoreRejectedError {
+  if (err instanceof StoreUnavailableError || err instanceof StoreRejectedError) return err;
+  const typed = err instanceof Error ? castGrpcError(err) : new Error(String(err));
+  const where = store.endpoints.join(',');
+  const text = errorMessage(typed).replace(/\s+/g, ' ').replace(/ \(\d{4}-\d\d-\d\dT[\d:.]+Z\)/g, '')
+    .replace(/\.? Resolution note:\s*$/, '').trim();
+  if (isRecoverableError(typed)) {
+    return new StoreUnavailableError(store.endpoints, `etcd at ${where} unreachable during ${what} (${text})`, { cause: typed });
+  }
+  return new StoreRejectedError(`etcd at ${where} refused the ${what} request: ${text}`, { cause: typed });
+}
