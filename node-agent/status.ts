@@ -1,0 +1,99 @@
+// `warren-agent status`: what the running agent knows, over a unix socket. The agent
+// answers each connection with one JSON document; the CLI prints it as a table or as is.
+import { existsSync, mkdirSync, unlinkSync } from 'node:fs';
+import { connect, createServer, type Server } from 'node:net';
+import { dirname } from 'node:path';
+import { WarrenError } from '../lib/errors.js';
+
+export interface PeerStatus {
+  node: string;
+  /** punching / checking / direct / relayed, from the path engine. */
+  path: string;
+  endpoint: string | undefined;
+  lastHandshake: string | undefined;
+  rxBytes: number;
+  txBytes: number;
+}
+
+export interface AgentStatus {
+  node: string;
+  interface: string;
+  backend: string;
+  publicKey: string;
+  hostAddress: string;
+  podSubnet: string;
+  listenPort: number;
+  nat: { mapping: string; reflexive: string | undefined; punchTtl: number | undefined };
+  relay: string | undefined;
+  etcd: { publisher: string; watcher: string };
+  peers: PeerStatus[];
+}
+
+export class StatusError extends WarrenError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('STATUS_UNAVAILABLE', message, options);
+  }
+}
+
+function ago(iso: string | undefined, now: Date): string {
+  if (!iso) return 'never';
+  const s = Math.round((now.getTime() - Date.parse(iso)) / 1000);
+  return s < 120 ? `${s}s ago` : `${Math.round(s / 60)}m ago`;
+}
+
+function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}
+
+/** Pure: the status as the table a person reads. */
+export function formatStatus(s: AgentStatus, now = new Date()): string {
+  const head = [
+    `node ${s.node}  ${s.hostAddress}  pods ${s.podSubnet}  ${s.interface} (${s.backend}) :${s.listenPort}`,
+    `NAT ${s.nat.mapping}${s.nat.reflexive ? `, public ${s.nat.reflexive}` : ''}${s.nat.punchTtl ? `, punch TTL ${s.nat.punchTtl}` : ''}; relay ${s.relay ?? 'none'}; etcd publisher ${s.etcd.publisher}, watcher ${s.etcd.watcher}`,
+  ];
+  const rows = [['PEER', 'PATH', 'ENDPOINT', 'HANDSHAKE', 'RX', 'TX']];
+  for (const p of s.peers) rows.push([p.node, p.path, p.endpoint ?? '-', ago(p.lastHandshake, now), bytes(p.rxBytes), bytes(p.txBytes)]);
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const table = rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  return [...head, '', ...(s.peers.length ? table : ['no peers yet'])].join('\n') + '\n';
+}
+
+/** Serves `get()` to every connection; replaces a stale socket file left by a killed agent. */
+export async function serveStatus(path: string, get: () => Promise<AgentStatus>): Promise<Server> {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  if (existsSync(path)) unlinkSync(path);
+  const server = createServer((socket) => {
+    get().then((s) => socket.end(JSON.stringify(s)), (err: unknown) => socket.end(JSON.stringify({ error: String(err) })));
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => resolve());
+  });
+  return server;
+}
+
+export function readStatus(path: string, timeoutMs = 5000): Promise<AgentStatus> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const socket = connect(path);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new StatusError(`the agent at ${path} did not answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.on('data', (d) => chunks.push(d));
+    socket.on('error', (err) => {
+      clearTimeout(timer);
+      reject(new StatusError(`no agent answers at ${path} (${err.message}): is warren-agent running?`, { cause: err }));
+    });
+    socket.on('end', () => {
+      clearTimeout(timer);
+      const doc = JSON.parse(Buffer.concat(chunks).toString()) as AgentStatus & { error?: string };
+      if (doc.error) reject(new StatusError(`the agent could not report its status: ${doc.error}`));
+      else resolve(doc);
+    });
+  });
+}

@@ -1,0 +1,36 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { formatStatus, readStatus, serveStatus, type AgentStatus } from '../../../node-agent/status.js';
+
+const status: AgentStatus = {
+  node: 'edge-1', interface: 'warren', backend: 'wireguard-go', publicKey: 'k', hostAddress: '10.10.0.3', podSubnet: '10.244.3.0/24', listenPort: 51820,
+  nat: { mapping: 'endpoint-independent', reflexive: '198.51.100.6:51820', punchTtl: 2 }, relay: '192.0.2.10:49160',
+  etcd: { publisher: 'connected', watcher: 'connected' },
+  peers: [
+    { node: 'cloud-vm', path: 'direct', endpoint: '203.0.113.7:51820', lastHandshake: '2026-11-23T12:00:00.000Z', rxBytes: 1_500_000, txBytes: 2048 },
+    { node: 'factory-gw', path: 'relayed', endpoint: '127.0.0.1:40001', lastHandshake: undefined, rxBytes: 0, txBytes: 148 },
+  ],
+};
+
+describe('status', () => {
+  it('prints one line per peer with its path, endpoint, handshake age and traffic', () => {
+    const text = formatStatus(status, new Date('2026-11-23T12:00:30.000Z'));
+    expect(text).toContain('NAT endpoint-independent, public 198.51.100.6:51820, punch TTL 2; relay 192.0.2.10:49160');
+    expect(text.split('\n')).toContain('cloud-vm    direct   203.0.113.7:51820  30s ago    1.4 MiB  2.0 KiB');
+    expect(text.split('\n')).toContain('factory-gw  relayed  127.0.0.1:40001    never      0 B      148 B');
+  });
+
+  it('is served over a unix socket, and a missing agent is a clear error', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'warren-status-'));
+    try {
+      const server = await serveStatus(join(dir, 'agent.sock'), async () => status);
+      expect(await readStatus(join(dir, 'agent.sock'))).toEqual(JSON.parse(JSON.stringify(status)));
+      await new Promise((r) => server.close(r));
+      await expect(readStatus(join(dir, 'nothing.sock'))).rejects.toThrow(/no agent answers at .*nothing.sock/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
