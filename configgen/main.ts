@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { errorMessage } from '../lib/errors.js';
 import { execRunner } from '../lib/runner.js';
 import { PROGRAM, runCli } from './cli.js';
-import { guardedWriter } from './output.js';
+import { guardedWriter } from '../lib/output.js';
 
 // A reader that goes away is not a failure (configgen/output.ts); any other write error is.
 let outputFailed = false;

@@ -1,7 +1,7 @@
 // Output whose reader goes away: dropped quietly on EPIPE, reported otherwise.
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { guardedWriter } from '../../../configgen/output.js';
+import { guardedWriter } from '../../../lib/output.js';
 
 class FakeStream extends EventEmitter {
   written: string[] = [];
