@@ -21,6 +21,8 @@ export interface EtcdStartOptions {
   tls?: EtcdTls;
   /** The address to serve clients on (an emulated node reaches 127.0.0.1 of its own). */
   host?: string;
+  /** Run inside this network namespace (e.g. the emulated internet), on ports 2379/2380. */
+  netns?: string;
 }
 
 /** A port nobody listens on right now (the kernel's pick for an ephemeral bind). */
@@ -40,7 +42,12 @@ export class EtcdServer {
   private exited: Promise<void> = Promise.resolve();
 
   private constructor(readonly dir: string, readonly host: string, readonly clientPort: number, readonly peerPort: number,
-    readonly tls: EtcdTls | undefined) {}
+    readonly tls: EtcdTls | undefined, readonly netns?: string) {}
+
+  /** Runs `file` in the server's namespace (the caller's own when it has none). */
+  private inNs(file: string, args: string[]): [string, string[]] {
+    return this.netns ? ['ip', ['netns', 'exec', this.netns, file, ...args]] : [file, args];
+  }
 
   get endpoint(): string {
     return `${this.tls ? 'https' : 'http'}://${this.host}:${this.clientPort}`;
@@ -57,7 +64,9 @@ export class EtcdServer {
   static async start(options: EtcdStartOptions = {}): Promise<EtcdServer> {
     const dir = mkdtempSync(join(tmpdir(), 'warren-etcd-'));
     const host = options.host ?? '127.0.0.1';
-    const etcd = new EtcdServer(dir, host, await freePort(host), await freePort('127.0.0.1'), options.tls);
+    // A namespace of its own has every port free.
+    const ports = options.netns ? [2379, 2380] : [await freePort(host), await freePort('127.0.0.1')];
+    const etcd = new EtcdServer(dir, host, ports[0]!, ports[1]!, options.tls, options.netns);
     try {
       await etcd.resume();
     } catch (err) {
@@ -84,7 +93,8 @@ export class EtcdServer {
     }
     const log = openSync(join(this.dir, 'etcd.log'), 'a');
     // A clean environment: Debian's ETCD_* settings must not leak into a test server.
-    const child = spawn('/usr/bin/etcd', args, { stdio: ['ignore', log, log], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+    const [file, fullArgs] = this.inNs('/usr/bin/etcd', args);
+    const child = spawn(file, fullArgs, { stdio: ['ignore', log, log], env: { PATH: process.env.PATH ?? '/usr/bin:/usr/sbin:/bin:/sbin' } });
     closeSync(log);
     this.child = child;
     this.exited = new Promise((resolve) => child.once('exit', () => {
@@ -93,7 +103,8 @@ export class EtcdServer {
     }));
     await waitFor(`etcd on ${client}`, async () => {
       if (!this.child) throw new Error(`etcd exited while starting:\n${this.log.slice(-2000)}`);
-      return (await execRunner('etcdctl', [...this.etcdctlArgs(), 'endpoint', 'health'], { allowFailure: true })).exitCode === 0;
+      const [f, a] = this.inNs('etcdctl', [...this.etcdctlArgs(), 'endpoint', 'health']);
+      return (await execRunner(f, a, { allowFailure: true })).exitCode === 0;
     }, 20_000, 50);
   }
 
@@ -118,7 +129,8 @@ export class EtcdServer {
 
   /** Runs etcdctl against this server; throws on a non-zero exit. */
   etcdctl(args: readonly string[]): Promise<string> {
-    return run('etcdctl', [...this.etcdctlArgs(), ...args], { env: { ETCDCTL_API: '3' } });
+    const [f, a] = this.inNs('etcdctl', [...this.etcdctlArgs(), ...args]);
+    return run(f, a, { env: { ETCDCTL_API: '3' } });
   }
 
   /** Every key under `prefix` with its value. */
