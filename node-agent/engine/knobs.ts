@@ -25,3 +25,60 @@ export const DIRECT_LOST_MS = 40_000;
 
 /** Small-TTL punches are sent this many times, spaced by CHECK_INTERVAL_MS, within the settle time. */
 export const PUNCH_REPEATS = 3;
+
+/** The engine runs every peer's path decision this often; path.ts's intervals are multiples of it. */
+export const ENGINE_TICK_MS = 50;
+
+/**
+ * A check answered later than this after it was sent no longer counts (its transaction is
+ * forgotten). Longer than any RTT a direct path worth taking has; short enough that the
+ * table of open transactions stays small (one per candidate per CHECK_INTERVAL_MS).
+ */
+export const CHECK_ANSWER_WINDOW_MS = 5000;
+
+/**
+ * A request from a peer triggers a check back to its source (RFC 8445 section 7.3.1.4)
+ * unless one went there, or an answer came from there, this recently. Without it two
+ * agents would answer each other's triggered checks with triggered checks forever.
+ */
+export const TRIGGERED_CHECK_HOLDOFF_MS = 1000;
+
+/** After a relay link could not be opened (TURN down, permission refused), the peer waits this long before asking again. */
+export const RELAY_RETRY_MS = 2000;
+
+/**
+ * Hop count to the STUN server: TTLs 1..HOPS_MAX_TTL are tried at once. Eight covers a
+ * host behind several NATs with the server a few routers out; a longer path just means
+ * the punch TTL is capped (PUNCH_TTL_MAX).
+ */
+export const HOPS_MAX_TTL = 8;
+/** A batch without any answer is sent again after this long, HOPS_ATTEMPTS times in all. */
+export const HOPS_WAIT_MS = 1000;
+export const HOPS_ATTEMPTS = 3;
+/**
+ * After the first answer, answers to smaller TTLs may still be on the way (all were sent
+ * together): wait as long again as the first took, at least this long.
+ */
+export const HOPS_GRACE_MIN_MS = 20;
+
+/**
+ * Punch TTL bounds. At least 2: one hop would die at the first router, which for a host
+ * behind a NAT is its own NAT, opening nothing. At most 8: beyond that a path this long
+ * has more routers between the NATs than we can count on (the TTL is a guess anyway).
+ */
+export const PUNCH_TTL_MIN = 2;
+export const PUNCH_TTL_MAX = 8;
+
+/**
+ * Checks succeed on both sides within a round trip of each other, so both agents would
+ * hand WireGuard its first endpoint for a peer at about the same moment, and both
+ * WireGuards would send a handshake initiation before receiving the other's. Each then
+ * drops the other's response (one handshake slot per peer: receiving an initiation
+ * replaces the one sent) and both retry 5 s later, often crossing again (seen in the lab:
+ * about one start in six, for 6 s or more). So the node whose name sorts first gives its
+ * first endpoint at once; the other holds its own back this long, and by then normally
+ * has the session the first one started. Covers a decision skew of a tick plus a round
+ * trip up to ~100 ms; a longer path only risks a crossing, which WireGuard's jittered
+ * retry still resolves.
+ */
+export const HANDSHAKE_STAGGER_MS = 200;

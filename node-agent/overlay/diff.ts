@@ -34,8 +34,18 @@ export function diffOverlay(desired: DesiredOverlay, actual: ActualOverlay, ifna
   const wanted = new Map(desired.peers.map((p) => [p.publicKey, p]));
   const present = new Map(actual.wg.peers.map((p) => [p.publicKey, p]));
   const setPeers: PeerChange[] = [];
+  const renewed: string[] = [];
   for (const want of desired.peers) {
     const have = present.get(want.publicKey);
+    // A peer's first endpoint: WireGuard counts a handshake it could not send (traffic
+    // before any endpoint) as sent and waits REKEY_TIMEOUT (5 s) before the next one.
+    // The peer is removed and added afresh in the same `wg set`, so the first packet
+    // after the endpoint is known starts a handshake at once (measured: 5.2 s to 1.x s).
+    if (have && have.endpoint === undefined && want.endpoint !== undefined) {
+      renewed.push(want.publicKey);
+      setPeers.push(newPeer(want));
+      continue;
+    }
     const change = have ? peerChange(want, have) : newPeer(want);
     if (change) setPeers.push(change);
   }
@@ -49,7 +59,7 @@ export function diffOverlay(desired: DesiredOverlay, actual: ActualOverlay, ifna
     bringUp: !actual.up,
     removeAddresses: actual.addresses.filter((a) => a !== desired.address),
     addAddresses: actual.addresses.includes(desired.address) ? [] : [desired.address],
-    removePeers: [...present.keys()].filter((k) => !wanted.has(k)).sort(compare),
+    removePeers: [...[...present.keys()].filter((k) => !wanted.has(k)), ...renewed].sort(compare),
     setPeers,
     removeRoutes: actual.routes.filter((r) => !desiredRoutes.has(routeKey(r))),
     addRoutes: desired.routes.filter((r) => !actualRoutes.has(routeKey(r))),

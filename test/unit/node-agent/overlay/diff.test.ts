@@ -75,6 +75,14 @@ describe('diffOverlay', () => {
     expect(diffOverlay(desired, roamedB, IF).setPeers).toEqual([{ publicKey: B, endpoint: '192.0.2.2:51820' }]);
   });
 
+  it('renews a peer that gets its first endpoint, so its first handshake is not held back 5 s', () => {
+    const actual = converged();
+    actual.wg.peers[0] = { ...actual.wg.peers[0]!, endpoint: undefined };
+    const c = diffOverlay(desired, actual, IF);
+    expect(c.removePeers).toEqual([B]);
+    expect(c.setPeers).toEqual([{ publicKey: B, allowedIps: ['10.10.0.2/32', '10.244.2.0/24'], endpoint: '192.0.2.2:51820', keepaliveSeconds: 25 }]);
+  });
+
   it('compares endpoints in canonical form', () => {
     const v6 = planOverlay({ self, peers: [{ ...peerB, endpoint: '[2001:DB8:0:0::7]:51820' }, peerC] }).desired;
     const actual = converged();

@@ -1,0 +1,296 @@
+// warren-agent's run loop: every part is built and tested on its own (wireguard/,
+// overlay/, traversal/, nat/, relay/, signal/, engine/); this file starts them in order
+// and wires what one learns into the next. Startup order matters:
+//   WireGuard interface (adopted if it exists: a restart drops no traffic)
+//   -> port share -> probe socket -> STUN (public WGPORT) -> punch TTL
+//   -> TURN relay (optional) -> own record published -> peers watched -> paths chosen
+//   -> WireGuard reconciled whenever peers or paths change, and every reconcileSeconds.
+import { readFileSync } from 'node:fs';
+import { createSocket, type Socket } from 'node:dgram';
+import { join } from 'node:path';
+import { errorMessage } from '../lib/errors.js';
+import { EtcdStore } from '../lib/etcd/store.js';
+import { ipJson, type IpAddrLink } from '../lib/ip.js';
+import { defaultRouteInterface } from '../lib/links.js';
+import { execRunner, type Runner } from '../lib/runner.js';
+import type { AgentConfig } from './config.js';
+import { Checks } from './engine/checks.js';
+import { Engine } from './engine/engine.js';
+import { hopsTo, punchTtlFor } from './engine/hops.js';
+import { localCandidates } from './local-candidates.js';
+import { formatEndpoint, type Endpoint } from './nat/stun-address.js';
+import { TurnClient } from './nat/turn-client.js';
+import { udpPort } from './nat/udp.js';
+import { readNodeFile, type NodeFile } from './node-file.js';
+import { mtuFor, type OverlayPeer } from './overlay/plan.js';
+import { reconcileOverlay } from './overlay/reconcile.js';
+import { RelayProxy } from './relay/relay-proxy.js';
+import { agentKeys } from './signal/keys.js';
+import { Publisher } from './signal/publisher.js';
+import type { Candidate, NatMapping, NodeRecord, NodeRecordContent } from './signal/record.js';
+import { PeerWatcher, type PeerSet } from './signal/watcher.js';
+import { serveStatus, type AgentStatus } from './status.js';
+import { enablePortShare } from './traversal/port-share.js';
+import { Prober } from './traversal/prober.js';
+import { openBackend, type WireguardBackend } from './wireguard/backend.js';
+import { ensureNodeKey, type NodeKey } from './wireguard/keys.js';
+import { readStatus as readWgStatus } from './wireguard/status.js';
+
+/** WireGuard keepalive toward peers behind NATs: keeps their mappings (and ours) open. */
+const KEEPALIVE_SECONDS = 25;
+/** Our public mapping is asked again this often: a NAT that rebinds shows up here. */
+const STUN_REFRESH_MS = 30_000;
+
+export type Log = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+
+export const jsonLog: Log = (level, msg, fields = {}) => {
+  process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }) + '\n');
+};
+
+function parseEndpoint(text: string): Endpoint {
+  const i = text.lastIndexOf(':');
+  return { address: text.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(text.slice(i + 1)) };
+}
+
+export class Agent {
+  private node!: NodeFile;
+  private key!: NodeKey;
+  private backend!: WireguardBackend;
+  private prober!: Prober;
+  private checks!: Checks;
+  private engine!: Engine;
+  private store!: EtcdStore;
+  private publisher!: Publisher;
+  private watcher!: PeerWatcher;
+  private turnSocket: Socket | undefined;
+  private turn: TurnClient | undefined;
+  private relay: RelayProxy | undefined;
+  private peers: PeerSet = new Map();
+  /** Until the watcher's first snapshot, the peer set is unknown, not empty: reconciling
+   *  then would remove every peer of an adopted interface and drop its traffic. */
+  private peersKnown = false;
+  private mapping: NatMapping = 'unknown';
+  private reflexive: Endpoint | undefined;
+  private punchTtl: number | undefined;
+  private mtu = 0;
+  private timers: NodeJS.Timeout[] = [];
+  private reconciling: Promise<void> | undefined;
+  private reconcileAgain = false;
+  private statusServer: import('node:net').Server | undefined;
+
+  constructor(private readonly config: AgentConfig, private readonly log: Log = jsonLog, private readonly runner: Runner = execRunner) {}
+
+  async start(): Promise<void> {
+    const c = this.config;
+    this.node = readNodeFile(c.stateDir, c.nodeName);
+    this.key = await ensureNodeKey(join(c.stateDir, 'keys', 'wireguard.key'));
+    this.mtu = c.mtu ?? (await this.underlayMtu());
+    this.backend = await openBackend({ ifname: c.interface, runner: this.runner, logPath: join(c.stateDir, `${c.interface}-wireguard-go.log`) });
+    const ensured = await this.backend.ensureInterface();
+    this.log('info', 'WireGuard interface', { interface: c.interface, backend: this.backend.kind, action: ensured });
+    // Routes and peers are restored now from nothing but the interface itself: traffic of an
+    // adopted interface keeps flowing while the rest starts.
+    await enablePortShare(this.runner, { wgPort: c.listenPort, probePort: c.probePort });
+    this.prober = await Prober.open({ wgPort: c.listenPort, probePort: c.probePort });
+    // Answering peers' checks from the first moment: a peer that started earlier is
+    // already checking us.
+    this.checks = new Checks({ port: this.prober.port, selfNode: c.nodeName });
+    await this.learnMapping();
+    await this.startRelay();
+
+    this.engine = new Engine({
+      selfNode: c.nodeName,
+      prober: this.prober,
+      checks: this.checks,
+      relay: this.relay,
+      punchTtl: this.punchTtl ?? 2,
+      onChange: () => this.requestReconcile(),
+    });
+
+    this.store = new EtcdStore(c.etcd);
+    const keys = agentKeys(c.etcdPrefix);
+    this.publisher = new Publisher({ store: this.store, keys, record: await this.record(), onError: (err) => this.log('warn', 'publishing', { error: errorMessage(err) }) });
+    this.watcher = new PeerWatcher({
+      store: this.store,
+      keys,
+      self: c.nodeName,
+      onPeers: (peers) => {
+        this.peers = peers;
+        this.peersKnown = true;
+        this.engine.setPeers(peers);
+        this.requestReconcile();
+      },
+      onInvalid: (err) => this.log('warn', 'peer record refused', { error: err.message }),
+      onError: (err) => this.log('warn', 'watching peers', { error: errorMessage(err) }),
+    });
+    this.publisher.start();
+    this.watcher.start();
+    this.timers.push(setInterval(() => this.requestReconcile(), c.reconcileSeconds * 1000));
+    if (c.stunServers.length) this.timers.push(setInterval(() => void this.refreshMapping(), STUN_REFRESH_MS));
+    this.statusServer = await serveStatus(c.statusSocket, () => this.status());
+    this.log('info', 'agent started', { node: c.nodeName, hostAddress: this.node.hostAddress, podSubnet: this.node.podSubnet, reflexive: this.reflexive && formatEndpoint(this.reflexive), mapping: this.mapping, relay: this.relay && this.turn && formatEndpoint(this.turn.relayed) });
+  }
+
+  /** Leaves the interface, its peers and routes in place: the next agent adopts them. */
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.statusServer?.close();
+    await Promise.allSettled([this.watcher?.stop(), this.publisher?.stop()]);
+    this.engine?.stop();
+    await this.reconciling;
+    this.checks?.close();
+    this.relay?.close();
+    await this.turn?.close().catch(() => undefined);
+    this.turnSocket?.close();
+    await this.prober?.close();
+    this.store?.close();
+  }
+
+  private async underlayMtu(): Promise<number> {
+    const uplink = defaultRouteInterface();
+    const links = await ipJson<IpAddrLink[]>(this.runner, ['link', 'show']);
+    const mtu = links.find((l) => l.ifname === uplink)?.mtu ?? 1500;
+    // The pods' MTU (configgen: uplink - 80) must fit: never below it.
+    return Math.max(mtuFor(mtu, 4), this.node.mtu);
+  }
+
+  private stunServers(): Endpoint[] {
+    return this.config.stunServers.map(parseEndpoint);
+  }
+
+  private async learnMapping(): Promise<void> {
+    const servers = this.stunServers();
+    if (servers.length === 0) return;
+    try {
+      const m = await this.prober.reflexiveOfWgPort(servers);
+      this.reflexive = m.reflexive;
+      this.mapping = m.behavior === undefined ? 'unknown' : m.behavior === 'endpoint-independent' ? 'endpoint-independent' : 'endpoint-dependent';
+      for (const f of m.failed) this.log('warn', 'STUN server did not answer', { field: 'stunServers', server: formatEndpoint(f.server), error: errorMessage(f.error) });
+      this.punchTtl ??= punchTtlFor(await hopsTo(this.prober, servers[0]!));
+    } catch (err) {
+      // No STUN answer: the node still works with its local candidates and the relay.
+      this.log('warn', 'no STUN server answered: no public candidate', { field: 'stunServers', value: this.config.stunServers, error: errorMessage(err) });
+    }
+  }
+
+  private async refreshMapping(): Promise<void> {
+    const before = this.reflexive && formatEndpoint(this.reflexive);
+    await this.learnMapping();
+    const after = this.reflexive && formatEndpoint(this.reflexive);
+    if (before !== after) {
+      this.log('info', 'public endpoint changed (NAT rebinding)', { before, after });
+      this.publisher.update(await this.record());
+    }
+  }
+
+  private async startRelay(): Promise<void> {
+    const t = this.config.turn;
+    if (!t) return;
+    try {
+      const password = t.password ?? readFileSync(t.passwordFile!, 'utf8').trim();
+      this.turnSocket = createSocket('udp4');
+      await new Promise<void>((resolve) => this.turnSocket!.bind(0, () => resolve()));
+      this.turn = await TurnClient.allocate({ port: udpPort(this.turnSocket), server: parseEndpoint(t.server), username: t.username, password });
+      this.turn.onError((err) => this.log('warn', 'TURN refresh failed', { error: errorMessage(err) }));
+      this.relay = new RelayProxy({ relay: this.turn, wgPort: this.config.listenPort, onError: (err) => this.log('warn', 'relay', { error: errorMessage(err) }) });
+    } catch (err) {
+      this.turnSocket?.close();
+      this.turnSocket = undefined;
+      this.log('warn', 'no TURN relay: peers that cannot be reached directly will wait', { field: 'turn.server', value: t.server, error: errorMessage(err) });
+    }
+  }
+
+  private async record(): Promise<NodeRecordContent> {
+    const links = await ipJson<IpAddrLink[]>(this.runner, ['address', 'show']);
+    const candidates: Candidate[] = localCandidates(links, {
+      listenPort: this.config.listenPort,
+      exclude: [this.node.hostCIDR, this.node.podCIDR],
+      skipInterfaces: [this.config.interface],
+    });
+    if (this.reflexive && !candidates.some((c) => c.address === this.reflexive!.address && c.port === this.reflexive!.port)) {
+      candidates.push({ kind: 'reflexive', address: this.reflexive.address, port: this.reflexive.port });
+    }
+    if (this.turn) candidates.push({ kind: 'relay', address: this.turn.relayed.address, port: this.turn.relayed.port });
+    return {
+      node: this.config.nodeName,
+      publicKey: this.key.publicKey,
+      hostAddress: this.node.hostAddress,
+      podSubnet: this.node.podSubnet,
+      listenPort: this.config.listenPort,
+      candidates,
+      nat: { mapping: this.mapping },
+    };
+  }
+
+  /** Reconciles now, or once more after the one running: changes are never lost, never run twice at once. */
+  private requestReconcile(): void {
+    if (!this.peersKnown) return;
+    if (this.reconciling) {
+      this.reconcileAgain = true;
+      return;
+    }
+    this.reconciling = this.reconcile()
+      .catch((err: unknown) => this.log('error', 'reconcile failed', { error: errorMessage(err) }))
+      .finally(() => {
+        this.reconciling = undefined;
+        if (this.reconcileAgain) {
+          this.reconcileAgain = false;
+          this.requestReconcile();
+        }
+      });
+  }
+
+  private async reconcile(): Promise<void> {
+    const endpoints = this.engine.desiredEndpoints();
+    const peers: OverlayPeer[] = [...this.peers.values()].map((r: NodeRecord) => ({
+      publicKey: r.publicKey,
+      hostAddress: r.hostAddress,
+      podSubnet: r.podSubnet,
+      endpoint: endpoints.get(r.publicKey),
+      keepaliveSeconds: KEEPALIVE_SECONDS,
+    }));
+    const result = await reconcileOverlay(this.backend, this.runner, {
+      self: {
+        publicKey: this.key.publicKey,
+        privateKeyPath: this.key.privateKeyPath,
+        hostAddress: this.node.hostAddress,
+        hostCidr: this.node.hostCIDR,
+        podSubnet: this.node.podSubnet,
+        podCidr: this.node.podCIDR,
+        listenPort: this.config.listenPort,
+        mtu: this.mtu,
+      },
+      peers,
+    });
+    for (const r of result.rejected) this.log('warn', 'peer left out', { publicKey: r.publicKey, reason: r.reason });
+  }
+
+  async status(): Promise<AgentStatus> {
+    const wg = await readWgStatus(this.runner, this.config.interface).catch(() => []);
+    const byKey = new Map(wg.map((p) => [p.publicKey, p]));
+    const paths = new Map(this.engine.status().map((s) => [s.node, s]));
+    return {
+      node: this.config.nodeName,
+      interface: this.config.interface,
+      backend: this.backend.kind,
+      publicKey: this.key.publicKey,
+      hostAddress: this.node.hostAddress,
+      podSubnet: this.node.podSubnet,
+      listenPort: this.config.listenPort,
+      nat: { mapping: this.mapping, reflexive: this.reflexive && formatEndpoint(this.reflexive), punchTtl: this.punchTtl },
+      relay: this.turn ? formatEndpoint(this.turn.relayed) : undefined,
+      etcd: { publisher: this.publisher.status().connection.state, watcher: this.watcher.status().connection.state },
+      peers: [...this.peers.values()].map((r) => {
+        const w = byKey.get(r.publicKey);
+        return {
+          node: r.node,
+          path: paths.get(r.node)?.phase ?? 'unknown',
+          endpoint: w?.endpoint,
+          lastHandshake: w?.latestHandshake?.toISOString(),
+          rxBytes: w?.rxBytes ?? 0,
+          txBytes: w?.txBytes ?? 0,
+        };
+      }).sort((a, b) => a.node.localeCompare(b.node)),
+    };
+  }
+}

@@ -1,0 +1,268 @@
+// The executor around path.ts: per peer, it feeds stepPath the clock, the peer's
+// candidates and the latest answered check, and carries out the actions: small-TTL
+// punches through the prober, checks through Checks, relay links through the RelayProxy.
+// What comes out is one desired WireGuard endpoint per peer; the agent reconciles
+// WireGuard to it whenever onChange fires. Decisions stay in path.ts; the only state here
+// is what the actions produced (which relay link a peer's endpoint goes through).
+import { sameEndpoint, type Endpoint } from '../nat/stun-address.js';
+import { systemTimers, type TimerHandle, type Timers } from '../nat/timers.js';
+import type { NodeRecord } from '../signal/record.js';
+import { peerCandidates } from './candidates.js';
+import type { CheckSuccess } from './checks.js';
+import { ENGINE_TICK_MS, HANDSHAKE_STAGGER_MS, RELAY_RETRY_MS } from './knobs.js';
+import { stepPath, type PathAction, type PathState, type PeerCandidates } from './path.js';
+
+/** What the engine needs of the Prober. */
+export interface EngineProber {
+  punch(to: Endpoint, ttl: number): Promise<void>;
+}
+
+/** What the engine needs of Checks. */
+export interface EngineChecks {
+  check(peerNode: string, endpoints: readonly Endpoint[]): void;
+  lastSuccess(peerNode: string): CheckSuccess | undefined;
+  forget(peerNode: string): void;
+}
+
+/** What the engine needs of the RelayProxy. */
+export interface EngineRelay {
+  endpointFor(peerRelay: Endpoint): Promise<string>;
+  forget(peerRelay: Endpoint): void;
+}
+
+export interface EngineOptions {
+  selfNode: string;
+  prober: EngineProber;
+  checks: EngineChecks;
+  /** This node's relay; none means no fallback (peers that cannot go direct wait). */
+  relay?: EngineRelay;
+  /** From hopsTo and punchTtlFor. */
+  punchTtl: number;
+  timers?: Timers;
+  /** The clock path.ts decides on; timers.now by default. */
+  now?: () => number;
+  /** desiredEndpoints() changed: reconcile WireGuard. */
+  onChange: () => void;
+  /** Failures of background actions (a punch the socket refused, a relay link that could not open). */
+  onError?: (err: unknown) => void;
+}
+
+export type PeerPhase = PathState['phase'] | 'new';
+
+export interface PeerStatus {
+  node: string;
+  publicKey: string;
+  phase: PeerPhase;
+  /** The desired WireGuard endpoint; undefined while there is no opinion yet. */
+  endpoint: string | undefined;
+  /** When the current phase began (engine clock), undefined before the first step. */
+  since: number | undefined;
+  /** Whether the endpoint given to WireGuard is a relay link. */
+  relayed: boolean;
+}
+
+interface Peer {
+  node: string;
+  publicKey: string;
+  candidates: PeerCandidates;
+  state?: PathState;
+  endpoint?: string;
+  /** A first endpoint held back (HANDSHAKE_STAGGER_MS) so that the two WireGuards' first handshakes do not cross. */
+  held?: { endpoint: string; until: number };
+  /** The peer relay address the endpoint goes through, when it is a relay link. */
+  relayLink?: Endpoint;
+  /** A relay link being opened; a newer action or the peer's removal supersedes it. */
+  opening?: { token: number; peerRelay: Endpoint };
+  relayBlockedUntil: number;
+}
+
+export class Engine {
+  private readonly timers: Timers;
+  private readonly now: () => number;
+  private readonly peers = new Map<string, Peer>();
+  private relay: EngineRelay | undefined;
+  private timer: TimerHandle | undefined;
+  private stopped = false;
+  private tokens = 0;
+  private notified = desiredKey(new Map());
+
+  constructor(private readonly o: EngineOptions) {
+    this.timers = o.timers ?? systemTimers;
+    this.now = o.now ?? (() => this.timers.now());
+    this.relay = o.relay;
+    this.schedule();
+  }
+
+  /** The full set of peers from the signal watcher (this node's own record is skipped); new peers take their first step at once. */
+  setPeers(records: ReadonlyMap<string, NodeRecord>): void {
+    if (this.stopped) return;
+    for (const [node, record] of records) {
+      if (node === this.o.selfNode) continue;
+      const candidates = peerCandidates(record);
+      const peer = this.peers.get(node);
+      if (peer) {
+        peer.publicKey = record.publicKey;
+        peer.candidates = candidates;
+      } else {
+        this.peers.set(node, { node, publicKey: record.publicKey, candidates, relayBlockedUntil: 0 });
+      }
+    }
+    for (const peer of [...this.peers.values()]) if (!records.has(peer.node)) this.remove(peer);
+    this.tick();
+  }
+
+  /**
+   * A new relay (the TURN allocation came up, or was replaced) or none. Links of the old
+   * one are gone with it: relayed peers ask the new one on their next step.
+   */
+  setRelay(relay: EngineRelay | undefined): void {
+    this.relay = relay;
+    for (const peer of this.peers.values()) {
+      peer.opening = undefined;
+      peer.relayLink = undefined;
+      peer.relayBlockedUntil = 0;
+      if (peer.state?.phase === 'relayed') peer.state = { ...peer.state, via: undefined };
+    }
+    this.tick();
+  }
+
+  /** By WireGuard public key: the endpoint to set, or undefined for no opinion (leave what WireGuard has). */
+  desiredEndpoints(): Map<string, string | undefined> {
+    return new Map([...this.peers.values()].map((p) => [p.publicKey, p.endpoint]));
+  }
+
+  status(): PeerStatus[] {
+    return [...this.peers.values()].sort((a, b) => (a.node < b.node ? -1 : 1)).map((p) => ({
+      node: p.node, publicKey: p.publicKey, phase: p.state?.phase ?? 'new', endpoint: p.endpoint, since: p.state?.since, relayed: p.relayLink !== undefined && p.endpoint !== undefined,
+    }));
+  }
+
+  /** Stops the tick; relay links stay for whoever closes the relay. Idempotent. */
+  stop(): void {
+    this.stopped = true;
+    this.timers.clearTimeout(this.timer);
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = this.timers.setTimeout(() => {
+      this.tick();
+      this.schedule();
+    }, ENGINE_TICK_MS);
+  }
+
+  private tick(): void {
+    for (const peer of this.peers.values()) {
+      try {
+        if (peer.held && this.now() >= peer.held.until) {
+          peer.endpoint = peer.held.endpoint;
+          peer.held = undefined;
+        }
+        this.step(peer);
+      } catch (err) {
+        this.o.onError?.(err); // one peer's failure must not stop the others, nor the tick
+      }
+    }
+    this.notifyIfChanged();
+  }
+
+  private step(peer: Peer): void {
+    const now = this.now();
+    const lastSuccess = this.o.checks.lastSuccess(peer.node);
+    const { state, actions } = stepPath(peer.state, {
+      now, peer: peer.candidates, relayAvailable: this.relay !== undefined && now >= peer.relayBlockedUntil, ...(lastSuccess ? { lastSuccess } : {}),
+    });
+    peer.state = state;
+    for (const action of actions) this.execute(peer, action);
+  }
+
+  private execute(peer: Peer, action: PathAction): void {
+    switch (action.kind) {
+      case 'punch':
+        for (const to of action.to) this.o.prober.punch(to, this.o.punchTtl).catch((err: unknown) => this.o.onError?.(err));
+        return;
+      case 'check':
+        this.o.checks.check(peer.node, action.to);
+        return;
+      case 'endpoint':
+        peer.opening = undefined;
+        this.dropRelayLink(peer);
+        this.give(peer, action.endpoint);
+        return;
+      case 'relay':
+        this.openRelay(peer, action.peerRelay);
+        return;
+    }
+  }
+
+  // endpointFor binds a socket and installs the TURN permission and channel first, so
+  // WireGuard is pointed at the link only once its packets can leave through it.
+  private openRelay(peer: Peer, peerRelay: Endpoint): void {
+    const relay = this.relay;
+    if (!relay) return;
+    const token = ++this.tokens;
+    peer.opening = { token, peerRelay };
+    const current = (): boolean => !this.stopped && this.peers.get(peer.node) === peer && peer.opening?.token === token && this.relay === relay;
+    relay.endpointFor(peerRelay).then((endpoint) => {
+      if (!current()) {
+        // Superseded: the link is nobody's unless it is the one already in use.
+        if (this.peers.get(peer.node) !== peer || !peer.relayLink || !sameEndpoint(peer.relayLink, peerRelay)) relay.forget(peerRelay);
+        return;
+      }
+      peer.opening = undefined;
+      if (peer.relayLink && !sameEndpoint(peer.relayLink, peerRelay)) relay.forget(peer.relayLink);
+      peer.relayLink = peerRelay;
+      this.give(peer, endpoint);
+      this.notifyIfChanged();
+    }, (err: unknown) => {
+      if (!current()) return;
+      peer.opening = undefined;
+      // path.ts takes a relay again once one is available: held back for a while, then retried.
+      peer.relayBlockedUntil = this.now() + RELAY_RETRY_MS;
+      if (peer.state?.phase === 'relayed') peer.state = { ...peer.state, via: undefined };
+      this.o.onError?.(err);
+    });
+  }
+
+  // Only a peer's first endpoint is staggered: once WireGuard has one, a new endpoint
+  // moves an existing session and starts no handshake.
+  private give(peer: Peer, endpoint: string): void {
+    if (peer.endpoint !== undefined || givesFirstEndpointFirst(this.o.selfNode, peer.node)) {
+      peer.held = undefined;
+      peer.endpoint = endpoint;
+    } else {
+      peer.held = { endpoint, until: peer.held?.until ?? this.now() + HANDSHAKE_STAGGER_MS };
+    }
+  }
+
+  private dropRelayLink(peer: Peer): void {
+    if (peer.relayLink) this.relay?.forget(peer.relayLink);
+    peer.relayLink = undefined;
+  }
+
+  private remove(peer: Peer): void {
+    this.peers.delete(peer.node);
+    this.o.checks.forget(peer.node);
+    this.dropRelayLink(peer);
+  }
+
+  private notifyIfChanged(): void {
+    const key = desiredKey(this.desiredEndpoints());
+    if (key === this.notified) return;
+    this.notified = key;
+    try {
+      this.o.onChange();
+    } catch (err) {
+      this.o.onError?.(err);
+    }
+  }
+}
+
+/** Pure: of two nodes about to give WireGuard their first endpoint for each other, the one whose name sorts first does it at once (HANDSHAKE_STAGGER_MS). */
+export function givesFirstEndpointFirst(selfNode: string, peerNode: string): boolean {
+  return selfNode < peerNode;
+}
+
+function desiredKey(desired: Map<string, string | undefined>): string {
+  return JSON.stringify([...desired].sort(([a], [b]) => (a < b ? -1 : 1)));
+}

@@ -1,0 +1,127 @@
+// Emulated nodes behind real NATs running the real binaries: the NAT lab (natlab.ts) for
+// sites, routers and coturn, one etcd on the emulated internet, and per node
+// warren-configgen (allocation, node.json) then warren-agent, each in the node's
+// namespace. destroy() takes everything down, wireguard-go included.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { execRunner } from '../../lib/runner.js';
+import { formatEndpoint } from '../../node-agent/nat/stun-address.js';
+import { readStatus, type AgentStatus } from '../../node-agent/status.js';
+import { EtcdServer } from './etcd.js';
+import { NatLab, type Site, type SiteKind } from './natlab.js';
+import { run, waitFor } from './sh.js';
+
+export const WARREN_AGENT = resolve('dist/bin/warren-agent');
+export const WARREN_CONFIGGEN = resolve('dist/bin/warren-configgen');
+const ETCD_ADDRESS = '192.0.2.10';
+
+export interface AgentNode {
+  name: string;
+  kind: SiteKind;
+  site: Site;
+  dir: string;
+  ifname: string;
+  socket: string;
+  hostAddress: string;
+  podSubnet: string;
+  process: ChildProcess | undefined;
+  exited: Promise<void>;
+}
+
+export class AgentLab {
+  readonly nodes: AgentNode[] = [];
+  private constructor(readonly lab: NatLab, readonly etcd: EtcdServer, readonly dir: string) {}
+
+  static async create(): Promise<AgentLab> {
+    const lab = await NatLab.create();
+    let etcd: EtcdServer | undefined;
+    try {
+      etcd = await EtcdServer.start({ host: ETCD_ADDRESS, netns: lab.turnNs.name });
+    } catch (err) {
+      await lab.destroy();
+      throw err;
+    }
+    return new AgentLab(lab, etcd, mkdtempSync(join(tmpdir(), 'warren-agentlab-')));
+  }
+
+  /**
+   * A site of `kind` with its node allocated by warren-configgen; the agent is not started
+   * yet. `beforeConfiggen` may prepare the node first (e.g. start its OVS) and return extra
+   * configgen flags.
+   */
+  async addNode(kind: SiteKind, name = `n${this.nodes.length + 1}`, beforeConfiggen?: (site: Site) => Promise<string[]>): Promise<AgentNode> {
+    const site = await this.lab.addSite(kind);
+    const extra = beforeConfiggen ? await beforeConfiggen(site) : [];
+    const dir = join(this.dir, name);
+    mkdirSync(join(dir, 'net.d'), { recursive: true });
+    await site.host.exec(WARREN_CONFIGGEN, [
+      '--node-name', name, '--pod-cidr', '10.244.0.0/16', '--node-bits', '8', '--host-cidr', '10.10.0.0/16',
+      '--etcd-endpoints', this.etcd.endpoint, '--etcd-timeout', '20s', '--state-dir', dir, '--cni-conf-dir', join(dir, 'net.d'),
+      '--mtu', '1380', '--log-file', join(dir, 'cni.log'), '--ipam-data-dir', join(dir, 'ipam'), ...extra,
+    ]);
+    const allocation = JSON.parse(readFileSync(join(dir, 'node.json'), 'utf8')) as { hostAddress: string; podSubnet: string };
+    // Unique across the machine: wireguard-go's control sockets share one directory.
+    const ifname = `wg${process.pid.toString(36)}${this.nodes.length}`.slice(0, 15);
+    const socket = join(dir, 'agent.sock');
+    const { turn, stunServers } = this.lab;
+    writeFileSync(join(dir, 'agent.yaml'), JSON.stringify({
+      nodeName: name, etcdEndpoints: this.etcd.endpoint, etcdTimeoutSeconds: 20, stateDir: dir, interface: ifname,
+      listenPort: 51820, probePort: 51821, stunServers: stunServers.slice(0, 2).map(formatEndpoint),
+      turn: { server: formatEndpoint(turn.server), username: turn.username, password: turn.password },
+      statusSocket: socket, reconcileSeconds: 5,
+    }, null, 2));
+    const node: AgentNode = { name, kind, site, dir, ifname, socket, hostAddress: allocation.hostAddress, podSubnet: allocation.podSubnet, process: undefined, exited: Promise.resolve() };
+    this.nodes.push(node);
+    return node;
+  }
+
+  /** Starts (or restarts) the node's agent; resolves once it answers on its status socket. */
+  async start(node: AgentNode): Promise<void> {
+    const log = openSync(join(node.dir, 'agent.log'), 'a');
+    const child = spawn('ip', ['netns', 'exec', node.site.host.name, WARREN_AGENT, 'run', '--config', join(node.dir, 'agent.yaml')],
+      { stdio: ['ignore', log, log] });
+    closeSync(log);
+    node.process = child;
+    node.exited = new Promise((r) => child.once('exit', () => r()));
+    await waitFor(`${node.name}'s agent`, async () => {
+      if (child.exitCode !== null) throw new Error(`${node.name}'s agent exited with ${child.exitCode}:\n${this.log(node).slice(-3000)}`);
+      return readStatus(node.socket, 1000).then(() => true, () => false);
+    }, 30_000, 100);
+  }
+
+  async stop(node: AgentNode): Promise<void> {
+    node.process?.kill('SIGTERM');
+    await node.exited;
+    node.process = undefined;
+  }
+
+  status(node: AgentNode): Promise<AgentStatus> {
+    return readStatus(node.socket);
+  }
+
+  log(node: AgentNode): string {
+    try {
+      return readFileSync(join(node.dir, 'agent.log'), 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  /** One ping from the node to an address, over whatever path the agents chose. */
+  async ping(from: AgentNode, to: string, timeoutSeconds = 1): Promise<boolean> {
+    const r = await from.site.host.exec('ping', ['-c', '1', '-W', String(timeoutSeconds), to], { allowFailure: true });
+    return r.exitCode === 0;
+  }
+
+  async destroy(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => this.stop(n)));
+    // The agent leaves its interface to the next agent by design: wireguard-go goes here.
+    for (const n of this.nodes) await run('pkill', ['-f', `wireguard-go -f ${n.ifname}$`], { allowFailure: true });
+    for (const n of this.nodes) await execRunner('rm', ['-f', `/var/run/wireguard/${n.ifname}.sock`], { allowFailure: true });
+    await this.etcd.destroy();
+    await this.lab.destroy();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

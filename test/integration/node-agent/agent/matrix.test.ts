@@ -1,0 +1,81 @@
+// The NAT matrix, with the real binaries: two nodes behind each of the six kinds of
+// site, all twelve in one cluster (one etcd, one coturn), every pair of kinds checked:
+// connected or not, direct or relayed, and the time to the first packet. Direct wherever
+// a direct path can exist (one side public or full cone, or both sides mapping
+// endpoint-independently); relayed only where it cannot (a symmetric NAT facing anything
+// but a public address or a full cone).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SiteKind } from '../../../helpers/natlab.js';
+import { AgentLab, type AgentNode } from '../../../helpers/agent-lab.js';
+import { waitFor } from '../../../helpers/sh.js';
+
+const KINDS: SiteKind[] = ['public', 'full-cone', 'home-router', 'masquerade', 'symmetric', 'double-nat'];
+
+function expectedPath(a: SiteKind, b: SiteKind): 'direct' | 'relayed' {
+  const open = (k: SiteKind) => k === 'public' || k === 'full-cone';
+  if (a === 'symmetric' || b === 'symmetric') return open(a) || open(b) ? 'direct' : 'relayed';
+  return 'direct';
+}
+
+let lab: AgentLab;
+const byKind = new Map<SiteKind, AgentNode[]>();
+let startedAt = 0;
+
+beforeAll(async () => {
+  lab = await AgentLab.create();
+  for (const kind of KINDS) byKind.set(kind, [await lab.addNode(kind), await lab.addNode(kind)]);
+  startedAt = Date.now();
+  await Promise.all(lab.nodes.map((n) => lab.start(n)));
+}, 300_000);
+
+afterAll(async () => {
+  await lab?.destroy();
+}, 120_000);
+
+interface Cell {
+  a: SiteKind;
+  b: SiteKind;
+  path: string;
+  firstPacketMs: number | undefined;
+  na: AgentNode;
+  nb: AgentNode;
+}
+
+describe('NAT matrix', () => {
+  it('connects all 21 pairs of kinds, direct wherever a direct path can exist', async () => {
+    const pairs: [AgentNode, AgentNode, SiteKind, SiteKind][] = [];
+    for (const [i, a] of KINDS.entries()) {
+      for (const b of KINDS.slice(i)) {
+        const na = byKind.get(a)![0]!;
+        const nb = a === b ? byKind.get(b)![1]! : byKind.get(b)![0]!;
+        pairs.push([na, nb, a, b]);
+      }
+    }
+    const cells: Cell[] = await Promise.all(pairs.map(async ([na, nb, a, b]) => {
+      let firstPacketMs: number | undefined;
+      try {
+        await waitFor(`${na.name} (${a}) to reach ${nb.name} (${b})`, async () => lab.ping(na, nb.hostAddress), 60_000, 200);
+        firstPacketMs = Date.now() - startedAt;
+      } catch {
+        firstPacketMs = undefined;
+      }
+      // The path this end settled on: a packet may get through (the other end relayed, and
+      // WireGuard roamed) while this end is still checking.
+      let path = 'none';
+      if (firstPacketMs !== undefined) {
+        await waitFor(`${na.name}'s path to ${nb.name} to settle`, async () => {
+          path = (await lab.status(na)).peers.find((p) => p.node === nb.name)?.path ?? 'unknown';
+          return path === 'direct' || path === 'relayed';
+        }, 20_000, 200).catch(() => undefined);
+      }
+      return { a, b, path, firstPacketMs, na, nb };
+    }));
+    const table = cells.map((c) => `${c.a.padEnd(12)} ${c.b.padEnd(12)} ${c.path.padEnd(8)} ${c.firstPacketMs === undefined ? '-' : `${c.firstPacketMs} ms`}`);
+    console.log(['NAT matrix (first packet: since all agents were started)', ...table].join('\n'));
+    const wrong = cells.filter((c) => c.path !== expectedPath(c.a, c.b));
+    for (const c of wrong) {
+      console.log(`--- ${c.a}/${c.b}: ${c.path}, expected ${expectedPath(c.a, c.b)}; ${c.na.name}'s log ---\n${lab.log(c.na).split('\n').filter((l) => l.includes(c.nb.name) || l.includes('"warn"') || l.includes('"error"')).slice(-15).join('\n')}`);
+    }
+    expect(wrong.map((c) => `${c.a}/${c.b}: ${c.path}`)).toEqual([]);
+  }, 240_000);
+});
