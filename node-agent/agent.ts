@@ -166,7 +166,10 @@ export class Agent {
       this.reflexive = m.reflexive;
       this.mapping = m.behavior === undefined ? 'unknown' : m.behavior === 'endpoint-independent' ? 'endpoint-independent' : 'endpoint-dependent';
       for (const f of m.failed) this.log('warn', 'STUN server did not answer', { field: 'stunServers', server: formatEndpoint(f.server), error: errorMessage(f.error) });
-      this.punchTtl ??= punchTtlFor(await hopsTo(this.prober, servers[0]!));
+      // A node whose public address is its own has no NAT: nothing to punch (engine.ts).
+      const links = await ipJson<IpAddrLink[]>(this.runner, ['address', 'show']);
+      const own = links.some((l) => (l.addr_info ?? []).some((a) => a.local === m.reflexive.address));
+      this.punchTtl ??= own ? 0 : punchTtlFor(await hopsTo(this.prober, servers[0]!));
     } catch (err) {
       // No STUN answer: the node still works with its local candidates and the relay.
       this.log('warn', 'no STUN server answered: no public candidate', { field: 'stunServers', value: this.config.stunServers, error: errorMessage(err) });

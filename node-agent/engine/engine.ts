@@ -36,7 +36,12 @@ export interface EngineOptions {
   checks: EngineChecks;
   /** This node's relay; none means no fallback (peers that cannot go direct wait). */
   relay?: EngineRelay;
-  /** From hopsTo and punchTtlFor. */
+  /**
+   * From hopsTo and punchTtlFor; 0 for a node without NAT, which must not punch: it has
+   * no mapping to open, and its small-TTL packet would reach the far NAT as the first
+   * packet of the flow (the conntrack trap on routers that accept unsolicited input,
+   * which then moves that node's mapping for every new peer, not only this one).
+   */
   punchTtl: number;
   timers?: Timers;
   /** The clock path.ts decides on; timers.now by default. */
@@ -179,6 +184,7 @@ export class Engine {
   private execute(peer: Peer, action: PathAction): void {
     switch (action.kind) {
       case 'punch':
+        if (this.o.punchTtl === 0) break;
         for (const to of action.to) this.o.prober.punch(to, this.o.punchTtl).catch((err: unknown) => this.o.onError?.(err));
         return;
       case 'check':

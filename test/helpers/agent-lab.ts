@@ -1,7 +1,8 @@
 // Emulated nodes behind real NATs running the real binaries: the NAT lab (natlab.ts) for
 // sites, routers and coturn, one etcd on the emulated internet, and per node
 // warren-configgen (allocation, node.json) then warren-agent, each in the node's
-// namespace. destroy() takes everything down, wireguard-go included.
+// namespace. destroy() takes everything down, wireguard-go included. The host overlay is
+// 172.20.0.0/16: the lab's site LANs are 10.k.0.0/24 and must not overlap it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -57,7 +58,7 @@ export class AgentLab {
     const dir = join(this.dir, name);
     mkdirSync(join(dir, 'net.d'), { recursive: true });
     await site.host.exec(WARREN_CONFIGGEN, [
-      '--node-name', name, '--pod-cidr', '10.244.0.0/16', '--node-bits', '8', '--host-cidr', '10.10.0.0/16',
+      '--node-name', name, '--pod-cidr', '10.244.0.0/16', '--node-bits', '8', '--host-cidr', '172.20.0.0/16',
       '--etcd-endpoints', this.etcd.endpoint, '--etcd-timeout', '20s', '--state-dir', dir, '--cni-conf-dir', join(dir, 'net.d'),
       '--mtu', '1380', '--log-file', join(dir, 'cni.log'), '--ipam-data-dir', join(dir, 'ipam'), ...extra,
     ]);

@@ -74,6 +74,7 @@ describe('NAT matrix', () => {
     console.log(['NAT matrix (first packet: since all agents were started)', ...table].join('\n'));
     const wrong = cells.filter((c) => c.path !== expectedPath(c.a, c.b));
     for (const c of wrong) {
+      for (const n of [c.na, c.nb]) console.log(`${n.name} (${n.kind}): ${JSON.stringify((await lab.status(n)).nat)}`);
       console.log(`--- ${c.a}/${c.b}: ${c.path}, expected ${expectedPath(c.a, c.b)}; ${c.na.name}'s log ---\n${lab.log(c.na).split('\n').filter((l) => l.includes(c.nb.name) || l.includes('"warn"') || l.includes('"error"')).slice(-15).join('\n')}`);
     }
     expect(wrong.map((c) => `${c.a}/${c.b}: ${c.path}`)).toEqual([]);
