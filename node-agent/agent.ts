@@ -40,6 +40,12 @@ import { readStatus as readWgStatus } from './wireguard/status.js';
 const KEEPALIVE_SECONDS = 25;
 /** Our public mapping is asked again this often: a NAT that rebinds shows up here. */
 const STUN_REFRESH_MS = 30_000;
+/**
+ * STUN and TURN requests of the agent give up after about 2.75 s, not RFC 8489's 39.5 s:
+ * a server that does not answer must not hold the node's start (its peers wait for its
+ * record); the mapping is asked again every STUN_REFRESH_MS anyway.
+ */
+const AGENT_RETRANSMIT = { rtoMs: 250, maxTransmissions: 4, lastWaitMultiplier: 4 };
 
 export type Log = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 
@@ -91,7 +97,7 @@ export class Agent {
     // Routes and peers are restored now from nothing but the interface itself: traffic of an
     // adopted interface keeps flowing while the rest starts.
     await enablePortShare(this.runner, { wgPort: c.listenPort, probePort: c.probePort });
-    this.prober = await Prober.open({ wgPort: c.listenPort, probePort: c.probePort });
+    this.prober = await Prober.open({ wgPort: c.listenPort, probePort: c.probePort, stun: { retransmit: AGENT_RETRANSMIT } });
     // Answering peers' checks from the first moment: a peer that started earlier is
     // already checking us.
     this.checks = new Checks({ port: this.prober.port, selfNode: c.nodeName });
@@ -193,7 +199,7 @@ export class Agent {
       const password = t.password ?? readFileSync(t.passwordFile!, 'utf8').trim();
       this.turnSocket = createSocket('udp4');
       await new Promise<void>((resolve) => this.turnSocket!.bind(0, () => resolve()));
-      this.turn = await TurnClient.allocate({ port: udpPort(this.turnSocket), server: parseEndpoint(t.server), username: t.username, password });
+      this.turn = await TurnClient.allocate({ port: udpPort(this.turnSocket), server: parseEndpoint(t.server), username: t.username, password, retransmit: AGENT_RETRANSMIT });
       this.turn.onError((err) => this.log('warn', 'TURN refresh failed', { error: errorMessage(err) }));
       this.relay = new RelayProxy({ relay: this.turn, wgPort: this.config.listenPort, onError: (err) => this.log('warn', 'relay', { error: errorMessage(err) }) });
     } catch (err) {

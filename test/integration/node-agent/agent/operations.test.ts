@@ -2,7 +2,9 @@
 // direct path; restarting an agent drops no established traffic; with etcd down the
 // tunnel keeps working; a node removed from etcd is removed by its peer.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { AgentLab, type AgentNode } from '../../../helpers/agent-lab.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AgentLab, WARREN_AGENT, type AgentNode } from '../../../helpers/agent-lab.js';
 import { waitFor } from '../../../helpers/sh.js';
 
 let lab: AgentLab;
@@ -79,10 +81,40 @@ describe('warren-agent', () => {
     await waitFor('the watcher to reconnect', async () => (await lab.status(a)).etcd.watcher === 'connected', 20_000);
   }, 60_000);
 
+  it('refuses a bad config naming the field and value, and the overlay that works keeps working', async () => {
+    await lab.stop(a);
+    const path = join(a.dir, 'agent.yaml');
+    const good = readFileSync(path, 'utf8');
+    writeFileSync(path, JSON.stringify({ ...JSON.parse(good), listenPort: 70000 }));
+    try {
+      const r = await a.site.host.exec(WARREN_AGENT, ['run', '--config', path], { allowFailure: true });
+      expect(r.exitCode).toBe(2);
+      expect(r.stderr).toContain('listenPort 70000 must be a whole number from 1 to 65535');
+      // No agent runs on a now; the tunnel it left still carries traffic.
+      expect(await lab.ping(a, b.hostAddress, 2)).toBe(true);
+    } finally {
+      writeFileSync(path, good);
+    }
+    await lab.start(a);
+  }, 60_000);
+
+  it('keeps going with an unreachable STUN server, says which, and reaches its peers through the relay', async () => {
+    const c = await lab.addNode('home-router', 'ops-c');
+    const path = join(c.dir, 'agent.yaml');
+    writeFileSync(path, JSON.stringify({ ...JSON.parse(readFileSync(path, 'utf8')), stunServers: ['192.0.2.99:3478'] }));
+    await lab.start(c);
+    expect(lab.log(c)).toMatch(/"field":"stunServers".*192\.0\.2\.99:3478/);
+    expect((await lab.status(c)).nat.reflexive).toBeUndefined();
+    await waitFor('c to reach a', () => lab.ping(c, a.hostAddress, 1), 30_000, 200);
+    await waitFor('c to settle on a path to a', async () => (await lab.status(c)).peers.find((p) => p.node === 'ops-a')?.path === 'relayed', 20_000);
+    await lab.stop(c);
+    await lab.etcd.etcdctl(['del', '/warren/agents/ops-c']);
+  }, 90_000);
+
   it('removes a node deleted from etcd from its peers', async () => {
     await lab.stop(b);
     await lab.etcd.etcdctl(['del', '/warren/agents/ops-b']);
-    await waitFor('a to drop b', async () => (await lab.status(a)).peers.length === 0, 10_000);
+    await waitFor('a to drop b', async () => (await lab.status(a)).peers.every((p) => p.node !== 'ops-b'), 10_000);
     const wg = await a.site.host.exec('wg', ['show', a.ifname, 'peers']);
     expect(wg.stdout.trim()).toBe('');
   }, 30_000);
