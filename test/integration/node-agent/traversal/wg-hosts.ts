@@ -2,7 +2,9 @@
 // overlay reconcile). Each host gets overlay address 10.10.0.N and a placeholder pod
 // subnet 10.244.N.0/24 (the plan wants one; nothing lives there). Everything started here
 // is stopped by destroy(), which must run before the lab deletes the namespaces.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawnIn, type Spawned } from '../../../helpers/spawn-in.js';
+export type { Spawned };
 import { mkdtemp, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,12 +33,6 @@ export interface WgHost {
   overlayAddress: string;
   podSubnet: string;
   backend: WireguardBackend;
-}
-
-export interface Spawned {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
 }
 
 export class WgHosts {
@@ -93,13 +89,9 @@ export class WgHosts {
 
   /** A process inside `ns` whose output the test reads while it runs; killed by destroy(). */
   spawnIn(ns: Netns, file: string, args: readonly string[]): Spawned {
-    const child = spawn('nsenter', [`--net=${ns.path}`, '--', file, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.children.push(child);
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
-    return { child, output: () => out, exited };
+    const spawned = spawnIn(ns, file, args);
+    this.children.push(spawned.child);
+    return spawned;
   }
 
   /** Stops children and every wireguard-go; errors are collected so that one failure does not leak the rest. */

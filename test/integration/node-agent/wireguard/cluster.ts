@@ -2,7 +2,8 @@
 // "underlay" bridge (192.0.2.0/24), with a "pod" namespace behind it on the node's pod
 // subnet. The agent's part (key, backend, reconcile) is the real code; everything this
 // file starts it also tears down, even when creation fails halfway.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawnIn, type Spawned } from '../../../helpers/spawn-in.js';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -155,14 +156,10 @@ export class Cluster {
   }
 
   /** Starts a process inside `ns` whose output the test reads while it runs; killed at teardown. */
-  spawnIn(ns: Netns, file: string, args: readonly string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-    const child = spawn('nsenter', [`--net=${ns.path}`, '--', file, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.children.push(child);
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
-    return { child, output: () => out, exited };
+  spawnIn(ns: Netns, file: string, args: readonly string[]): Spawned {
+    const spawned = spawnIn(ns, file, args);
+    this.children.push(spawned.child);
+    return spawned;
   }
 
   async destroy(): Promise<void> {
