@@ -10,3 +10,8 @@ if (existsSync(new URL('./configgen.ts', import.meta.url))) {
   const { benchConfiggen } = (await import(configgenBench)) as { benchConfiggen?: () => Promise<unknown> };
   if (benchConfiggen) await benchConfiggen();
 }
+const agentBench = './agent.js';
+if (existsSync(new URL('./agent.ts', import.meta.url))) {
+  const { benchAgent } = (await import(agentBench)) as { benchAgent?: () => Promise<unknown> };
+  if (benchAgent) await benchAgent();
+}
