@@ -1,150 +1,176 @@
-// `make demo`: Warren on emulated Kubernetes nodes, step by step. warren-configgen gives
-// each node its pod subnet and host-overlay address from one etcd and writes the node's
-// CNI config; node1 (a network namespace with its own Open vSwitch) then runs two podman
-// containers on that very config (podman's CNI backend is libcni, the library containerd
-// and CRI-O use, and libcni runs warren-cni). Every step checks what it shows: any failure
-// exits non-zero. Teardown always runs, Ctrl-C included, then looks for leftovers.
-// Run as root: npx tsx scripts/demo.ts (building blocks in scripts/demo/).
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+// `make demo`: a Warren cluster of three emulated nodes behind three different NATs, each
+// with its own Open vSwitch and podman, running the real binaries: warren-configgen (the
+// init container: pod subnet and host address from etcd, the node's CNI config),
+// warren-cni (executed by podman for every container) and warren-agent (the encrypted
+// overlay across the NATs: STUN, hole punching, TURN relay). It ends with pods pinging
+// across nodes by their own addresses and the agent's status table.
+//
+//   edge-a ── home router ────────────────────┐
+//   edge-b ── symmetric (carrier-grade) NAT ──┼── internet ── coturn and etcd (192.0.2.10)
+//   edge-c ── home router ── carrier NAT ─────┘         └── a web host (public address)
+//
+// Every step checks what it shows: any failure exits non-zero. Teardown always runs,
+// Ctrl-C included, then looks for leftovers. Run as root: npx tsx scripts/demo.ts
+// (building blocks in scripts/demo/, the lab in test/helpers/agent-lab.ts).
+import { existsSync } from 'node:fs';
 import { addressAt, cidrContains, parseCidr } from '../lib/cidr.js';
-import { run, waitFor } from '../test/helpers/sh.js';
+import { formatEndpoint } from '../node-agent/nat/stun-address.js';
+import { POOL, WARREN_AGENT } from '../test/helpers/agent-lab.js';
+import type { SiteKind } from '../test/helpers/natlab.js';
 import { nodeState, podResidue } from '../test/helpers/node-state.js';
-import { configgen, etcdRevision, NodeConfig, POOL, startEtcd } from './demo/configgen.js';
-import { addressOf, ping, sh, startPod } from './demo/containers.js';
-import { createNode, createOutside, startRuntime, type EmulatedNode } from './demo/emulated-node.js';
+import { run, waitFor } from '../test/helpers/sh.js';
+import { addNode, addWebHost, type ClusterNode, allocation, conflist, configgenList, etcdRevision, fingerprint, rerunConfiggen, startLab, whoAmI as serveWhoAmI } from './demo/cluster.js';
+import { iperf, ping, reachable, startPod, whoAmI, type Pod } from './demo/containers.js';
 import { check, show, showCommand, step } from './demo/report.js';
 import { interrupted, leftovers, teardown } from './demo/teardown.js';
 
-const OUTSIDE = { node: '198.51.100.1', host: '198.51.100.2' }; // TEST-NET-2: node1's uplink
-const MTU = 1400;
-/**
- * The cluster. Only node1 is emulated so far (namespace, OVS, podman); node2 and node3 get
- * their allocations and config files but no machine. Extension point for warren-agent (the
- * node-agent issue): create them with createNode() as node1, each with its own uplink, so
- * that configgen gets their OVS too, then start the agent on every node with its node.json
- * to build the host and pod overlays, and ping across nodes.
- */
-const NODES = ['node1', 'node2', 'node3'];
-
+const NODES: [string, SiteKind, string][] = [
+  ['edge-a', 'home-router', 'home router'], ['edge-b', 'symmetric', 'symmetric NAT'], ['edge-c', 'double-nat', 'double NAT']];
 const distinct = (xs: string[]): boolean => new Set(xs).size === xs.length;
 const inCidr = (cidr: string, address: string): boolean => cidrContains(parseCidr(cidr), address);
+const table = (rows: string[][]): string =>
+  rows.map((r) => r.map((c, i) => c.padEnd(Math.max(...rows.map((x) => x[i]!.length)))).join('  ').trimEnd()).join('\n');
 
 async function demo(): Promise<void> {
-  step('Start the cluster\'s etcd; create node1 (netns + private Open vSwitch) and a host outside the cluster');
-  const etcd = await startEtcd();
-  console.log(`    etcd at ${etcd.endpoint}`);
-  const outside = await createOutside();
-  const emulated = new Map<string, EmulatedNode>();
-  for (const name of ['node1']) emulated.set(name, await createNode(name, outside, OUTSIDE));
+  step('The emulated internet: a router; coturn (STUN and TURN) and the cluster\'s etcd on 192.0.2.10');
+  const lab = await startLab();
+  console.log(`    etcd ${lab.etcd.endpoint}, STUN and TURN ${formatEndpoint(lab.lab.turn.server)}`);
 
-  step('warren-configgen on the three nodes at once, as their init containers: one pod subnet and one host address each');
-  const configs = NODES.map((name) => new NodeConfig(name, etcd, { ovsdb: emulated.get(name)?.ovs.db, mtu: MTU }));
-  showCommand('warren-configgen', configs[0]!.args);
-  console.log('    (node2 and node3 alike, each with its own directories, without --ovsdb: they have no OVS yet)');
-  show((await Promise.all(configs.map((c) => c.run()))).join('\n'));
-  const allocations = configs.map((c) => c.allocation());
-  const subnets = allocations.map((a) => a.podSubnet);
+  step('Three nodes behind three NATs, each with its own Open vSwitch; warren-configgen runs on each as its init container');
+  const nodes: ClusterNode[] = [];
+  for (const [name, kind] of NODES) nodes.push(await addNode(lab, kind, name));
+  const [a, b, c] = nodes as [ClusterNode, ClusterNode, ClusterNode];
+  showCommand('warren-configgen', a.configgen.args);
+  console.log('    (edge-b and edge-c alike, each in its own namespace with its own directories and OVS)');
+  show(nodes.map((n) => n.configgen.output).join('\n'));
+  const allocs = nodes.map(allocation);
+  show(table([['NODE', 'BEHIND', 'ADDRESS', 'PUBLIC ADDRESS', 'POD SUBNET', 'HOST ADDRESS'],
+    ...nodes.map((n, i) => [n.name, NODES[i]![2], n.site.hostAddress, n.site.publicAddress, allocs[i]!.podSubnet, allocs[i]!.hostAddress])]));
+  const subnets = allocs.map((x) => x.podSubnet);
   check(distinct(subnets) && subnets.every((s) => s.endsWith(`/${parseCidr(POOL.podCIDR).prefix + POOL.nodeBits}`) && inCidr(POOL.podCIDR, s.split('/')[0]!)),
     `three distinct /24 pod subnets in ${POOL.podCIDR}`);
-  check(allocations.every((a) => a.gateway === addressAt(parseCidr(a.podSubnet), 1)), 'each gateway is its subnet\'s first address');
-  check(distinct(allocations.map((a) => a.hostAddress)) && allocations.every((a) => inCidr(POOL.hostCIDR, a.hostAddress)),
-    `three distinct host-overlay addresses in ${POOL.hostCIDR}`);
-  const ipamRange = (c: NodeConfig) => JSON.stringify((c.conflist().plugins as { ipam?: { ranges: { subnet: string; gateway: string }[][] } }[])[0]!.ipam!.ranges);
-  check(configs.every((c, i) => ipamRange(c).includes(`"subnet":"${subnets[i]}"`) && ipamRange(c).includes(`"gateway":"${allocations[i]!.gateway}"`)),
+  check(allocs.every((x) => x.gateway === addressAt(parseCidr(x.podSubnet), 1)), 'each gateway is its subnet\'s first address');
+  check(distinct(allocs.map((x) => x.hostAddress)) && allocs.every((x) => inCidr(POOL.hostCIDR, x.hostAddress)), `three distinct host-overlay addresses in ${POOL.hostCIDR}`);
+  const ipam = (n: ClusterNode) => JSON.stringify(conflist(n).plugins[0]!.ipam);
+  check(nodes.every((n, i) => ipam(n).includes(`"subnet":"${subnets[i]}"`) && ipam(n).includes(`"gateway":"${allocs[i]!.gateway}"`)),
     'each node\'s conflist hands out addresses of its own subnet, with its own gateway');
 
   step('Every allocation, as stored in etcd');
-  const listArgs = ['list', '--etcd-endpoints', etcd.endpoint];
-  showCommand('warren-configgen', listArgs);
-  const table = await configgen(listArgs);
-  show(table);
-  check(table.includes(`: ${NODES.length} node(s)`) && allocations.every((a) =>
-    table.split('\n').some((l) => l.split(/\s+/).join(' ') === `${a.node} ${a.podSubnet} ${a.gateway} ${a.hostAddress}`)),
-  'the table lists the three allocations');
+  const list = await configgenList(a, lab.etcd);
+  showCommand('warren-configgen', list.args);
+  show(list.table);
+  check(list.table.includes(`: ${nodes.length} node(s)`) && allocs.every((x) =>
+    list.table.split('\n').some((l) => l.split(/\s+/).join(' ') === `${x.node} ${x.podSubnet} ${x.gateway} ${x.hostAddress}`)), 'the table lists the three allocations');
 
-  step('node1\'s init container runs again (a restart, a redeployed DaemonSet): nothing changes');
-  const node1 = configs[0]!;
-  const [files, revision] = [node1.fingerprint(), await etcdRevision(etcd)];
-  console.log('    $ warren-configgen ...                 # the same command as above, on node1');
-  const again = await node1.run();
+  step('edge-a\'s init container runs again (a restart, a redeployed DaemonSet): nothing changes');
+  const [files, revision] = [fingerprint(a), await etcdRevision(lab.etcd)];
+  console.log('    edge-a$ warren-configgen ...           # the same command as above');
+  const again = await rerunConfiggen(a);
   show(again);
-  check(again.includes('already allocated') && node1.allocation().podSubnet === subnets[0], `node1 keeps ${subnets[0]}`);
-  check(node1.fingerprint() === files, 'its conflist and node.json are untouched (same content, inode and modification time)');
-  check(await etcdRevision(etcd) === revision, `nothing was written to etcd (its revision stays ${revision})`);
+  check(again.includes('already allocated') && allocation(a).podSubnet === subnets[0], `edge-a keeps ${subnets[0]}`);
+  check(fingerprint(a) === files, 'its conflist and node.json are untouched (same content, inode and modification time)');
+  check(await etcdRevision(lab.etcd) === revision, `nothing was written to etcd (its revision stays ${revision})`);
 
-  step('node1\'s runtime: podman reads node1\'s CNI config directory, where warren-configgen wrote the conflist');
-  const net = String(node1.conflist().name);
-  const node = await startRuntime(emulated.get('node1')!, node1.confDir, net);
-  console.log(`    ${node1.conflistPath}:`);
-  show(readFileSync(node1.conflistPath, 'utf8'));
-  const { podSubnet, gateway } = allocations[0]!;
+  step('Each node\'s podman reads the CNI config directory warren-configgen wrote; containers start (warren-cni ADD)');
+  console.log(`    ${a.conflistPath}, the warren plugin:`);
+  show(JSON.stringify(conflist(a).plugins[0]));
+  const [pa, pa2, pb, pc] = [await startPod(a, 'pa'), await startPod(a, 'pa2'), await startPod(b, 'pb'), await startPod(c, 'pc')];
+  const pods = [pa, pa2, pb, pc];
+  show(table(pods.map((p) => [p.node.name, p.name, `eth0 ${p.cidr}`])));
+  const inOwnSubnet = (p: Pod) => inCidr(allocation(p.node).podSubnet, p.ip) && p.cidr.endsWith(`/${parseCidr(allocation(p.node).podSubnet).prefix}`);
+  check(pods.every(inOwnSubnet) && distinct(pods.map((p) => p.ip)), 'every container has its own address in its node\'s subnet');
 
-  step(`Start two busybox containers on the "${net}" network (podman calls warren-cni ADD)`);
-  await startPod(node, 'a', ['sleep', '3600']);
-  // b serves two TCP ports: :5000 reads one line and answers it, :5001 counts the bytes it receives.
-  await startPod(node, 'b', ['sh', '-c', '(while true; do nc -l -p 5001 -e wc -c; done) & ' +
-    'while true; do nc -l -p 5000 -e sh -c \'read line; echo "b got \\"$line\\", answers: hello from b"\'; done']);
-  const sandboxes = (await node.podman.podman(['inspect', '--format', '{{.NetworkSettings.SandboxKey}}', 'a', 'b'])).stdout.trim().split('\n');
-  const [a, b] = [await addressOf(node, 'a'), await addressOf(node, 'b')];
-  console.log(`    a: eth0 ${a}\n    b: eth0 ${b}`);
-  const inOwnSubnet = (addr: string) => inCidr(podSubnet, addr.split('/')[0]!) && addr.endsWith(`/${parseCidr(podSubnet).prefix}`);
-  check(a !== b && inOwnSubnet(a) && inOwnSubnet(b), `both have distinct addresses in node1's subnet ${podSubnet}`);
-  const bIp = b.split('/')[0]!;
+  step('On edge-a: container to container, container to the gateway on the OVS bridge');
+  await ping(pa, pa2.ip, 'container pa2');
+  await ping(pa, allocs[0]!.gateway, 'the gateway');
 
-  step('Ping: container to container, container to the gateway on the OVS bridge');
-  await ping(node, 'a', bIp, 'container b');
-  await ping(node, 'a', gateway, 'the gateway');
+  step('Leaving the cluster: a web host on the internet sees the node\'s NAT, never the pod (warren-cni masquerades, then the routers)');
+  const web = await addWebHost(lab);
+  console.log(`    web host ${web.publicAddress}, answering on :8080 with the address it sees`);
+  for (const [pod, node] of [[pa, a], [pc, c]] as const) {
+    const seen = await whoAmI(pod, web.publicAddress);
+    check(seen === `the web host sees you as ${node.site.publicAddress}`, `it sees ${node.name}'s public address ${node.site.publicAddress}, not ${pod.ip}`);
+  }
 
-  step('TCP between the containers (nc): a sends a line, b answers');
-  console.log(`    $ podman exec a sh -c 'echo "hello from a" | nc ${bIp} 5000'`);
-  let reply = '';
-  await waitFor('b to listen on :5000', async () => (reply = (await sh(node, 'a', `echo "hello from a" | nc -w 2 ${bIp} 5000`)).stdout).includes('hello from b'));
-  show(reply);
-  check(reply.includes('b got "hello from a"'), 'b received a\'s line and a received b\'s answer');
-  console.log(`    $ podman exec a sh -c 'head -c 1000000 /dev/zero | nc ${bIp} 5001'   # b counts the bytes`);
-  const bytes = (await sh(node, 'a', `head -c 1000000 /dev/zero | nc -w 5 ${bIp} 5001`)).stdout.trim();
-  show(bytes);
-  check(bytes === '1000000', 'all of 1 MB arrives at b');
+  step('No overlay yet: pod addresses of other nodes lead nowhere');
+  console.log(`    edge-a$ podman exec pa ping -c 1 -W 1 ${pc.ip}`);
+  check(!(await reachable(pa, pc.ip, 1000)), `pa cannot reach pc (${pc.ip}) on edge-c`);
 
-  step('Leave the cluster: a connects to the outside host, which sees the node\'s address (masquerade)');
-  console.log(`    $ podman exec a nc ${OUTSIDE.host} 8080`);
-  const seen = (await sh(node, 'a', `nc -w 2 ${OUTSIDE.host} 8080 </dev/null`)).stdout;
-  show(seen);
-  check(seen.trim() === `you are ${OUTSIDE.node}`, `the outside host sees ${OUTSIDE.node} (the node), not ${a.split('/')[0]} (the pod)`);
+  step('Start warren-agent on every node: STUN finds each NAT, then the agents pick a path per peer');
+  console.log(`    $ warren-agent run --config ${a.dir}/agent.yaml     # every node alike, STUN and TURN at ${formatEndpoint(lab.lab.turn.server)}`);
+  const started = Date.now();
+  await Promise.all(nodes.map((n) => lab.start(n)));
+  const pathTo = async (from: ClusterNode, to: ClusterNode) => (await lab.status(from)).peers.find((p) => p.node === to.name)?.path;
+  await waitFor('edge-a\'s paths', async () => await pathTo(a, c) === 'direct' && await pathTo(a, b) === 'relayed', 60_000, 200);
+  console.log(`    edge-a has its paths ${((Date.now() - started) / 1000).toFixed(1)} s after the agents were started`);
+  const statuses = await Promise.all(nodes.map((n) => lab.status(n)));
+  show(table([['NODE', 'NAT MAPPING (STUN)', 'PUBLIC ENDPOINT', 'PEERS'],
+    ...statuses.map((s) => [s.node, s.nat.mapping, s.nat.reflexive ?? '-', s.peers.map((p) => `${p.node} ${p.path}`).join(', ')])]));
+  check(statuses.map((s) => s.nat.mapping).join() === 'endpoint-independent,endpoint-dependent,endpoint-independent',
+    'edge-b\'s symmetric NAT maps per destination; edge-a\'s and edge-c\'s NATs keep one mapping');
+  const peersOfA = statuses[0]!.peers.map((p) => `${p.node} ${p.path}`).sort().join();
+  check(peersOfA === 'edge-b relayed,edge-c direct', 'edge-a reaches edge-c directly (a hole punched through three NATs), edge-b through the TURN relay');
 
-  step('The OVS ports warren-cni created, tagged with their pod');
-  console.log(`    $ ovs-vsctl --db=${node.ovs.db} --columns=name,external_ids list Interface`);
-  show(await run('ovs-vsctl', [`--db=${node.ovs.db}`, '--columns=name,external_ids', 'list', 'Interface']));
-  check(podResidue(await nodeState(node.ns, node.ovs, join(node1.ipamDir, net))).ports.length === 2, 'one port per container');
+  step('Pods on different nodes, by their own addresses');
+  for (const [from, to, what] of [[pa, pc, 'pc on edge-c, direct'], [pa, pb, 'pb on edge-b, relayed through TURN'], [pc, pb, 'pb on edge-b, from edge-c']] as const) {
+    await reachable(from, to.ip, 20_000); // the first packet may wait for the path; ping then checks
+    await ping(from, to.ip, what);
+  }
 
-  step('Remove the containers (podman calls warren-cni DEL): nothing may be left behind');
-  await node.podman.podman(['rm', '-f', '-t', '0', 'a', 'b']);
-  const residue = podResidue(await nodeState(node.ns, node.ovs, join(node1.ipamDir, net)));
-  const leftNetns = sandboxes.filter((p) => p && existsSync(p));
-  const left: [string, string[]][] = [['pod veths on the node', residue.veths], ['pod ports on OVS', residue.ports],
-    ['addresses in IPAM', residue.allocations], ['container netns', leftNetns]];
-  for (const [what, items] of left) console.log(`    ${(what + ':').padEnd(23)}${items.join(' ') || '(none)'}`);
-  check(!residue.veths.length && !residue.ports.length && !residue.allocations.length && !leftNetns.length,
-    'no veth, OVS port, address or container namespace is left');
+  step('What the receiving pod sees: its peer\'s own pod address (no NAT inside the overlay)');
+  for (const to of [pc, pb]) {
+    const stop = await serveWhoAmI(to.netns, `${to.name} on ${to.node.name}`);
+    check(await whoAmI(pa, to.ip) === `${to.name} on ${to.node.name} sees you as ${pa.ip}`, `${to.name} sees pa's address ${pa.ip}`);
+    await stop();
+  }
+
+  step('TCP throughput between pods (iperf3, 3 s to each)');
+  for (const to of [pc, pb]) {
+    const r = await iperf(pa, to, 3);
+    show(`pa -> ${to.name} (${to.node.name}, ${to === pc ? 'direct' : 'relayed'}): ${r.mbps.toFixed(0)} Mbit/s`);
+    check(r.mbps > 1 && r.source === pa.ip, `data flows, from ${pa.ip}`);
+  }
+
+  step('The OVS ports warren-cni created on edge-a, tagged with their pod');
+  const ovsArgs = [`--db=${a.ovs.db}`, '--columns=name,external_ids', 'find', 'Interface', 'external_ids:warren-network=warren'];
+  console.log(`    edge-a$ ovs-vsctl ${ovsArgs.join(' ')}`);
+  const ports = await run('ovs-vsctl', ovsArgs);
+  show(ports);
+  check(['pa', 'pa2'].every((p) => ports.includes(`k8s-pod-name=${p}`)) && podResidue(await nodeState(a.site.host, a.ovs, a.ipamDir)).ports.length === 2, 'one port per container');
+
+  step('Remove every container (podman calls warren-cni DEL): nothing may be left behind');
+  for (const n of nodes) {
+    await n.podman.podman(['rm', '-f', '-t', '0', ...pods.filter((p) => p.node === n).map((p) => p.name)]);
+    const r = podResidue(await nodeState(n.site.host, n.ovs, n.ipamDir));
+    const left = [...r.veths, ...r.ports, ...r.allocations, ...pods.filter((p) => p.node === n && existsSync(p.netns)).map((p) => p.netns)];
+    console.log(`    ${n.name}: veths, OVS ports, IPAM addresses, container netns left: ${left.join(' ') || '(none)'}`);
+    check(!left.length, `nothing left on ${n.name}`);
+  }
+
+  step('warren-agent status on edge-a: its peers, the path to each, handshakes and traffic');
+  console.log(`    edge-a$ warren-agent status --socket ${a.socket}`);
+  const status = (await a.site.host.exec(WARREN_AGENT, ['status', '--socket', a.socket])).stdout;
+  show(status);
+  const row = (peer: string) => status.split('\n').find((l) => l.startsWith(`${peer} `))?.split(/\s+/);
+  check(row('edge-c')?.[1] === 'direct' && row('edge-b')?.[1] === 'relayed', 'edge-c direct, edge-b relayed');
 }
 
-const started = Date.now();
-let status = 0;
+const began = Date.now();
+let code = 0;
 try {
   await demo();
 } catch (err) {
   // Ctrl-C reaches the commands too: what failed then is the interruption, not a check.
   console.error(`\n✘ ${interrupted ? `interrupted (${interrupted})` : (err as Error).message}`);
-  status = 1;
+  code = 1;
 } finally {
-  console.log('\nTearing down (containers, OVS, namespaces, etcd, temporary files)...');
-  if (!(await teardown())) status = 1;
+  console.log('\nTearing down (containers, agents, wireguard-go, OVS, coturn, etcd, namespaces, temporary files)...');
+  if (!(await teardown())) code = 1;
   const left = leftovers();
   for (const l of left) console.error(`    ✘ left behind: ${l}`);
-  if (left.length) status = 1;
-  else console.log('    ✔ nothing left: no namespace, etcd, OVS or podman process, no temporary directory');
+  if (left.length) code = 1;
+  else console.log('    ✔ nothing left: no namespace, agent, wireguard-go, etcd, coturn, OVS or podman process, no temporary directory');
 }
-const secs = ((Date.now() - started) / 1000).toFixed(1);
-console.log(status === 0 ? `\n✔ Demo passed in ${secs} s.` : `\n✘ Demo FAILED after ${secs} s.`);
-process.exit(interrupted ? 130 : status);
+const secs = ((Date.now() - began) / 1000).toFixed(1);
+console.log(code === 0 ? `\n✔ Demo passed in ${secs} s.` : `\n✘ Demo FAILED after ${secs} s.`);
+process.exit(interrupted ? 130 : code);

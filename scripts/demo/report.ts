@@ -8,7 +8,7 @@ export function step(title: string): void {
   console.log(`\n[${++stepNo}] ${title}`);
 }
 
-export const show = (text: string): void => console.log(text.trimEnd().split('\n').map((l) => `      ${l}`).join('\n'));
+export const show = (text: string): void => console.log(text.trimEnd().split('\n').map((l) => (l.trim() ? `      ${l}` : '')).join('\n'));
 
 export function check(ok: boolean, what: string): void {
   if (!ok) throw new Error(`check failed: ${what}`);

@@ -1,7 +1,8 @@
 // Everything the demo creates registers its undo before going on; teardown() undoes it all
 // in reverse order, whatever happened (a failed check, an exception, Ctrl-C). What must be
 // gone afterwards is registered too, and leftovers() looks for it: the path itself, and
-// any process whose command line names it (etcd, the OVS daemons, conmon, a server).
+// any process whose command line names it (etcd, coturn, the agents, wireguard-go, the OVS
+// daemons, conmon, a server).
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 
 /** The signal that interrupted the demo, if any: the current step finishes, then teardown runs. */
@@ -25,9 +26,9 @@ export async function teardown(): Promise<boolean> {
   return clean;
 }
 
-const marks: { what: string; path: string; mark: string }[] = [];
+const marks: { what: string; path: string | undefined; mark: string | undefined }[] = [];
 /** `path` must not exist after teardown, nor any process naming `mark` (default: the path). */
-export const mustVanish = (what: string, path: string, mark = path): void => void marks.push({ what, path, mark });
+export const mustVanish = (what: string, path: string | undefined, mark = path): void => void marks.push({ what, path, mark });
 
 export function leftovers(): string[] {
   const processes: [string, string][] = [];
@@ -39,7 +40,7 @@ export function leftovers(): string[] {
     }
   }
   return marks.flatMap(({ what, path, mark }) => [
-    ...(existsSync(path) ? [`${what}: ${path}`] : []),
-    ...processes.filter(([, cmd]) => cmd.includes(mark)).map(([pid, cmd]) => `${what}: process ${pid}: ${cmd.slice(0, 100)}`),
+    ...(path && existsSync(path) ? [`${what}: ${path}`] : []),
+    ...processes.filter(([, cmd]) => mark && cmd.includes(mark)).map(([pid, cmd]) => `${what}: process ${pid}: ${cmd.slice(0, 100)}`),
   ]);
 }

@@ -17,6 +17,8 @@ import { run, waitFor } from './sh.js';
 export const WARREN_AGENT = resolve('dist/bin/warren-agent');
 export const WARREN_CONFIGGEN = resolve('dist/bin/warren-configgen');
 const ETCD_ADDRESS = '192.0.2.10';
+/** What warren-configgen carves every node's allocation from. */
+export const POOL = { podCIDR: '10.244.0.0/16', nodeBits: 8, hostCIDR: '172.20.0.0/16', mtu: 1380 } as const;
 
 export interface AgentNode {
   name: string;
@@ -27,6 +29,8 @@ export interface AgentNode {
   socket: string;
   hostAddress: string;
   podSubnet: string;
+  /** warren-configgen's arguments (run in the node's namespace) and what it printed. */
+  configgen: { args: string[]; output: string };
   process: ChildProcess | undefined;
   exited: Promise<void>;
 }
@@ -57,11 +61,12 @@ export class AgentLab {
     const extra = beforeConfiggen ? await beforeConfiggen(site) : [];
     const dir = join(this.dir, name);
     mkdirSync(join(dir, 'net.d'), { recursive: true });
-    await site.host.exec(WARREN_CONFIGGEN, [
-      '--node-name', name, '--pod-cidr', '10.244.0.0/16', '--node-bits', '8', '--host-cidr', '172.20.0.0/16',
+    const configgenArgs = [
+      '--node-name', name, '--pod-cidr', POOL.podCIDR, '--node-bits', String(POOL.nodeBits), '--host-cidr', POOL.hostCIDR,
       '--etcd-endpoints', this.etcd.endpoint, '--etcd-timeout', '20s', '--state-dir', dir, '--cni-conf-dir', join(dir, 'net.d'),
-      '--mtu', '1380', '--log-file', join(dir, 'cni.log'), '--ipam-data-dir', join(dir, 'ipam'), ...extra,
-    ]);
+      '--mtu', String(POOL.mtu), '--log-file', join(dir, 'cni.log'), '--ipam-data-dir', join(dir, 'ipam'), ...extra,
+    ];
+    const configgenOutput = (await site.host.exec(WARREN_CONFIGGEN, configgenArgs)).stdout.trim();
     const allocation = JSON.parse(readFileSync(join(dir, 'node.json'), 'utf8')) as { hostAddress: string; podSubnet: string };
     // Unique across the machine: wireguard-go's control sockets share one directory.
     const ifname = `wg${process.pid.toString(36)}${this.nodes.length}`.slice(0, 15);
@@ -73,7 +78,8 @@ export class AgentLab {
       turn: { server: formatEndpoint(turn.server), username: turn.username, password: turn.password },
       statusSocket: socket, reconcileSeconds: 5,
     }, null, 2));
-    const node: AgentNode = { name, kind, site, dir, ifname, socket, hostAddress: allocation.hostAddress, podSubnet: allocation.podSubnet, process: undefined, exited: Promise.resolve() };
+    const node: AgentNode = { name, kind, site, dir, ifname, socket, hostAddress: allocation.hostAddress, podSubnet: allocation.podSubnet,
+      configgen: { args: configgenArgs, output: configgenOutput }, process: undefined, exited: Promise.resolve() };
     this.nodes.push(node);
     return node;
   }
