@@ -182,13 +182,15 @@ export class Agent {
     }
   }
 
+  /** A new public endpoint (NAT rebinding) or a new mapping behaviour (the NAT was changed) is republished: peers choose their paths from both. */
   private async refreshMapping(): Promise<void> {
-    const before = this.reflexive && formatEndpoint(this.reflexive);
+    const before = { reflexive: this.reflexive && formatEndpoint(this.reflexive), mapping: this.mapping };
     await this.learnMapping();
-    const after = this.reflexive && formatEndpoint(this.reflexive);
-    if (before !== after) {
-      this.log('info', 'public endpoint changed (NAT rebinding)', { before, after });
+    const after = { reflexive: this.reflexive && formatEndpoint(this.reflexive), mapping: this.mapping };
+    if (before.reflexive !== after.reflexive || before.mapping !== after.mapping) {
+      this.log('info', 'public endpoint or NAT mapping changed', { before, after });
       this.publisher.update(await this.record());
+      this.engine.retryDirectNow();
     }
   }
 

@@ -131,6 +131,20 @@ export class Engine {
     this.tick();
   }
 
+  /**
+   * This node's own record changed (its NAT rebound, or now maps differently): peers start
+   * over on it at once, punching first, while a peer relayed here would wait up to
+   * DIRECT_RETRY_MS for its next round and miss theirs. Relayed peers check again now:
+   * our packets open our NAT toward them before their full-TTL checks arrive.
+   */
+  retryDirectNow(): void {
+    const now = this.now();
+    for (const peer of this.peers.values()) {
+      if (peer.state?.phase === 'relayed' && !peer.state.round) peer.state = { ...peer.state, nextRoundAt: now };
+    }
+    this.tick();
+  }
+
   /** By WireGuard public key: the endpoint to set, or undefined for no opinion (leave what WireGuard has). */
   desiredEndpoints(): Map<string, string | undefined> {
     return new Map([...this.peers.values()].map((p) => [p.publicKey, p.endpoint]));

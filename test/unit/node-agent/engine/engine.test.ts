@@ -127,6 +127,22 @@ describe('Engine', () => {
     engine.stop();
   });
 
+  it('starts a round of checks toward relayed peers at once when asked (this node\'s own record changed)', async () => {
+    const { timers, prober, checks, engine } = setup();
+    engine.setPeers(peers(b));
+    await timers.advance(K.PUNCH_SETTLE_MS + K.CHECK_ROUND_MS + 1000);
+    expect(engine.status()[0]).toMatchObject({ phase: 'relayed', relayed: true });
+    const at = timers.now();
+    checks.reachable.add(bReflexive);
+    engine.retryDirectNow();
+    // punch and check at once, long before DIRECT_RETRY_MS
+    expect(prober.punches.filter((p) => p.at === at).map((p) => p.to)).toEqual([bLocal, bReflexive]);
+    expect(checks.sent.filter((c) => c.at === at).map((c) => c.to)).toEqual([bLocal, bReflexive]);
+    await timers.advance(100);
+    expect(engine.status()[0]).toMatchObject({ phase: 'direct', endpoint: bReflexive, relayed: false });
+    engine.stop();
+  });
+
   it('drops a removed peer: its state, its checks and its relay link', async () => {
     const { timers, relay, checks, engine, changes } = setup();
     const c = record('c', 3, { candidates: [{ kind: 'relay', address: '192.0.2.10', port: 50003 }] });

@@ -1,0 +1,142 @@
+// The agent binary recovering from a NAT that changes under it: a relayed link moves to
+// direct once the far NAT stops mapping per destination, and a direct link follows a NAT
+// that rebinds the node's WireGuard port to a new public port. Each test builds its own
+// two sites: the routers are rewritten.
+import { afterEach, describe, expect, it } from 'vitest';
+import { AgentLab, type AgentNode } from '../../../helpers/agent-lab.js';
+import { natRuleset, type Site } from '../../../helpers/natlab.js';
+import { waitFor } from '../../../helpers/sh.js';
+import { DIRECT_LOST_MS, DIRECT_RETRY_MS } from '../../../../node-agent/engine/knobs.js';
+
+/** agent.ts: the public mapping is asked again this often. */
+const STUN_REFRESH_MS = 30_000;
+const WG_PORT = 51820;
+const PING_EVERY_MS = 50;
+
+let lab: AgentLab | undefined;
+
+afterEach(async (ctx) => {
+  if (ctx.task.result?.state === 'fail' && lab) for (const n of lab.nodes) console.log(`--- ${n.name} agent log ---\n${lab.log(n).slice(-6000)}`);
+  await lab?.destroy();
+  lab = undefined;
+}, 120_000);
+
+/** Pings every PING_EVERY_MS until stopped; counts lost ones (unanswered within 1 s) and the longest run of them. */
+function pingLoop(from: AgentNode, to: string): { stop: () => Promise<{ sent: number; lost: number; longestOutageMs: number; lostAt: number[] }> } {
+  const start = Date.now();
+  let running = true;
+  let sent = 0;
+  let lost = 0;
+  const lostAt: number[] = [];
+  let outageStart: number | undefined;
+  let longestOutageMs = 0;
+  const done = (async () => {
+    while (running) {
+      const at = Date.now();
+      sent++;
+      if (await lab!.ping(from, to, 1)) {
+        if (outageStart !== undefined) longestOutageMs = Math.max(longestOutageMs, at - outageStart);
+        outageStart = undefined;
+      } else {
+        lost++;
+        lostAt.push(at - start);
+        outageStart ??= at;
+      }
+      await new Promise((r) => setTimeout(r, PING_EVERY_MS));
+    }
+    if (outageStart !== undefined) longestOutageMs = Math.max(longestOutageMs, Date.now() - outageStart);
+  })();
+  return { stop: async () => { running = false; await done; return { sent, lost, longestOutageMs, lostAt }; } };
+}
+
+/** Replaces the site's NAT router ruleset (the lab's own table) with `ruleset`. */
+async function replaceRuleset(site: Site, ruleset: string): Promise<void> {
+  const router = site.routers[0]!;
+  await router.runner('nft', ['-f', '-'], { input: `table ip natlab\ndelete table ip natlab\n${ruleset}` });
+}
+
+/** Forgets the router's mappings of the node's WireGuard port only: its TURN allocation's mapping stays. */
+async function forgetWireguardMappings(site: Site): Promise<void> {
+  await site.routers[0]!.runner('conntrack', ['-D', '-p', 'udp', '--orig-src', site.hostAddress, '--sport', String(WG_PORT)], { allowFailure: true });
+}
+
+async function pathOf(from: AgentNode, to: AgentNode): Promise<{ path: string; endpoint?: string } | undefined> {
+  return (await lab!.status(from)).peers.find((p) => p.node === to.name);
+}
+
+describe('warren-agent recovery', () => {
+  it('moves a relayed link to direct when a direct path becomes possible', async () => {
+    lab = await AgentLab.create();
+    const a = await lab.addNode('home-router', 'rec-a');
+    const b = await lab.addNode('symmetric', 'rec-b');
+    await Promise.all([lab.start(a), lab.start(b)]);
+    expect((await lab.status(b)).nat.mapping).toBe('endpoint-dependent');
+    await waitFor('a to reach b', () => lab!.ping(a, b.hostAddress, 1), 30_000, 200);
+    await waitFor('both to settle on the relay', async () =>
+      (await pathOf(a, b))?.path === 'relayed' && (await pathOf(b, a))?.path === 'relayed', 20_000, 200);
+
+    const loop = pingLoop(a, b.hostAddress);
+    const t0 = Date.now();
+    // B's NAT becomes a plain masquerade: its next mapping of the WireGuard port is the same for every destination.
+    await replaceRuleset(b.site, natRuleset('masquerade', b.site.hostAddress));
+    await forgetWireguardMappings(b.site);
+    await waitFor('b to learn its new mapping', async () => (await lab!.status(b)).nat.mapping === 'endpoint-independent', STUN_REFRESH_MS + 5_000, 500);
+    const learned = Date.now() - t0;
+    await waitFor('both to go direct', async () =>
+      (await pathOf(a, b))?.path === 'direct' && (await pathOf(b, a))?.path === 'direct', DIRECT_RETRY_MS + STUN_REFRESH_MS + 10_000, 500);
+    const direct = Date.now() - t0;
+    await new Promise((r) => setTimeout(r, 3000));
+    const { sent, lost, longestOutageMs, lostAt } = await loop.stop();
+    const seen = await pathOf(a, b);
+    console.log(`relayed -> direct: mapping learned after ${learned} ms, direct after ${direct} ms; ${sent} pings, ${lost} lost (at ${lostAt.join(', ')} ms), longest outage ${longestOutageMs} ms; a sees ${JSON.stringify(seen)}`);
+    // b republishes and starts its checks toward a at once (Engine.retryDirectNow), a starts
+    // over on b's new record: a round (punch settle plus a few checks), not DIRECT_RETRY_MS.
+    expect(direct - learned).toBeLessThan(10_000);
+    expect(seen).toMatchObject({ path: 'direct', endpoint: `${b.site.publicAddress}:${WG_PORT}` });
+    expect(sent).toBeGreaterThan(100);
+    // The switch only changes WireGuard's endpoint to one already proven by a check: at most 2 s of pings lost.
+    expect(lost * PING_EVERY_MS).toBeLessThanOrEqual(2000);
+    expect(await lab.ping(b, a.hostAddress, 1)).toBe(true);
+  }, 180_000);
+
+  it('recovers from NAT rebinding', async () => {
+    lab = await AgentLab.create();
+    const a = await lab.addNode('home-router', 'reb-a');
+    const b = await lab.addNode('masquerade', 'reb-b');
+    await Promise.all([lab.start(a), lab.start(b)]);
+    await waitFor('a to reach b', () => lab!.ping(a, b.hostAddress, 1), 30_000, 200);
+    await waitFor('both to go direct', async () =>
+      (await pathOf(a, b))?.path === 'direct' && (await pathOf(b, a))?.path === 'direct', 20_000, 200);
+    const before = (await lab.status(b)).nat.reflexive;
+    expect(before).toBe(`${b.site.publicAddress}:${WG_PORT}`);
+
+    const loop = pingLoop(a, b.hostAddress);
+    const t0 = Date.now();
+    // B's WireGuard port is now mapped to public port 40000 (one port: the same for every
+    // destination, so the mapping stays endpoint-independent); everything else as before.
+    const newPort = 40000;
+    await replaceRuleset(b.site, `table ip natlab {
+  chain postrouting { type nat hook postrouting priority srcnat; policy accept;
+    oifname "wan" udp sport ${WG_PORT} snat to ${b.site.publicAddress}:${newPort};
+    oifname "wan" masquerade; }
+}\n`);
+    await forgetWireguardMappings(b.site);
+    const expected = `${b.site.publicAddress}:${newPort}`;
+    await waitFor('b to learn its new public endpoint', async () => (await lab!.status(b)).nat.reflexive === expected, STUN_REFRESH_MS + 5_000, 500);
+    const learned = Date.now() - t0;
+    await waitFor('a to go direct to b\'s new port', async () => {
+      const p = await pathOf(a, b);
+      return p?.path === 'direct' && p.endpoint === expected;
+    }, DIRECT_LOST_MS + 20_000, 200);
+    const followed = Date.now() - t0;
+    await waitFor('a to reach b again', () => lab!.ping(a, b.hostAddress, 1), 10_000, 100);
+    await new Promise((r) => setTimeout(r, 3000));
+    const { sent, lost, longestOutageMs, lostAt } = await loop.stop();
+    console.log(`rebinding: b learned ${expected} after ${learned} ms, a direct to it after ${followed} ms; ${sent} pings, ${lost} lost (first at ${lostAt[0]} ms, last at ${lostAt.at(-1)} ms), traffic interrupted ${longestOutageMs} ms`);
+    expect((await pathOf(b, a))?.path).toBe('direct');
+    expect(await lab.ping(b, a.hostAddress, 1)).toBe(true);
+    // Traffic comes back once b has asked STUN again (at most STUN_REFRESH_MS) and a has
+    // punched and checked the new port (about a second).
+    expect(longestOutageMs).toBeLessThan(STUN_REFRESH_MS + 10_000);
+  }, 180_000);
+});
