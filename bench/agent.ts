@@ -23,7 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SiteKind } from '../test/helpers/natlab.js';
-import { AgentLab, WARREN_AGENT, type AgentNode } from '../test/helpers/agent-lab.js';
+import { AgentLab, type AgentNode } from '../test/helpers/agent-lab.js';
 import type { Netns } from '../test/helpers/netns.js';
 import { run, waitFor } from '../test/helpers/sh.js';
 import { readStatus } from '../node-agent/status.js';
@@ -51,12 +51,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Spawns the node's agent as AgentLab.start does, timing when its status socket answers (polled every 5 ms). */
 function spawnAgent(lab: AgentLab, node: AgentNode): Promise<number> {
-  const log = openSync(join(node.dir, 'agent.log'), 'a');
-  const child = spawn('ip', ['netns', 'exec', node.site.host.name, WARREN_AGENT, 'run', '--config', join(node.dir, 'agent.yaml')],
-    { stdio: ['ignore', log, log] });
-  closeSync(log);
-  node.process = child;
-  node.exited = new Promise((r) => child.once('exit', () => r()));
+  const child = lab.spawnAgent(node);
   return (async () => {
     const deadline = Date.now() + RUN_TIMEOUT_MS;
     for (;;) {

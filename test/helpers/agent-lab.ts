@@ -84,14 +84,20 @@ export class AgentLab {
     return node;
   }
 
-  /** Starts (or restarts) the node's agent; resolves once it answers on its status socket. */
-  async start(node: AgentNode): Promise<void> {
+  /** Spawns the node's agent in its namespace, its output appended to agent.log. */
+  spawnAgent(node: AgentNode): ChildProcess {
     const log = openSync(join(node.dir, 'agent.log'), 'a');
     const child = spawn('ip', ['netns', 'exec', node.site.host.name, WARREN_AGENT, 'run', '--config', join(node.dir, 'agent.yaml')],
       { stdio: ['ignore', log, log] });
     closeSync(log);
     node.process = child;
     node.exited = new Promise((r) => child.once('exit', () => r()));
+    return child;
+  }
+
+  /** Starts (or restarts) the node's agent; resolves once it answers on its status socket. */
+  async start(node: AgentNode): Promise<void> {
+    const child = this.spawnAgent(node);
     await waitFor(`${node.name}'s agent`, async () => {
       if (child.exitCode !== null) throw new Error(`${node.name}'s agent exited with ${child.exitCode}:\n${this.log(node).slice(-3000)}`);
       return readStatus(node.socket, 1000).then(() => true, () => false);

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import type { Endpoint } from '../../node-agent/nat/stun-address.js';
 import { Netns } from './netns.js';
 import { run, waitFor } from './sh.js';
+import { perTest } from './per-test.js';
 
 /**
  * The six kinds of site: 1 public address; 2 full cone (masquerade plus every inbound UDP
@@ -331,4 +332,9 @@ export class NsWorker {
   async stop(): Promise<void> {
     await stopChild(this.child, this.exited);
   }
+}
+
+/** A fresh lab for each test of the calling file. */
+export function useNatLab(): () => NatLab {
+  return perTest('the NAT lab', () => NatLab.create(), (lab) => lab.destroy());
 }

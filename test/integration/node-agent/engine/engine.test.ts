@@ -5,14 +5,14 @@
 // engine is handed the other's record; the clock runs from that handover to the first
 // ping reply over the overlay.
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import * as K from '../../../../node-agent/engine/knobs.js';
 import { formatEndpoint } from '../../../../node-agent/nat/stun-address.js';
 import type { Candidate } from '../../../../node-agent/signal/record.js';
 import { enablePortShare } from '../../../../node-agent/traversal/port-share.js';
-import { NatLab, type NsWorker, type Site, type SiteKind } from '../../../helpers/natlab.js';
+import { useNatLab, type NsWorker, type Site, type SiteKind } from '../../../helpers/natlab.js';
 import { waitFor } from '../../../helpers/sh.js';
-import { PROBE_PORT, WG_PORT, WgHosts, type Spawned, type WgHost } from '../traversal/wg-hosts.js';
+import { PROBE_PORT, WG_PORT, useWgHosts, type Spawned, type WgHost } from '../traversal/wg-hosts.js';
 import type { Report, Started } from './engine-worker.js';
 
 const WORKER = fileURLToPath(new URL('./engine-worker.ts', import.meta.url));
@@ -31,38 +31,27 @@ const candidate = (n: Node, kind: Candidate['kind']): string => {
 };
 
 describe('traversal engine (real NAT routers, wireguard-go, coturn)', () => {
-  let lab: NatLab | undefined;
-  let hosts: WgHosts | undefined;
+  const lab = useNatLab();
+  const hosts = useWgHosts();
   let workers: NsWorker[] = [];
-
-  beforeEach(async () => {
-    lab = await NatLab.create();
-    hosts = await WgHosts.create();
-  });
+  // Registered last, so it runs first: the engines stop before their hosts and lab go.
   afterEach(async () => {
     try {
       for (const w of workers) await w.call('stop');
     } finally {
-      try {
-        await hosts?.destroy();
-      } finally {
-        await lab?.destroy();
-        lab = undefined;
-        hosts = undefined;
-        workers = [];
-      }
+      workers = [];
     }
   });
 
   async function node(kind: SiteKind, name: string): Promise<Node> {
-    const site = await lab!.addSite(kind);
-    const wg = await hosts!.add(site);
+    const site = await lab().addSite(kind);
+    const wg = await hosts().add(site);
     await enablePortShare(site.host.runner, { wgPort: WG_PORT, probePort: PROBE_PORT });
-    const w = await lab!.startWorker(site.host, WORKER);
+    const w = await lab().startWorker(site.host, WORKER);
     workers.push(w);
     const started = await w.call<Started>('start', {
       node: name, wgPort: WG_PORT, probePort: PROBE_PORT, ifname: wg.ifname, publicKey: wg.key.publicKey, privateKeyPath: wg.key.privateKeyPath,
-      overlayAddress: wg.overlayAddress, podSubnet: wg.podSubnet, hostAddress: site.hostAddress, stunServers: lab!.stunServers, turn: lab!.turn,
+      overlayAddress: wg.overlayAddress, podSubnet: wg.podSubnet, hostAddress: site.hostAddress, stunServers: lab().stunServers, turn: lab().turn,
     });
     // The hop count puts the punch where natlab says a small TTL dies: in the internet,
     // past every router of the site (for a public host the TTL floor of 2 wins).
@@ -74,7 +63,7 @@ describe('traversal engine (real NAT routers, wireguard-go, coturn)', () => {
   const phaseOf = async (n: Node): Promise<string | undefined> => (await report(n)).status[0]?.phase;
 
   /** A continuous ping with a timestamp per reply, started before the records are handed over. */
-  const pinger = (from: Node, to: Node): Spawned => hosts!.spawnIn(from.site.host, 'ping', ['-D', '-n', '-i', '0.05', to.wg.overlayAddress]);
+  const pinger = (from: Node, to: Node): Spawned => hosts().spawnIn(from.site.host, 'ping', ['-D', '-n', '-i', '0.05', to.wg.overlayAddress]);
 
   async function firstReply(p: Spawned, t0: number, timeoutMs: number): Promise<number> {
     let at: number | undefined;
@@ -123,9 +112,9 @@ describe('traversal engine (real NAT routers, wireguard-go, coturn)', () => {
     const [ra, rb] = [await report(a), await report(b)];
     expect(ra.status[0]).toMatchObject({ phase: 'direct', relayed: false, endpoint: candidate(b, 'reflexive') });
     expect(rb.status[0]).toMatchObject({ phase: 'direct', relayed: false, endpoint: candidate(a, 'reflexive') });
-    expect(await hosts!.endpointOf(a.wg, b.wg)).toBe(candidate(b, 'reflexive'));
-    expect(await hosts!.endpointOf(b.wg, a.wg)).toBe(candidate(a, 'reflexive'));
-    expect(await hosts!.handshakeDone(a.wg, b.wg)).toBe(true);
+    expect(await hosts().endpointOf(a.wg, b.wg)).toBe(candidate(b, 'reflexive'));
+    expect(await hosts().endpointOf(b.wg, a.wg)).toBe(candidate(a, 'reflexive'));
+    expect(await hosts().handshakeDone(a.wg, b.wg)).toBe(true);
     expect([ra.relay, rb.relay]).toEqual([[], []]);
     expect([...ra.errors, ...rb.errors]).toEqual([]);
     console.info(`[engine] kind 4 <-> kind 4: first ping reply ${aMs.toFixed(0)} ms (a) / ${bMs.toFixed(0)} ms (b) after both had the records\n  ${summary(a, ra)}\n  ${summary(b, rb)}`);
@@ -140,8 +129,8 @@ describe('traversal engine (real NAT routers, wireguard-go, coturn)', () => {
     const [ra, rb] = [await report(a), await report(b)];
     expect(ra.status[0]).toMatchObject({ phase: 'relayed', relayed: true });
     expect(rb.status[0]).toMatchObject({ phase: 'relayed', relayed: true });
-    expect(await hosts!.endpointOf(a.wg, b.wg)).toBe(ra.status[0]!.endpoint);
-    expect(await hosts!.endpointOf(b.wg, a.wg)).toBe(rb.status[0]!.endpoint);
+    expect(await hosts().endpointOf(a.wg, b.wg)).toBe(ra.status[0]!.endpoint);
+    expect(await hosts().endpointOf(b.wg, a.wg)).toBe(rb.status[0]!.endpoint);
     expect(ra.status[0]!.endpoint).toMatch(/^127\.0\.0\.1:\d+$/);
     // Each side's link goes to the other's relay address, and carried WireGuard both ways.
     expect(ra.relay).toMatchObject([{ peerRelay: candidate(b, 'relay'), localEndpoint: ra.status[0]!.endpoint }]);
@@ -165,8 +154,8 @@ describe('traversal engine (real NAT routers, wireguard-go, coturn)', () => {
     expect(seen.startsWith(`${a.site.publicAddress}:`)).toBe(true);
     expect(seen).not.toBe(candidate(a, 'reflexive'));
     expect(rb.status[0]).toMatchObject({ relayed: false });
-    expect(await hosts!.endpointOf(a.wg, b.wg)).toBe(`${b.site.hostAddress}:${WG_PORT}`);
-    expect(await hosts!.endpointOf(b.wg, a.wg)).toBe(seen);
+    expect(await hosts().endpointOf(a.wg, b.wg)).toBe(`${b.site.hostAddress}:${WG_PORT}`);
+    expect(await hosts().endpointOf(b.wg, a.wg)).toBe(seen);
     expect(rb.checks.triggered).toBeGreaterThan(0);
     expect([...ra.errors, ...rb.errors]).toEqual([]);
     console.info(`[engine] kind 5 <-> kind 1: first ping reply ${aMs.toFixed(0)} ms (a) / ${bMs.toFixed(0)} ms (b) after both had the records\n  ${summary(a, ra)}\n  ${summary(b, rb)}`);
@@ -174,10 +163,10 @@ describe('traversal engine (real NAT routers, wireguard-go, coturn)', () => {
   });
 
   it.each<SiteKind>(['home-router', 'double-nat'])('%s: hops to the STUN server minus one is the TTL that dies in the internet', async (kind) => {
-    const site = await lab!.addSite(kind);
+    const site = await lab().addSite(kind);
     await enablePortShare(site.host.runner, { wgPort: WG_PORT, probePort: PROBE_PORT });
-    const w = await lab!.startWorker(site.host, WORKER);
-    const hops = await w.call<number>('countHops', WG_PORT, PROBE_PORT, lab!.stunServers[0]);
+    const w = await lab().startWorker(site.host, WORKER);
+    const hops = await w.call<number>('countHops', WG_PORT, PROBE_PORT, lab().stunServers[0]);
     console.info(`[engine] ${kind}: ${hops} hops to the STUN server, punch TTL ${hops - 1}, natlab ttlDyingInInternet ${site.ttlDyingInInternet}`);
     expect(hops - 1).toBe(site.ttlDyingInInternet);
   });

@@ -4,10 +4,10 @@
 // probe with a small TTL opens the sender's own mapping and dies in the internet, so the
 // far router records nothing and both directions meet on the ports STUN reported.
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { BindingProbe } from '../../../../node-agent/nat/stun-client.js';
 import type { Endpoint } from '../../../../node-agent/nat/stun-address.js';
-import { conntrackUdp, droppedUnsolicited, NatLab, type NsWorker, type Site, type SiteKind } from '../../../helpers/natlab.js';
+import { conntrackUdp, droppedUnsolicited, useNatLab, type NsWorker, type Site, type SiteKind } from '../../../helpers/natlab.js';
 import { waitFor } from '../../../helpers/sh.js';
 import type { Datagram } from './host-worker.js';
 
@@ -22,21 +22,13 @@ interface Host {
 }
 
 describe('conntrack trap on Linux NAT routers', () => {
-  let lab: NatLab | undefined;
-
-  beforeEach(async () => {
-    lab = await NatLab.create();
-  });
-  afterEach(async () => {
-    await lab?.destroy();
-    lab = undefined;
-  });
+  const lab = useNatLab();
 
   async function host(kind: SiteKind): Promise<Host> {
-    const site = await lab!.addSite(kind);
-    const w = await lab!.startWorker(site.host, WORKER);
+    const site = await lab().addSite(kind);
+    const w = await lab().startWorker(site.host, WORKER);
     const port = await w.call<number>('open');
-    const { mapped } = await w.call<BindingProbe>('stun', port, lab!.stunServers[0]);
+    const { mapped } = await w.call<BindingProbe>('stun', port, lab().stunServers[0]);
     return { site, w, port, mapped };
   }
 

@@ -1,10 +1,10 @@
 // Two hosts behind symmetric NATs (where hole punching cannot work) talk through their
 // relays on a real coturn: Send/Data indications first, then ChannelData, then deallocate.
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Endpoint } from '../../../../node-agent/nat/stun-address.js';
 import { performance } from 'node:perf_hooks';
-import { NatLab, type NsWorker, type Site } from '../../../helpers/natlab.js';
+import { useNatLab, type NsWorker, type Site } from '../../../helpers/natlab.js';
 import { waitFor } from '../../../helpers/sh.js';
 import type { Datagram, Relayed } from './host-worker.js';
 
@@ -18,24 +18,16 @@ interface Peer {
 }
 
 describe('TURN client through coturn', () => {
-  let lab: NatLab | undefined;
-
-  beforeEach(async () => {
-    lab = await NatLab.create();
-  });
-  afterEach(async () => {
-    await lab?.destroy();
-    lab = undefined;
-  });
+  const lab = useNatLab();
 
   async function allocate(w: NsWorker, port: number): Promise<{ relayed: Endpoint; mapped?: Endpoint; ms: number }> {
-    const { server, username, password } = lab!.turn;
+    const { server, username, password } = lab().turn;
     return w.call('turnAllocate', port, server, username, password);
   }
 
   async function peer(): Promise<Peer> {
-    const site = await lab!.addSite('symmetric');
-    const w = await lab!.startWorker(site.host, WORKER);
+    const site = await lab().addSite('symmetric');
+    const w = await lab().startWorker(site.host, WORKER);
     const port = await w.call<number>('open');
     const { relayed, mapped, ms } = await allocate(w, port);
     expect(mapped?.address).toBe(site.publicAddress);
@@ -84,8 +76,8 @@ describe('TURN client through coturn', () => {
 
   it('relays to and from a peer that is not on a relay (a public host speaking plain UDP)', async () => {
     const a = await peer();
-    const site = await lab!.addSite('public');
-    const w = await lab!.startWorker(site.host, WORKER);
+    const site = await lab().addSite('public');
+    const w = await lab().startWorker(site.host, WORKER);
     const port = await w.call<number>('open');
     const direct = { address: site.hostAddress, port };
     await a.w.call('turnPermission', a.port, [direct]);

@@ -7,10 +7,10 @@
 //   inbound: the router's LAN veth completes the sum before the node's rewrite updates it.
 // Controls prove the receivers verify: a byte changed without a checksum update is dropped.
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { WgPortMapping } from '../../../../node-agent/traversal/prober.js';
 import { enablePortShare } from '../../../../node-agent/traversal/port-share.js';
-import { NatLab } from '../../../helpers/natlab.js';
+import { useNatLab } from '../../../helpers/natlab.js';
 import type { Netns } from '../../../helpers/netns.js';
 import { waitFor } from '../../../helpers/sh.js';
 import { PROBE_PORT, WG_PORT } from './wg-hosts.js';
@@ -33,26 +33,18 @@ async function txChecksumOffload(ns: Netns, dev: string, on: boolean): Promise<v
 }
 
 describe('UDP checksums through the port share, verified by the receivers', () => {
-  let lab: NatLab | undefined;
-
-  beforeEach(async () => {
-    lab = await NatLab.create();
-  });
-  afterEach(async () => {
-    await lab?.destroy();
-    lab = undefined;
-  });
+  const lab = useNatLab();
 
   it('STUN through the rewrite keeps every checksum valid, with the host\'s offload on and off', async () => {
-    const site = await lab!.addSite('masquerade');
+    const site = await lab().addSite('masquerade');
     const router = site.routers[0]!;
     await enablePortShare(site.host.runner, { wgPort: WG_PORT, probePort: PROBE_PORT });
-    const w = await lab!.startWorker(site.host, WORKER);
+    const w = await lab().startWorker(site.host, WORKER);
     // One transmission, short wait: the control's dropped answer fails in 400 ms, not 39 s.
     await w.call('open', WG_PORT, PROBE_PORT, { maxTransmissions: 1, rtoMs: 200, lastWaitMultiplier: 2 });
     await txChecksumOffload(router, 'lan', false);
 
-    const server = lab!.stunServers[0]!;
+    const server = lab().stunServers[0]!;
     const control = (chain: string) => site.host.runner('nft', ['-f', '-'], { input: `table inet checksum_control {\n  ${chain}\n}\n` });
     // Each control breaks what that path's receiver checks: with offload on, the partial
     // sum left in the checksum field (finished over the payload later, so a changed payload
@@ -64,23 +56,23 @@ describe('UDP checksums through the port share, verified by the receivers', () =
     for (const { hostOffload, corrupt } of phases) {
       await txChecksumOffload(site.host, 'eth0', hostOffload);
       await txChecksumOffload(router, 'wan', !hostOffload);
-      const [turn0, host0] = [await udpStats(lab!.turnNs), await udpStats(site.host)];
+      const [turn0, host0] = [await udpStats(lab().turnNs), await udpStats(site.host)];
       for (let i = 0; i < ROUNDS; i++) {
-        const m = await w.call<WgPortMapping>('reflexive', lab!.stunServers);
+        const m = await w.call<WgPortMapping>('reflexive', lab().stunServers);
         expect(m.failed).toEqual([]);
         expect(m.reflexive).toEqual({ address: site.publicAddress, port: WG_PORT });
       }
-      const [turn1, host1] = [await udpStats(lab!.turnNs), await udpStats(site.host)];
+      const [turn1, host1] = [await udpStats(lab().turnNs), await udpStats(site.host)];
       expect(turn1.InCsumErrors, `coturn, host offload ${hostOffload}`).toBe(turn0.InCsumErrors);
       expect(host1.InCsumErrors, `host, host offload ${hostOffload}`).toBe(host0.InCsumErrors);
-      expect(turn1.InDatagrams! - turn0.InDatagrams!).toBe(ROUNDS * lab!.stunServers.length);
+      expect(turn1.InDatagrams! - turn0.InDatagrams!).toBe(ROUNDS * lab().stunServers.length);
       // The host also counts the loopback check's two datagrams per round.
-      expect(host1.InDatagrams! - host0.InDatagrams!).toBe(ROUNDS * (lab!.stunServers.length + 2));
+      expect(host1.InDatagrams! - host0.InDatagrams!).toBe(ROUNDS * (lab().stunServers.length + 2));
 
       // Control, outbound: changed after the rewrite without a checksum update, dropped by coturn.
       await control(`chain out { type filter hook output priority filter; udp dport ${server.port} ${corrupt}; }`);
       await w.call('punch', server, 64);
-      await waitFor('coturn\'s kernel to drop the corrupted datagram', async () => (await udpStats(lab!.turnNs)).InCsumErrors === turn1.InCsumErrors! + 1);
+      await waitFor('coturn\'s kernel to drop the corrupted datagram', async () => (await udpStats(lab().turnNs)).InCsumErrors === turn1.InCsumErrors! + 1);
       await site.host.runner('nft', ['delete', 'table', 'inet', 'checksum_control']);
     }
 

@@ -6,14 +6,14 @@
 // path never forms.
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { formatEndpoint, type Endpoint } from '../../../../node-agent/nat/stun-address.js';
 import type { WgPortMapping } from '../../../../node-agent/traversal/prober.js';
 import { enablePortShare } from '../../../../node-agent/traversal/port-share.js';
-import { conntrackUdp, NatLab, type NsWorker, type Site } from '../../../helpers/natlab.js';
+import { conntrackUdp, useNatLab, type NsWorker, type Site } from '../../../helpers/natlab.js';
 import { waitFor } from '../../../helpers/sh.js';
 import { pingCounts, pingOk } from '../wireguard/cluster.js';
-import { PROBE_PORT, WG_PORT, WgHosts, type WgHost } from './wg-hosts.js';
+import { PROBE_PORT, WG_PORT, useWgHosts, type WgHost } from './wg-hosts.js';
 
 const WORKER = fileURLToPath(new URL('./prober-worker.ts', import.meta.url));
 
@@ -33,30 +33,16 @@ function mappedPort(entry: string): number {
 }
 
 describe('WireGuard between two bare-masquerade NATs (the conntrack trap)', () => {
-  let lab: NatLab | undefined;
-  let hosts: WgHosts | undefined;
-
-  beforeEach(async () => {
-    lab = await NatLab.create();
-    hosts = await WgHosts.create();
-  });
-  afterEach(async () => {
-    try {
-      await hosts?.destroy();
-    } finally {
-      await lab?.destroy();
-      lab = undefined;
-      hosts = undefined;
-    }
-  });
+  const lab = useNatLab();
+  const hosts = useWgHosts();
 
   async function node(): Promise<Node> {
-    const site = await lab!.addSite('masquerade');
-    const wg = await hosts!.add(site);
+    const site = await lab().addSite('masquerade');
+    const wg = await hosts().add(site);
     await enablePortShare(site.host.runner, { wgPort: WG_PORT, probePort: PROBE_PORT });
-    const w = await lab!.startWorker(site.host, WORKER);
+    const w = await lab().startWorker(site.host, WORKER);
     await w.call('open', WG_PORT, PROBE_PORT);
-    const m = await w.call<WgPortMapping>('reflexive', lab!.stunServers);
+    const m = await w.call<WgPortMapping>('reflexive', lab().stunServers);
     expect(m.behavior).toBe('endpoint-independent');
     expect(m.reflexive).toEqual({ address: site.publicAddress, port: WG_PORT });
     return { site, router: site.routers[0]!, wg, w, reflexive: m.reflexive };
@@ -68,8 +54,8 @@ describe('WireGuard between two bare-masquerade NATs (the conntrack trap)', () =
 
   /** Both know each other's key; neither has an endpoint yet, so neither sends. */
   async function introduce(a: Node, b: Node): Promise<void> {
-    await hosts!.configure(a.wg, [{ host: b.wg }]);
-    await hosts!.configure(b.wg, [{ host: a.wg }]);
+    await hosts().configure(a.wg, [{ host: b.wg }]);
+    await hosts().configure(b.wg, [{ host: a.wg }]);
   }
 
   it('with a small-TTL punch from each side first, the direct handshake completes on the STUN endpoints', async () => {
@@ -88,8 +74,8 @@ describe('WireGuard between two bare-masquerade NATs (the conntrack trap)', () =
     }
 
     await Promise.all([
-      hosts!.configure(a.wg, [{ host: b.wg, endpoint: b.reflexive }]),
-      hosts!.configure(b.wg, [{ host: a.wg, endpoint: a.reflexive }]),
+      hosts().configure(a.wg, [{ host: b.wg, endpoint: b.reflexive }]),
+      hosts().configure(b.wg, [{ host: a.wg, endpoint: a.reflexive }]),
     ]);
     // Both sides start at once, as two agents acting on the same candidate exchange would.
     const set = performance.now();
@@ -99,8 +85,8 @@ describe('WireGuard between two bare-masquerade NATs (the conntrack trap)', () =
     };
     const [aMs, bMs] = await Promise.all([firstReply(a, b), firstReply(b, a)]);
     // Direct: each side's WireGuard talks to the other's STUN-learned WGPORT endpoint, no relay involved.
-    expect(await hosts!.endpointOf(a.wg, b.wg)).toBe(formatEndpoint(b.reflexive));
-    expect(await hosts!.endpointOf(b.wg, a.wg)).toBe(formatEndpoint(a.reflexive));
+    expect(await hosts().endpointOf(a.wg, b.wg)).toBe(formatEndpoint(b.reflexive));
+    expect(await hosts().endpointOf(b.wg, a.wg)).toBe(formatEndpoint(a.reflexive));
     expect(mappedPort((await flowToward(a, b))[0]!)).toBe(WG_PORT);
     expect(mappedPort((await flowToward(b, a))[0]!)).toBe(WG_PORT);
     console.info(`[traversal] kind 4 <-> kind 4 with punch: first ping reply over the tunnel ${aMs.toFixed(1)} ms (a) and ${bMs.toFixed(1)} ms (b) after both endpoints were set`);
@@ -111,13 +97,13 @@ describe('WireGuard between two bare-masquerade NATs (the conntrack trap)', () =
     const b = await node();
     await introduce(a, b);
     // b starts first; its handshake initiation reaches a's router before a has sent anything.
-    await hosts!.configure(b.wg, [{ host: a.wg, endpoint: a.reflexive }]);
-    const bPing = hosts!.spawnIn(b.site.host, 'ping', ['-n', '-q', '-c', '8', '-i', '1', '-W', '1', a.wg.overlayAddress]);
+    await hosts().configure(b.wg, [{ host: a.wg, endpoint: a.reflexive }]);
+    const bPing = hosts().spawnIn(b.site.host, 'ping', ['-n', '-q', '-c', '8', '-i', '1', '-W', '1', a.wg.overlayAddress]);
     await waitFor('b\'s initiation to be recorded by a\'s router', async () =>
       (await conntrackUdp(a.router, { src: b.site.publicAddress, sport: WG_PORT, dport: WG_PORT })).length > 0);
 
-    await hosts!.configure(a.wg, [{ host: b.wg, endpoint: b.reflexive }]);
-    const aPing = hosts!.spawnIn(a.site.host, 'ping', ['-n', '-q', '-c', '8', '-i', '1', '-W', '1', b.wg.overlayAddress]);
+    await hosts().configure(a.wg, [{ host: b.wg, endpoint: b.reflexive }]);
+    const aPing = hosts().spawnIn(a.site.host, 'ping', ['-n', '-q', '-c', '8', '-i', '1', '-W', '1', b.wg.overlayAddress]);
     await waitFor('a\'s WireGuard flow toward b in its router', async () => (await flowToward(a, b)).length > 0);
     const moved = mappedPort((await flowToward(a, b))[0]!);
     expect(moved).not.toBe(WG_PORT);
@@ -127,8 +113,8 @@ describe('WireGuard between two bare-masquerade NATs (the conntrack trap)', () =
     expect(await bPing.exited).not.toBe(0);
     expect(pingCounts(aPing.output()).received).toBe(0);
     expect(pingCounts(bPing.output()).received).toBe(0);
-    expect(await hosts!.handshakeDone(a.wg, b.wg)).toBe(false);
-    expect(await hosts!.handshakeDone(b.wg, a.wg)).toBe(false);
+    expect(await hosts().handshakeDone(a.wg, b.wg)).toBe(false);
+    expect(await hosts().handshakeDone(b.wg, a.wg)).toBe(false);
     console.info(`[traversal] kind 4 <-> kind 4 without punch: STUN said ${WG_PORT}, a's router then mapped a's WireGuard to b on ${moved}; no handshake in 8 s`);
   });
 });

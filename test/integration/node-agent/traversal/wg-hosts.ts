@@ -3,6 +3,7 @@
 // subnet 10.244.N.0/24 (the plan wants one; nothing lives there). Everything started here
 // is stopped by destroy(), which must run before the lab deletes the namespaces.
 import type { ChildProcess } from 'node:child_process';
+import { perTest } from '../../../helpers/per-test.js';
 import { spawnIn, type Spawned } from '../../../helpers/spawn-in.js';
 export type { Spawned };
 import { mkdtemp, rm, unlink } from 'node:fs/promises';
@@ -117,4 +118,9 @@ export class WgHosts {
     await rm(this.dir, { recursive: true, force: true });
     if (errors.length > 0) throw errors[0];
   }
+}
+
+/** WgHosts for each test of the calling file; register after useNatLab() so they go first. */
+export function useWgHosts(): () => WgHosts {
+  return perTest('the WireGuard hosts', () => WgHosts.create(), (hosts) => hosts.destroy());
 }

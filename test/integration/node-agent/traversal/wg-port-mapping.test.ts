@@ -2,15 +2,15 @@
 // the endpoint a public peer's real wireguard-go records after a handshake this node
 // started, behind each kind of NAT, while WireGuard traffic flows and STUN repeats.
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { formatEndpoint } from '../../../../node-agent/nat/stun-address.js';
 import type { WgPortMapping } from '../../../../node-agent/traversal/prober.js';
 import { disablePortShare, enablePortShare, readPortShareCounters } from '../../../../node-agent/traversal/port-share.js';
-import { NatLab, type NsWorker, type Site, type SiteKind } from '../../../helpers/natlab.js';
+import { useNatLab, type NsWorker, type Site, type SiteKind } from '../../../helpers/natlab.js';
 import { waitFor } from '../../../helpers/sh.js';
 import { pingCounts, pingOk } from '../wireguard/cluster.js';
 import type { StunLoopReport } from './prober-worker.js';
-import { PROBE_PORT, WG_PORT, WgHosts, type WgHost } from './wg-hosts.js';
+import { PROBE_PORT, WG_PORT, useWgHosts, type WgHost } from './wg-hosts.js';
 
 const WORKER = fileURLToPath(new URL('./prober-worker.ts', import.meta.url));
 const PINGS = 300;
@@ -24,56 +24,42 @@ interface Node {
 const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
 describe('WGPORT\'s public mapping through the port share (real wireguard-go, real NAT routers)', () => {
-  let lab: NatLab | undefined;
-  let hosts: WgHosts | undefined;
-
-  beforeEach(async () => {
-    lab = await NatLab.create();
-    hosts = await WgHosts.create();
-  });
-  afterEach(async () => {
-    try {
-      await hosts?.destroy();
-    } finally {
-      await lab?.destroy();
-      lab = undefined;
-      hosts = undefined;
-    }
-  });
+  const lab = useNatLab();
+  const hosts = useWgHosts();
 
   /** A node behind `kind` with wireguard-go on WG_PORT, the port share, and the agent's probe socket. */
   async function node(kind: SiteKind): Promise<Node> {
-    const site = await lab!.addSite(kind);
-    const wg = await hosts!.add(site);
+    const site = await lab().addSite(kind);
+    const wg = await hosts().add(site);
     expect(await enablePortShare(site.host.runner, { wgPort: WG_PORT, probePort: PROBE_PORT })).toBe('created');
-    const w = await lab!.startWorker(site.host, WORKER);
+    const w = await lab().startWorker(site.host, WORKER);
     expect(await w.call<number>('open', WG_PORT, PROBE_PORT)).toBe(PROBE_PORT);
     return { site, wg, w };
   }
 
   /** `n` is configured with the public peer's endpoint, the peer with none: only `n` can start the handshake. */
   async function handshakeFrom(n: Node, peer: Node): Promise<void> {
-    await hosts!.configure(peer.wg, [{ host: n.wg }]);
-    await hosts!.configure(n.wg, [{ host: peer.wg, endpoint: { address: peer.site.publicAddress, port: WG_PORT } }]);
+    await hosts().configure(peer.wg, [{ host: n.wg }]);
+    await hosts().configure(n.wg, [{ host: peer.wg, endpoint: { address: peer.site.publicAddress, port: WG_PORT } }]);
     await waitFor('a ping over the tunnel from the node behind the NAT', () => pingOk(n.site.host, peer.wg.overlayAddress), 20_000, 0);
   }
 
   it.each<SiteKind>(['home-router', 'masquerade'])('%s: STUN reports the endpoint the public peer records, and WireGuard loses no packet while STUN repeats', async (kind) => {
     const n = await node(kind);
     const pub = await node('public');
-    const mapping = await n.w.call<WgPortMapping>('reflexive', lab!.stunServers);
+    const mapping = await n.w.call<WgPortMapping>('reflexive', lab().stunServers);
     expect(mapping.failed).toEqual([]);
     expect(mapping.behavior).toBe('endpoint-independent');
     // Linux masquerade keeps a free source port: WGPORT's mapping, not PROBEPORT's.
     expect(mapping.reflexive).toEqual({ address: n.site.publicAddress, port: WG_PORT });
 
     await handshakeFrom(n, pub);
-    expect(await hosts!.endpointOf(pub.wg, n.wg)).toBe(formatEndpoint(mapping.reflexive));
+    expect(await hosts().endpointOf(pub.wg, n.wg)).toBe(formatEndpoint(mapping.reflexive));
 
     // WireGuard both ways (requests out of WGPORT, replies into it) while STUN runs round after round.
     const before = await readPortShareCounters(n.site.host.runner);
-    await n.w.call('startStunLoop', lab!.stunServers);
-    const pinger = hosts!.spawnIn(n.site.host, 'ping', ['-n', '-q', '-c', String(PINGS), '-i', '0.01', '-W', '1', pub.wg.overlayAddress]);
+    await n.w.call('startStunLoop', lab().stunServers);
+    const pinger = hosts().spawnIn(n.site.host, 'ping', ['-n', '-q', '-c', String(PINGS), '-i', '0.01', '-W', '1', pub.wg.overlayAddress]);
     const pingExit = await pinger.exited;
     const loop = await n.w.call<StunLoopReport>('stopStunLoop');
     expect(pingExit, pinger.output()).toBe(0);
@@ -85,9 +71,9 @@ describe('WGPORT\'s public mapping through the port share (real wireguard-go, re
     const after = (await readPortShareCounters(n.site.host.runner))!;
     expect(await n.w.call('receivedCount')).toEqual({ all: after.diverted, notStun: 0 });
     expect(after.diverted - before!.diverted).toBe(loop.transmissions + loop.rounds); // one answer per transmission, one loopback check per round
-    expect(await hosts!.endpointOf(pub.wg, n.wg)).toBe(formatEndpoint(mapping.reflexive));
+    expect(await hosts().endpointOf(pub.wg, n.wg)).toBe(formatEndpoint(mapping.reflexive));
 
-    const rtt = await n.w.call<{ rewrite: number[]; plain: number[] }>('compareStunRtt', lab!.stunServers[0], 200);
+    const rtt = await n.w.call<{ rewrite: number[]; plain: number[] }>('compareStunRtt', lab().stunServers[0], 200);
     console.info(`[traversal] ${kind}: ${loop.rounds} STUN rounds (${loop.transmissions} answers) during ${PINGS} pings, 0 lost; ` +
       `STUN RTT first round ${mapping.probes.map((p) => p.rttMs.toFixed(2)).join('/')} ms (cold), then median through the rewrite ` +
       `${median(rtt.rewrite).toFixed(3)} ms vs plain socket ${median(rtt.plain).toFixed(3)} ms (200 each, alternating)`);
@@ -96,10 +82,10 @@ describe('WGPORT\'s public mapping through the port share (real wireguard-go, re
   it('symmetric NAT (kind 5): the port STUN reports is not the one the peer records (endpoint-dependent mapping)', async () => {
     const n = await node('symmetric');
     const pub = await node('public');
-    const mapping = await n.w.call<WgPortMapping>('reflexive', lab!.stunServers);
+    const mapping = await n.w.call<WgPortMapping>('reflexive', lab().stunServers);
     expect(mapping.behavior).toBe('address-and-port-dependent');
     await handshakeFrom(n, pub);
-    const recorded = await hosts!.endpointOf(pub.wg, n.wg);
+    const recorded = await hosts().endpointOf(pub.wg, n.wg);
     const [address, port] = recorded!.split(':');
     expect(address).toBe(n.site.publicAddress);
     // Each destination gets its own random port: no STUN server can tell a peer this one.
@@ -111,7 +97,7 @@ describe('WGPORT\'s public mapping through the port share (real wireguard-go, re
     const n = await node('masquerade');
     const pub = await node('public');
     await handshakeFrom(n, pub);
-    const server = hosts!.spawnIn(pub.site.host, 'iperf3', ['-s', '-p', '5201']);
+    const server = hosts().spawnIn(pub.site.host, 'iperf3', ['-s', '-p', '5201']);
     await waitFor('iperf3 to listen', async () => (await pub.site.host.runner('ss', ['-Hltn', 'sport = :5201'])).stdout.trim() !== '');
     const gbps = async (): Promise<number> => {
       const out = await n.site.host.runner('iperf3', ['-c', pub.wg.overlayAddress, '-p', '5201', '-t', '3', '-J']);
