@@ -22,7 +22,7 @@ import { run, waitFor } from '../test/helpers/sh.js';
 import { addNode, addWebHost, type ClusterNode, allocation, conflist, configgenList, etcdRevision, fingerprint, rerunConfiggen, startLab, whoAmI as serveWhoAmI } from './demo/cluster.js';
 import { iperf, ping, reachable, startPod, whoAmI, type Pod } from './demo/containers.js';
 import { check, show, showCommand, step } from './demo/report.js';
-import { interrupted, leftovers, teardown } from './demo/teardown.js';
+import { catchSignals, interrupted, leftovers, teardown } from './demo/teardown.js';
 
 const NODES: [string, SiteKind, string][] = [
   ['edge-a', 'home-router', 'home router'], ['edge-b', 'symmetric', 'symmetric NAT'], ['edge-c', 'double-nat', 'double NAT']];
@@ -155,6 +155,7 @@ async function demo(): Promise<void> {
   check(row('edge-c')?.[1] === 'direct' && row('edge-b')?.[1] === 'relayed', 'edge-c direct, edge-b relayed');
 }
 
+catchSignals();
 const began = Date.now();
 let code = 0;
 try {

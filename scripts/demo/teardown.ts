@@ -7,11 +7,14 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 
 /** The signal that interrupted the demo, if any: the current step finishes, then teardown runs. */
 export let interrupted: string | undefined;
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    if (!interrupted) console.error(`\n${sig}: stopping after the current command, then cleaning up...`);
-    interrupted ??= sig;
-  });
+/** From now on Ctrl-C lets the current step finish and teardown run (the demo; a benchmark keeps Node's default). */
+export function catchSignals(): void {
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(sig, () => {
+      if (!interrupted) console.error(`\n${sig}: stopping after the current command, then cleaning up...`);
+      interrupted ??= sig;
+    });
+  }
 }
 
 const undo: { what: string; fn: () => Promise<void> | void }[] = [];
