@@ -38,8 +38,14 @@ import { readStatus as readWgStatus } from './wireguard/status.js';
 
 /** WireGuard keepalive toward peers behind NATs: keeps their mappings (and ours) open. */
 const KEEPALIVE_SECONDS = 25;
-/** Our public mapping is asked again this often: a NAT that rebinds shows up here. */
+/** Our public mapping is asked again this often: a NAT that rebinds shows up here at the latest. */
 const STUN_REFRESH_MS = 30_000;
+/**
+ * A direct peer missing its keepalive check asks for the mapping at once (engine knobs:
+ * DIRECT_SUSPECT_MS); every peer does when the node's own NAT rebound, so one ask per this
+ * long serves them all.
+ */
+const SUSPECT_REFRESH_MIN_MS = 3000;
 /**
  * STUN and TURN requests of the agent give up after about 2.75 s, not RFC 8489's 39.5 s:
  * a server that does not answer must not hold the node's start (its peers wait for its
@@ -77,6 +83,10 @@ export class Agent {
   private peersKnown = false;
   private mapping: NatMapping = 'unknown';
   private reflexive: Endpoint | undefined;
+  /** The mapping refresh under way (one at a time) and when the last one began. */
+  private refreshing: Promise<void> | undefined;
+  private lastRefreshAt = 0;
+  private stopping = false;
   private punchTtl: number | undefined;
   private mtu = 0;
   private timers: NodeJS.Timeout[] = [];
@@ -111,6 +121,11 @@ export class Agent {
       relay: this.relay,
       punchTtl: this.punchTtl ?? 2,
       onChange: () => this.requestReconcile(),
+      onSuspect: (peer) => {
+        if (Date.now() - this.lastRefreshAt < SUSPECT_REFRESH_MIN_MS) return;
+        this.log('info', 'a direct peer missed its keepalive check: asking STUN for our mapping', { peer });
+        void this.refreshMapping();
+      },
     });
 
     this.store = new EtcdStore(c.etcd);
@@ -139,7 +154,10 @@ export class Agent {
 
   /** Leaves the interface, its peers and routes in place: the next agent adopts them. */
   async stop(): Promise<void> {
+    this.stopping = true;
     for (const t of this.timers) clearInterval(t);
+    // A refresh under way may still republish: let it, before the publisher stops.
+    await this.refreshing;
     this.statusServer?.close();
     await Promise.allSettled([this.watcher?.stop(), this.publisher?.stop()]);
     this.engine?.stop();
@@ -183,7 +201,22 @@ export class Agent {
   }
 
   /** A new public endpoint (NAT rebinding) or a new mapping behaviour (the NAT was changed) is republished: peers choose their paths from both. */
-  private async refreshMapping(): Promise<void> {
+  private refreshMapping(): Promise<void> {
+    if (!this.config.stunServers.length || this.stopping) return Promise.resolve();
+    this.refreshing ??= (async () => {
+      this.lastRefreshAt = Date.now();
+      try {
+        await this.compareMapping();
+      } catch (err) {
+        this.log('warn', 'refreshing the public mapping', { error: errorMessage(err) });
+      } finally {
+        this.refreshing = undefined;
+      }
+    })();
+    return this.refreshing;
+  }
+
+  private async compareMapping(): Promise<void> {
     const before = { reflexive: this.reflexive && formatEndpoint(this.reflexive), mapping: this.mapping };
     await this.learnMapping();
     const after = { reflexive: this.reflexive && formatEndpoint(this.reflexive), mapping: this.mapping };

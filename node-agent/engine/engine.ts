@@ -48,6 +48,8 @@ export interface EngineOptions {
   now?: () => number;
   /** desiredEndpoints() changed: reconcile WireGuard. */
   onChange: () => void;
+  /** A direct peer stopped answering its keepalive check: this node's NAT may have rebound (the agent asks STUN, rate-limited). */
+  onSuspect?: (peerNode: string) => void;
   /** Failures of background actions (a punch the socket refused, a relay link that could not open). */
   onError?: (err: unknown) => void;
 }
@@ -211,6 +213,9 @@ export class Engine {
         return;
       case 'relay':
         this.openRelay(peer, action.peerRelay);
+        return;
+      case 'suspect':
+        this.o.onSuspect?.(peer.node);
         return;
     }
   }

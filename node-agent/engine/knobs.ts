@@ -17,11 +17,23 @@ export const CHECK_ROUND_MS = 4000;
 /** While relayed, a new round of direct checks starts this often (Tailscale: every minute). */
 export const DIRECT_RETRY_MS = 60_000;
 
-/** A direct path is re-checked this often; the check also keeps NAT mappings alive (Tailscale assumes ~30 s). */
-export const DIRECT_KEEPALIVE_MS = 15_000;
+/**
+ * A direct path is re-checked this often. The check keeps NAT mappings alive (Tailscale
+ * assumes ~30 s) and is how a node notices that its NAT rebound: a STUN Binding request
+ * and its answer, ~100 bytes each way per peer, 0.2 packets/s.
+ */
+export const DIRECT_KEEPALIVE_MS = 5000;
 
-/** A direct path without a successful check for this long is lost (NAT rebinding, path down): start over. */
-export const DIRECT_LOST_MS = 40_000;
+/**
+ * A keepalive check still unanswered this long after it was sent makes the node ask STUN
+ * for its public mapping at once (its NAT may have rebound: the peer's NAT then drops what
+ * comes from the new port) instead of at the next refresh, up to 30 s later. Far above
+ * any RTT of a direct path worth keeping.
+ */
+export const DIRECT_SUSPECT_MS = 1500;
+
+/** A direct path without a successful check for this long (four keepalives) is lost: start over. */
+export const DIRECT_LOST_MS = 20_000;
 
 /** Small-TTL punches are sent this many times, spaced by CHECK_INTERVAL_MS, within the settle time. */
 export const PUNCH_REPEATS = 3;

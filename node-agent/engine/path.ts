@@ -19,7 +19,8 @@ export interface PeerCandidates {
 export type PathState =
   | { phase: 'punching'; fingerprint: string; since: number; punches: number; lastSentAt: number }
   | { phase: 'checking'; fingerprint: string; since: number; lastSentAt: number }
-  | { phase: 'direct'; fingerprint: string; since: number; endpoint: string; lastOkAt: number; lastSentAt: number }
+  /** `pendingSince`: when the latest keepalive check went out, while it is unanswered; `suspected`: its miss was reported. */
+  | { phase: 'direct'; fingerprint: string; since: number; endpoint: string; lastOkAt: number; lastSentAt: number; pendingSince?: number; suspected?: boolean }
   /** `via`: the peer relay address WireGuard is sent to; undefined while no relay is available. */
   | { phase: 'relayed'; fingerprint: string; since: number; nextRoundAt: number; via?: string; round?: { since: number; lastSentAt: number } };
 
@@ -29,7 +30,9 @@ export type PathAction =
   /** The WireGuard endpoint: a direct "ip:port", or through the relay to the peer's relay address. */
   | { kind: 'endpoint'; endpoint: string }
   /** WireGuard goes through this node's relay to the peer's relay address (the engine drops any older relay link of the peer, and the link when the peer goes direct). */
-  | { kind: 'relay'; peerRelay: Endpoint };
+  | { kind: 'relay'; peerRelay: Endpoint }
+  /** A keepalive check went unanswered: this node's own NAT may have rebound; ask STUN now. */
+  | { kind: 'suspect' };
 
 export interface PathInput {
   now: number;
@@ -108,9 +111,13 @@ export function stepPath(state: PathState | undefined, input: PathInput): PathSt
       const endpoint = state.endpoint;
       if (now - state.lastSentAt >= K.DIRECT_KEEPALIVE_MS) {
         const [address, port] = [endpoint.slice(0, endpoint.lastIndexOf(':')).replace(/^\[|\]$/g, ''), Number(endpoint.slice(endpoint.lastIndexOf(':') + 1))];
-        return { state: { ...state, lastOkAt, lastSentAt: now }, actions: [{ kind: 'check', to: [{ address, port }] }] };
+        return { state: { ...state, lastOkAt, lastSentAt: now, pendingSince: now, suspected: false }, actions: [{ kind: 'check', to: [{ address, port }] }] };
       }
-      return { state: { ...state, lastOkAt }, actions: [] };
+      const pending = state.pendingSince !== undefined && lastOkAt < state.pendingSince;
+      if (pending && !state.suspected && now - state.pendingSince! >= K.DIRECT_SUSPECT_MS) {
+        return { state: { ...state, lastOkAt, suspected: true }, actions: [{ kind: 'suspect' }] };
+      }
+      return { state: { ...state, lastOkAt, ...(pending ? {} : { pendingSince: undefined, suspected: false }) }, actions: [] };
     }
     case 'relayed': {
       const round = state.round;

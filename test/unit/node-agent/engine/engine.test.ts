@@ -70,14 +70,14 @@ class FakeRelay implements EngineRelay {
   }
 }
 
-function setup(o: { relay?: boolean } = {}) {
+function setup(o: { relay?: boolean; onSuspect?: (peer: string) => void } = {}) {
   const timers = new FakeTimers();
   const prober = new FakeProber(timers);
   const checks = new FakeChecks(timers);
   const relay = o.relay === false ? undefined : new FakeRelay();
   const errors: unknown[] = [];
   let changes = 0;
-  const engine = new Engine({ selfNode: 'a', prober, checks, ...(relay ? { relay } : {}), punchTtl: TTL, timers, onChange: () => changes++, onError: (e) => errors.push(e) });
+  const engine = new Engine({ selfNode: 'a', prober, checks, ...(relay ? { relay } : {}), punchTtl: TTL, timers, onChange: () => changes++, onError: (e) => errors.push(e), ...(o.onSuspect ? { onSuspect: o.onSuspect } : {}) });
   return { timers, prober, checks, relay, engine, errors, changes: () => changes };
 }
 
@@ -140,6 +140,25 @@ describe('Engine', () => {
     expect(checks.sent.filter((c) => c.at === at).map((c) => c.to)).toEqual([bLocal, bReflexive]);
     await timers.advance(100);
     expect(engine.status()[0]).toMatchObject({ phase: 'direct', endpoint: bReflexive, relayed: false });
+    engine.stop();
+  });
+
+  it('reports a direct peer whose keepalive check goes unanswered (this node\'s NAT may have rebound), and keeps its endpoint', async () => {
+    const suspects: { at: number; peer: string }[] = [];
+    const { timers, checks, engine } = setup({ onSuspect: (peer) => suspects.push({ at: timers.now(), peer }) });
+    checks.reachable.add(bReflexive);
+    engine.setPeers(peers(b));
+    await timers.advance(K.PUNCH_SETTLE_MS + 100);
+    expect(engine.status()[0]).toMatchObject({ phase: 'direct', endpoint: bReflexive });
+    await timers.advance(3 * K.DIRECT_KEEPALIVE_MS);
+    expect(suspects).toEqual([]); // answered keepalives: nothing to report
+    checks.reachable.delete(bReflexive);
+    const lostFrom = timers.now();
+    await timers.advance(K.DIRECT_KEEPALIVE_MS + K.DIRECT_SUSPECT_MS);
+    expect(suspects).toHaveLength(1);
+    expect(suspects[0]!.peer).toBe('b');
+    expect(suspects[0]!.at - lostFrom).toBeLessThanOrEqual(K.DIRECT_KEEPALIVE_MS + K.DIRECT_SUSPECT_MS);
+    expect(engine.desiredEndpoints().get(b.publicKey)).toBe(bReflexive);
     engine.stop();
   });
 

@@ -16,7 +16,7 @@ function simulate(until: number, input: (now: number) => Omit<PathInput, 'now'>,
     const step = stepPath(state, { now, ...input(now) });
     state = step.state;
     for (const a of step.actions) {
-      const detail = a.kind === 'endpoint' ? a.endpoint : a.kind === 'relay' ? `${a.peerRelay.address}:${a.peerRelay.port}` : a.to.map((e) => `${e.address}:${e.port}`).join(',');
+      const detail = a.kind === 'endpoint' ? a.endpoint : a.kind === 'relay' ? `${a.peerRelay.address}:${a.peerRelay.port}` : a.kind === 'suspect' ? '' : a.to.map((e) => `${e.address}:${e.port}`).join(',');
       log.push({ at: now, kind: a.kind, detail });
     }
   }
@@ -64,9 +64,28 @@ describe('stepPath', () => {
     const direct: PathState = { phase: 'direct', fingerprint: 'v1', since: 0, endpoint: '198.51.100.6:51820', lastOkAt: 0, lastSentAt: 0 };
     const { log } = simulate(K.DIRECT_LOST_MS, () => ({ peer, relayAvailable: true }), { state: direct, at: 50 });
     const checks = log.filter((l) => l.kind === 'check');
-    expect(checks.map((c) => c.at)).toEqual([K.DIRECT_KEEPALIVE_MS, 2 * K.DIRECT_KEEPALIVE_MS]);
+    const keepalives = Array.from({ length: Math.ceil(K.DIRECT_LOST_MS / K.DIRECT_KEEPALIVE_MS) - 1 }, (_, i) => (i + 1) * K.DIRECT_KEEPALIVE_MS);
+    expect(keepalives.length).toBeGreaterThanOrEqual(2);
+    expect(checks.map((c) => c.at)).toEqual(keepalives);
     expect(checks[0]!.detail).toBe('198.51.100.6:51820');
+    // each unanswered keepalive is reported once, DIRECT_SUSPECT_MS after it went out
+    expect(log.filter((l) => l.kind === 'suspect').map((l) => l.at)).toEqual(keepalives.map((t) => t + K.DIRECT_SUSPECT_MS));
     expect(log.at(-1)).toEqual({ at: K.DIRECT_LOST_MS, kind: 'punch', detail: '10.2.0.2:51820,198.51.100.6:51820' });
+  });
+
+  it('reports nothing while keepalive checks are answered in time', () => {
+    const direct: PathState = { phase: 'direct', fingerprint: 'v1', since: 0, endpoint: '198.51.100.6:51820', lastOkAt: 0, lastSentAt: 0 };
+    const rtt = 300;
+    // every check is answered rtt after it went out (keepalives leave at multiples of the interval)
+    const answered = (now: number) => {
+      const sent = Math.floor(now / K.DIRECT_KEEPALIVE_MS) * K.DIRECT_KEEPALIVE_MS;
+      const at = now >= sent + rtt ? sent + rtt : sent - K.DIRECT_KEEPALIVE_MS + rtt;
+      return at > 0 ? { endpoint: reflexive, at } : undefined;
+    };
+    const { state, log } = simulate(4 * K.DIRECT_LOST_MS, (now) => ({ peer, relayAvailable: true, lastSuccess: answered(now) }), { state: direct, at: 50 });
+    expect(log.filter((l) => l.kind === 'check').length).toBeGreaterThanOrEqual(15);
+    expect(log.filter((l) => l.kind !== 'check')).toEqual([]);
+    expect(state).toMatchObject({ phase: 'direct', endpoint: '198.51.100.6:51820' });
   });
 
   it('follows the peer to the endpoint that answers when its path moves', () => {
