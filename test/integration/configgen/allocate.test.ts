@@ -4,39 +4,18 @@ import { execFile } from 'node:child_process';
 import { copyFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { EtcdServer } from '../../helpers/etcd.js';
+import { describe, expect, it } from 'vitest';
 import { allocationAt, carvePool } from '../../../configgen/pool.js';
 import { homeIndex } from '../../../configgen/allocate.js';
-import { CONFIGGEN, configgen, listJson, NodeDirs, nodeArgs, requireBinary } from './run.js';
+import { CONFIGGEN, configgen, configgenFixture, listJson, nodeArgs } from './run.js';
 
-let etcd: EtcdServer;
-let dirs: NodeDirs[] = [];
-const node = () => {
-  const d = new NodeDirs();
-  dirs.push(d);
-  return d;
-};
-
-beforeAll(async () => {
-  requireBinary();
-  etcd = await EtcdServer.start();
-});
-afterAll(async () => {
-  await etcd?.destroy();
-});
-beforeEach(async () => {
-  await etcd.etcdctl(['del', '--prefix', '/warren']);
-});
-afterEach(() => {
-  for (const d of dirs) d.destroy();
-  dirs = [];
-});
+const fx = configgenFixture();
+const node = () => fx.node();
 
 describe('warren-configgen allocation', () => {
   it('gives a node a subnet and host address, records them in etcd and writes conflist and node.json', async () => {
     const a = node();
-    const r = await configgen(nodeArgs(etcd, a, 'node-a'));
+    const r = await configgen(nodeArgs(fx.etcd, a, 'node-a'));
     expect(r.exitCode, r.stderr).toBe(0);
     const file = a.nodeFile();
     expect(file).toMatchObject({ node: 'node-a', podCIDR: '10.244.0.0/16', nodeBits: 8, hostCIDR: '10.10.0.0/16', mtu: 1420, bridge: 'warren0' });
@@ -49,7 +28,7 @@ describe('warren-configgen allocation', () => {
     const plugin = (a.conflist().plugins as Record<string, unknown>[])[0]!;
     expect(plugin.ipam).toEqual({ type: 'host-local', ranges: [[{ subnet, rangeStart: `10.244.${third}.2`, rangeEnd: `10.244.${third}.254`, gateway: `10.244.${third}.1` }]] });
 
-    const keys = await etcd.dump('/warren/');
+    const keys = await fx.etcd.dump('/warren/');
     const index = Number(third);
     expect(keys.get(`/warren/subnets/${String(index).padStart(3, '0')}`)).toBe('node-a');
     expect(keys.get(`/warren/hosts/${file.hostAddress as string}`)).toBe('node-a');
@@ -60,35 +39,35 @@ describe('warren-configgen allocation', () => {
 
   it('is idempotent: a rerun returns the same allocation and rewrites no file', async () => {
     const a = node();
-    expect((await configgen(nodeArgs(etcd, a, 'node-a'))).exitCode).toBe(0);
+    expect((await configgen(nodeArgs(fx.etcd, a, 'node-a'))).exitCode).toBe(0);
     const conflist = join(a.confDir, '10-warren.conflist');
     const nodeFile = join(a.stateDir, 'node.json');
     const before = [statSync(conflist, { bigint: true }), statSync(nodeFile, { bigint: true })];
-    const keysBefore = await etcd.etcdctl(['get', '--prefix', '/warren/', '-w', 'json']);
+    const keysBefore = await fx.etcd.etcdctl(['get', '--prefix', '/warren/', '-w', 'json']);
 
-    const again = await configgen(nodeArgs(etcd, a, 'node-a'));
+    const again = await configgen(nodeArgs(fx.etcd, a, 'node-a'));
     expect(again.exitCode, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/already allocated\); \S+ unchanged; \S+ unchanged/);
     const after = [statSync(conflist, { bigint: true }), statSync(nodeFile, { bigint: true })];
     expect(after.map((s) => [s.ino, s.mtimeNs])).toEqual(before.map((s) => [s.ino, s.mtimeNs]));
     // Not even a revision moved: the rerun wrote nothing to etcd either.
     const revision = (j: string) => (JSON.parse(j) as { header: { revision: number } }).header.revision;
-    expect(revision(await etcd.etcdctl(['get', '--prefix', '/warren/', '-w', 'json']))).toBe(revision(keysBefore));
+    expect(revision(await fx.etcd.etcdctl(['get', '--prefix', '/warren/', '-w', 'json']))).toBe(revision(keysBefore));
   });
 
   it('gives a reinstalled node (local files gone) its allocation back', async () => {
     const first = node();
-    expect((await configgen(nodeArgs(etcd, first, 'node-a'))).exitCode).toBe(0);
+    expect((await configgen(nodeArgs(fx.etcd, first, 'node-a'))).exitCode).toBe(0);
     const reinstalled = node();
-    const r = await configgen(nodeArgs(etcd, reinstalled, 'node-a', ['--mtu', '1380']));
+    const r = await configgen(nodeArgs(fx.etcd, reinstalled, 'node-a', ['--mtu', '1380']));
     expect(r.exitCode, r.stderr).toBe(0);
     expect(reinstalled.nodeFile()).toEqual({ ...first.nodeFile(), mtu: 1380 });
   });
 
   it('gives distinct nodes distinct subnets and host addresses', async () => {
     const names = ['n1', 'n2', 'n3', 'n4', 'n5'];
-    for (const n of names) expect((await configgen(nodeArgs(etcd, node(), n))).exitCode).toBe(0);
-    const { allocations } = await listJson(etcd);
+    for (const n of names) expect((await configgen(nodeArgs(fx.etcd, node(), n))).exitCode).toBe(0);
+    const { allocations } = await listJson(fx.etcd);
     expect(allocations.map((a) => a.node).sort()).toEqual(names);
     expect(new Set(allocations.map((a) => a.podSubnet)).size).toBe(5);
     expect(new Set(allocations.map((a) => a.hostAddress)).size).toBe(5);
@@ -96,62 +75,62 @@ describe('warren-configgen allocation', () => {
 
   it('releases a node: its keys are gone, the subnet is free again, a second release is a no-op', async () => {
     const a = node();
-    expect((await configgen(nodeArgs(etcd, a, 'node-a'))).exitCode).toBe(0);
-    expect((await configgen(nodeArgs(etcd, node(), 'node-b'))).exitCode).toBe(0);
+    expect((await configgen(nodeArgs(fx.etcd, a, 'node-a'))).exitCode).toBe(0);
+    expect((await configgen(nodeArgs(fx.etcd, node(), 'node-b'))).exitCode).toBe(0);
     const subnet = a.nodeFile().podSubnet as string;
 
-    const rel = await configgen(['release', '--node', 'node-a', '--etcd-endpoints', etcd.endpoint]);
+    const rel = await configgen(['release', '--node', 'node-a', '--etcd-endpoints', fx.etcd.endpoint]);
     expect(rel.exitCode, rel.stderr).toBe(0);
     expect(rel.stdout).toBe(`node-a: released pod subnet ${subnet} and host address ${a.nodeFile().hostAddress as string}\n`);
-    const keys = [...(await etcd.dump('/warren/')).keys()].sort();
+    const keys = [...(await fx.etcd.dump('/warren/')).keys()].sort();
     expect(keys.filter((k) => !k.endsWith('/pool'))).toHaveLength(3); // node-b's three keys only
     expect(keys.some((k) => k.includes('node-a'))).toBe(false);
 
-    const again = await configgen(['release', '--node', 'node-a', '--etcd-endpoints', etcd.endpoint]);
+    const again = await configgen(['release', '--node', 'node-a', '--etcd-endpoints', fx.etcd.endpoint]);
     expect([again.exitCode, again.stdout]).toEqual([0, 'node-a: holds no allocation, nothing to release\n']);
 
     // Re-joining, the node starts from the same candidate and finds its old subnet free.
     const rejoin = node();
-    expect((await configgen(nodeArgs(etcd, rejoin, 'node-a'))).exitCode).toBe(0);
+    expect((await configgen(nodeArgs(fx.etcd, rejoin, 'node-a'))).exitCode).toBe(0);
     expect(rejoin.nodeFile().podSubnet).toBe(subnet);
   });
 
   it('lists allocations as a table and as JSON', async () => {
-    expect((await configgen(nodeArgs(etcd, node(), 'node-a'))).exitCode).toBe(0);
-    const table = await configgen(['list', '--etcd-endpoints', etcd.endpoint]);
+    expect((await configgen(nodeArgs(fx.etcd, node(), 'node-a'))).exitCode).toBe(0);
+    const table = await configgen(['list', '--etcd-endpoints', fx.etcd.endpoint]);
     expect(table.exitCode, table.stderr).toBe(0);
     const lines = table.stdout.trimEnd().split('\n');
     expect(lines[0]).toBe('pool 10.244.0.0/16 nodeBits 8, host CIDR 10.10.0.0/16: 1 node(s)');
     expect(lines[1]).toMatch(/^NODE +POD SUBNET +GATEWAY +HOST ADDRESS$/);
     expect(lines[2]).toMatch(/^node-a +10\.244\.\d+\.0\/24 +10\.244\.\d+\.1 +10\.10\.\d+\.\d+$/);
-    const json = await listJson(etcd);
+    const json = await listJson(fx.etcd);
     expect(json.pool).toEqual({ podCIDR: '10.244.0.0/16', nodeBits: 8, hostCIDR: '10.10.0.0/16' });
     expect(json.allocations).toHaveLength(1);
   });
 
   it('refuses a node whose pool parameters differ from the stored ones, naming both', async () => {
-    expect((await configgen(nodeArgs(etcd, node(), 'node-a'))).exitCode).toBe(0);
+    expect((await configgen(nodeArgs(fx.etcd, node(), 'node-a'))).exitCode).toBe(0);
     const b = node();
-    const r = await configgen(nodeArgs(etcd, b, 'node-b', ['--node-bits', '10']));
+    const r = await configgen(nodeArgs(fx.etcd, b, 'node-b', ['--node-bits', '10']));
     expect(r.exitCode).toBe(5);
     expect(r.stderr).toBe('warren-configgen: pool parameters differ from those stored in etcd at /warren/pool: nodeBits 10 given, 8 stored. ' +
       'Every node must use the same pool; to re-carve, release every node and delete the key.\n');
     expect(b.wroteNothing()).toBe(true);
-    expect((await listJson(etcd)).allocations.map((a) => a.node)).toEqual(['node-a']);
+    expect((await listJson(fx.etcd)).allocations.map((a) => a.node)).toEqual(['node-a']);
   });
 
   it('keeps pools under different prefixes apart', async () => {
-    expect((await configgen(nodeArgs(etcd, node(), 'node-a'))).exitCode).toBe(0);
-    const r = await configgen(nodeArgs(etcd, node(), 'node-a', ['--etcd-prefix', '/other', '--node-bits', '4']));
+    expect((await configgen(nodeArgs(fx.etcd, node(), 'node-a'))).exitCode).toBe(0);
+    const r = await configgen(nodeArgs(fx.etcd, node(), 'node-a', ['--etcd-prefix', '/other', '--node-bits', '4']));
     expect(r.exitCode, r.stderr).toBe(0);
-    expect((await listJson(etcd, ['--etcd-prefix', '/other'])).pool).toMatchObject({ nodeBits: 4 });
+    expect((await listJson(fx.etcd, ['--etcd-prefix', '/other'])).pool).toMatchObject({ nodeBits: 4 });
   });
 
   it('runs as a single file: copied away from the repository and its node_modules, started from /', async () => {
     const a = node();
     const copy = join(a.root, 'warren-configgen');
     copyFileSync(CONFIGGEN, copy);
-    const { stdout } = await promisify(execFile)(copy, nodeArgs(etcd, a, 'node-a'), { cwd: '/', env: { PATH: process.env.PATH } });
+    const { stdout } = await promisify(execFile)(copy, nodeArgs(fx.etcd, a, 'node-a'), { cwd: '/', env: { PATH: process.env.PATH } });
     expect(stdout).toMatch(/^node-a: pod subnet 10\.244\.\d+\.0\/24/);
     expect(a.nodeFile()).toMatchObject({ node: 'node-a' });
   });
@@ -159,18 +138,18 @@ describe('warren-configgen allocation', () => {
   it('steps around a subnet whose host address someone else holds, leaving that key alone', async () => {
     const pool = carvePool({ podCIDR: '10.244.0.0/16', nodeBits: 8, hostCIDR: '10.10.0.0/16' });
     const home = allocationAt(pool, 'node-a', homeIndex('node-a', pool.capacity));
-    await etcd.etcdctl(['put', `/warren/hosts/${home.hostAddress}`, 'intruder']);
+    await fx.etcd.etcdctl(['put', `/warren/hosts/${home.hostAddress}`, 'intruder']);
     const a = node();
-    const r = await configgen(nodeArgs(etcd, a, 'node-a'));
+    const r = await configgen(nodeArgs(fx.etcd, a, 'node-a'));
     expect(r.exitCode, r.stderr).toBe(0);
     expect(a.nodeFile().podSubnet).not.toBe(home.podSubnet);
-    expect((await etcd.dump('/warren/hosts/')).get(`/warren/hosts/${home.hostAddress}`)).toBe('intruder');
+    expect((await fx.etcd.dump('/warren/hosts/')).get(`/warren/hosts/${home.hostAddress}`)).toBe('intruder');
   });
 
   it('refuses pool data it cannot read, with exit status 7', async () => {
-    await etcd.etcdctl(['put', '/warren/pool', 'not json']);
+    await fx.etcd.etcdctl(['put', '/warren/pool', 'not json']);
     const a = node();
-    const r = await configgen(nodeArgs(etcd, a, 'node-a'));
+    const r = await configgen(nodeArgs(fx.etcd, a, 'node-a'));
     expect(r.exitCode).toBe(7);
     expect(r.stderr).toBe('warren-configgen: etcd key /warren/pool holds "not json", not pool parameters {podCIDR, nodeBits, hostCIDR}\n');
     expect(a.wroteNothing()).toBe(true);

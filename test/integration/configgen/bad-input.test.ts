@@ -2,28 +2,15 @@
 // and value, exit status 2, nothing written and nothing allocated.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { EtcdServer } from '../../helpers/etcd.js';
-import { configgen, NodeDirs, requireBinary } from './run.js';
+import { describe, expect, it } from 'vitest';
+import { configgen, configgenFixture, type NodeDirs } from './run.js';
 
-let etcd: EtcdServer;
+const fx = configgenFixture();
 let dirs: NodeDirs;
 
-beforeAll(async () => {
-  requireBinary();
-  etcd = await EtcdServer.start();
-});
-afterAll(async () => {
-  await etcd?.destroy();
-});
-afterEach(async () => {
-  dirs?.destroy();
-  await etcd.etcdctl(['del', '--prefix', '/warren']);
-});
-
 function base(): string[] {
-  dirs = new NodeDirs();
-  return ['--etcd-endpoints', etcd.endpoint, '--node-name', 'node-a', '--cni-conf-dir', dirs.confDir, '--state-dir', dirs.stateDir, '--mtu', '1420'];
+  dirs = fx.node();
+  return ['--etcd-endpoints', fx.etcd.endpoint, '--node-name', 'node-a', '--cni-conf-dir', dirs.confDir, '--state-dir', dirs.stateDir, '--mtu', '1420'];
 }
 
 async function expectRefused(args: string[], env: Record<string, string>, message: RegExp): Promise<void> {
@@ -32,7 +19,7 @@ async function expectRefused(args: string[], env: Record<string, string>, messag
   expect(r.stderr).toMatch(message);
   expect(r.stderr.trim().split('\n'), 'one line, no stack trace').toHaveLength(1);
   expect(dirs.wroteNothing()).toBe(true);
-  expect((await etcd.dump('/')).size, 'nothing allocated').toBe(0);
+  expect((await fx.etcd.dump('/')).size, 'nothing allocated').toBe(0);
 }
 
 const pool = (podCIDR: string, nodeBits: string) => ['--pod-cidr', podCIDR, '--node-bits', nodeBits];
@@ -68,7 +55,7 @@ describe('warren-configgen refuses bad input', () => {
   it('takes Evio\'s net-conf.json as it is, flags winning over it', async () => {
     const args = base();
     const file = join(dirs.root, 'net-conf.json');
-    const endpoint = etcd.endpoint.replace('http://', '');
+    const endpoint = fx.etcd.endpoint.replace('http://', '');
     writeFileSync(file, JSON.stringify({ cniVersion: '0.3.1', name: 'k8s-pod-network', type: 'evioPlugin', bridge: 'evioB1B111B', bridgeType: 'OVS',
       isGateway: true, isDefaultGateway: true, isIPMasq: true, nodeBits: '8', podCIDR: '10.99.0.0/16', dataStore: endpoint, auth: false }));
     const r = await configgen(['--config', file, ...args.filter((a, i) => a !== '--etcd-endpoints' && args[i - 1] !== '--etcd-endpoints'), '--node-bits', '6']);

@@ -1,29 +1,13 @@
 // A full pool: a clear error naming the pool and its size, nothing written, and room
 // again once a node is released.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { EtcdServer } from '../../helpers/etcd.js';
-import { configgen, listJson, NodeDirs, requireBinary } from './run.js';
+import { describe, expect, it } from 'vitest';
+import { configgen, configgenFixture, listJson } from './run.js';
 
-let etcd: EtcdServer;
-let dirs: NodeDirs[] = [];
-
-beforeAll(async () => {
-  requireBinary();
-  etcd = await EtcdServer.start();
-});
-afterAll(async () => {
-  await etcd?.destroy();
-});
-afterEach(async () => {
-  for (const d of dirs) d.destroy();
-  dirs = [];
-  await etcd.etcdctl(['del', '--prefix', '/warren']);
-});
+const fx = configgenFixture();
 
 function allocate(node: string, pool: string[]) {
-  const d = new NodeDirs();
-  dirs.push(d);
-  return { dirs: d, run: configgen(['--etcd-endpoints', etcd.endpoint, '--node-name', node, '--cni-conf-dir', d.confDir, '--state-dir', d.stateDir, '--mtu', '1420', ...pool]) };
+  const d = fx.node();
+  return { dirs: d, run: configgen(['--etcd-endpoints', fx.etcd.endpoint, '--node-name', node, '--cni-conf-dir', d.confDir, '--state-dir', d.stateDir, '--mtu', '1420', ...pool]) };
 }
 
 describe('a full pool', () => {
@@ -34,7 +18,7 @@ describe('a full pool', () => {
       const r = await allocate(n, small).run;
       expect(r.exitCode, r.stderr).toBe(0);
     }
-    const subnets = (await listJson(etcd)).allocations.map((a) => a.podSubnet).sort();
+    const subnets = (await listJson(fx.etcd)).allocations.map((a) => a.podSubnet).sort();
     expect(subnets).toEqual(['10.244.0.0/26', '10.244.0.128/26', '10.244.0.192/26', '10.244.0.64/26']);
 
     const fifth = allocate('e', small);
@@ -42,12 +26,12 @@ describe('a full pool', () => {
     expect(r.exitCode).toBe(4);
     expect(r.stderr).toBe('warren-configgen: pod pool 10.244.0.0/24 with nodeBits 2 is full: 4 of 4 subnets allocated\n');
     expect(fifth.dirs.wroteNothing()).toBe(true);
-    expect((await listJson(etcd)).allocations).toHaveLength(4);
+    expect((await listJson(fx.etcd)).allocations).toHaveLength(4);
 
     // Nodes already allocated still get theirs back from a full pool.
     expect((await allocate('c', small).run).exitCode).toBe(0);
 
-    const rel = await configgen(['release', '--node', 'b', '--etcd-endpoints', etcd.endpoint]);
+    const rel = await configgen(['release', '--node', 'b', '--etcd-endpoints', fx.etcd.endpoint]);
     expect(rel.exitCode, rel.stderr).toBe(0);
     const retry = await allocate('e', small).run;
     expect(retry.exitCode, retry.stderr).toBe(0);

@@ -4,8 +4,9 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { execRunner, type RunResult } from '../../../lib/runner.js';
-import type { EtcdServer } from '../../helpers/etcd.js';
+import { EtcdServer } from '../../helpers/etcd.js';
 
 export const CONFIGGEN = resolve('dist/bin/warren-configgen');
 
@@ -34,6 +35,41 @@ export class NodeDirs {
   destroy(): void {
     rmSync(this.root, { recursive: true, force: true });
   }
+}
+
+/**
+ * One real etcd for the test file, emptied of /warren before each test, and node
+ * directories that go after each test. Call at the top of a file; `etcd` is set once
+ * beforeAll ran.
+ */
+export function configgenFixture(): { readonly etcd: EtcdServer; node(): NodeDirs } {
+  let etcd: EtcdServer | undefined;
+  let dirs: NodeDirs[] = [];
+  beforeAll(async () => {
+    requireBinary();
+    etcd = await EtcdServer.start();
+  });
+  afterAll(async () => {
+    await etcd?.destroy();
+  });
+  beforeEach(async () => {
+    await etcd!.etcdctl(['del', '--prefix', '/warren']);
+  });
+  afterEach(() => {
+    for (const d of dirs) d.destroy();
+    dirs = [];
+  });
+  return {
+    get etcd() {
+      if (!etcd) throw new Error('configgenFixture: etcd is not started yet (use it inside tests)');
+      return etcd;
+    },
+    node() {
+      const d = new NodeDirs();
+      dirs.push(d);
+      return d;
+    },
+  };
 }
 
 export const POOL = ['--pod-cidr', '10.244.0.0/16', '--node-bits', '8'];

@@ -6,7 +6,7 @@ import type { ChildProcess } from 'node:child_process';
 import { perTest } from '../../../helpers/per-test.js';
 import { spawnIn, type Spawned } from '../../../helpers/spawn-in.js';
 export type { Spawned };
-import { mkdtemp, rm, unlink } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatEndpoint, type Endpoint } from '../../../../node-agent/nat/stun-address.js';
@@ -15,13 +15,11 @@ import type { OverlayInput } from '../../../../node-agent/overlay/plan.js';
 import { openBackend, type WireguardBackend } from '../../../../node-agent/wireguard/backend.js';
 import { ensureNodeKey, type NodeKey } from '../../../../node-agent/wireguard/keys.js';
 import { readStatus } from '../../../../node-agent/wireguard/status.js';
-import { uapiAnswers, uapiSocketPath } from '../../../../node-agent/wireguard/uapi.js';
 import { WireguardGoBackend } from '../../../../node-agent/wireguard/wireguard-go-backend.js';
 import type { Site } from '../../../helpers/natlab.js';
 import type { Netns } from '../../../helpers/netns.js';
 import { uniqueName } from '../../../helpers/netns.js';
-import { waitFor } from '../../../helpers/sh.js';
-import { isRunning } from '../wireguard/cluster.js';
+import { teardownWireguard } from '../../../helpers/wireguard-teardown.js';
 
 export const WG_PORT = 51820;
 export const PROBE_PORT = 51821;
@@ -95,28 +93,15 @@ export class WgHosts {
     return spawned;
   }
 
-  /** Stops children and every wireguard-go; errors are collected so that one failure does not leak the rest. */
+  /** Stops children and every wireguard-go (wireguard-teardown.ts), then removes the keys. */
   async destroy(): Promise<void> {
-    const errors: unknown[] = [];
-    const attempt = async (f: () => Promise<unknown>): Promise<void> => {
-      try {
-        await f();
-      } catch (err) {
-        errors.push(err);
-      }
-    };
-    for (const c of this.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    for (const h of this.hosts) await attempt(() => h.backend.destroy());
-    for (const pid of this.pids) {
-      if (isRunning(pid)) process.kill(pid, 'SIGKILL');
-      await attempt(() => waitFor(`wireguard-go ${pid} to exit`, () => !isRunning(pid), 10_000));
+    try {
+      await teardownWireguard({
+        children: this.children, backends: this.hosts.map((h) => h.backend), daemonPids: this.pids, signal: 'SIGKILL', ifnames: this.hosts.map((h) => h.ifname),
+      });
+    } finally {
+      await rm(this.dir, { recursive: true, force: true });
     }
-    for (const h of this.hosts) {
-      await attempt(() => waitFor(`${uapiSocketPath(h.ifname)} to stop answering`, async () => !(await uapiAnswers(h.ifname)), 10_000));
-      await unlink(uapiSocketPath(h.ifname)).catch(() => undefined);
-    }
-    await rm(this.dir, { recursive: true, force: true });
-    if (errors.length > 0) throw errors[0];
   }
 }
 

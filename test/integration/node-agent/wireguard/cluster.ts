@@ -4,8 +4,7 @@
 // file starts it also tears down, even when creation fails halfway.
 import type { ChildProcess } from 'node:child_process';
 import { spawnIn, type Spawned } from '../../../helpers/spawn-in.js';
-import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, unlink } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,10 +13,10 @@ import { reconcileOverlay, type ReconcileResult } from '../../../../node-agent/o
 import type { OverlayInput, OverlayPeer, OverlaySelf } from '../../../../node-agent/overlay/plan.js';
 import { openBackend, type WireguardBackend } from '../../../../node-agent/wireguard/backend.js';
 import { ensureNodeKey, type NodeKey } from '../../../../node-agent/wireguard/keys.js';
-import { uapiAnswers, uapiSocketPath } from '../../../../node-agent/wireguard/uapi.js';
 import { WireguardGoBackend } from '../../../../node-agent/wireguard/wireguard-go-backend.js';
 import { Netns, uniqueName } from '../../../helpers/netns.js';
-import { run, waitFor } from '../../../helpers/sh.js';
+import { teardownWireguard } from '../../../helpers/wireguard-teardown.js';
+import { run } from '../../../helpers/sh.js';
 
 export const HOST_CIDR = '10.10.0.0/16';
 export const POD_CIDR = '10.244.0.0/16';
@@ -163,39 +162,23 @@ export class Cluster {
   }
 
   async destroy(): Promise<void> {
-    const errors: unknown[] = [];
-    const attempt = async (f: () => Promise<unknown>) => {
-      try {
-        await f();
-      } catch (err) {
-        errors.push(err);
-      }
-    };
-    for (const c of this.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    for (const n of this.nodes) if (n.backend) await attempt(() => n.backend!.destroy());
-    for (const pid of this.daemonPids) {
-      if (isRunning(pid)) process.kill(pid, 'SIGTERM');
-      await attempt(() => waitFor(`wireguard-go ${pid} to exit`, () => !isRunning(pid), 10_000));
+    try {
+      await teardownWireguard({
+        children: this.children,
+        backends: this.nodes.flatMap((n) => (n.backend ? [n.backend] : [])),
+        daemonPids: this.daemonPids,
+        signal: 'SIGTERM',
+        ifnames: this.nodes.map((n) => n.ifname),
+        afterDaemons: async (attempt) => {
+          for (const ns of this.namespaces.reverse()) await attempt(() => ns.destroy());
+        },
+      });
+    } finally {
+      if (this.dir) await rm(this.dir, { recursive: true, force: true });
     }
-    for (const ns of this.namespaces.reverse()) await attempt(() => ns.destroy());
-    for (const n of this.nodes) {
-      await attempt(() => waitFor(`${uapiSocketPath(n.ifname)} to stop answering`, async () => !(await uapiAnswers(n.ifname)), 10_000));
-      // A SIGKILLed wireguard-go leaves its socket file behind.
-      await unlink(uapiSocketPath(n.ifname)).catch(() => undefined);
-    }
-    if (this.dir) await rm(this.dir, { recursive: true, force: true });
-    if (errors.length > 0) throw errors[0];
   }
 }
 
-/** Alive and not a zombie: a daemon whose agent died is reaped by pid 1, here only every few seconds. */
-export function isRunning(pid: number): boolean {
-  try {
-    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 /** "N packets transmitted, M received" from ping's summary. */
 export function pingCounts(output: string): { transmitted: number; received: number } {

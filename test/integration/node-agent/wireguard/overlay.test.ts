@@ -7,7 +7,8 @@ import { readWgDump } from '../../../../node-agent/wireguard/dump.js';
 import { readStatus } from '../../../../node-agent/wireguard/status.js';
 import { WireguardGoBackend } from '../../../../node-agent/wireguard/wireguard-go-backend.js';
 import { run, waitFor } from '../../../helpers/sh.js';
-import { Cluster, isRunning, ping, pingCounts, pingOk, type EmulatedNode } from './cluster.js';
+import { Cluster, ping, pingCounts, pingOk, type EmulatedNode } from './cluster.js';
+import { isRunning } from '../../../helpers/wireguard-teardown.js';
 
 let cluster: Cluster | undefined;
 afterEach(async () => {
