@@ -14,6 +14,7 @@ PACKAGES=(
   wireguard-tools wireguard-go coturn
   strongswan-charon strongswan-swanctl libcharon-extra-plugins
   jq
+  systemd                 # systemd-analyze checks the agent's unit file
 )
 
 missing=()
