@@ -35,6 +35,7 @@ import { Prober } from './traversal/prober.js';
 import { openBackend, type WireguardBackend } from './wireguard/backend.js';
 import { ensureNodeKey, type NodeKey } from './wireguard/keys.js';
 import { readStatus as readWgStatus } from './wireguard/status.js';
+import { uapiAnswers } from './wireguard/uapi.js';
 
 /** WireGuard keepalive toward peers behind NATs: keeps their mappings (and ours) open. */
 const KEEPALIVE_SECONDS = 25;
@@ -46,6 +47,12 @@ const STUN_REFRESH_MS = 30_000;
  * long serves them all.
  */
 const SUSPECT_REFRESH_MIN_MS = 3000;
+/**
+ * How often the agent makes sure wireguard-go still answers on its control socket (one
+ * unix-socket connect). A dead daemon (crashed, killed) is started again by the next
+ * reconcile: this brings that reconcile forward from up to reconcileSeconds to about this.
+ */
+const DAEMON_CHECK_MS = 1000;
 /**
  * STUN and TURN requests of the agent give up after about 2.75 s, not RFC 8489's 39.5 s:
  * a server that does not answer must not hold the node's start (its peers wait for its
@@ -87,6 +94,8 @@ export class Agent {
   private refreshing: Promise<void> | undefined;
   private lastRefreshAt = 0;
   private stopping = false;
+  private daemonChecking = false;
+  private daemonDown = false;
   private punchTtl: number | undefined;
   private mtu = 0;
   private timers: NodeJS.Timeout[] = [];
@@ -147,6 +156,7 @@ export class Agent {
     this.publisher.start();
     this.watcher.start();
     this.timers.push(setInterval(() => this.requestReconcile(), c.reconcileSeconds * 1000));
+    if (this.backend.kind === 'wireguard-go') this.timers.push(setInterval(() => void this.checkDaemon(), DAEMON_CHECK_MS));
     if (c.stunServers.length) this.timers.push(setInterval(() => void this.refreshMapping(), STUN_REFRESH_MS));
     this.statusServer = await serveStatus(c.statusSocket, () => this.status());
     this.log('info', 'agent started', { node: c.nodeName, hostAddress: this.node.hostAddress, podSubnet: this.node.podSubnet, reflexive: this.reflexive && formatEndpoint(this.reflexive), mapping: this.mapping, relay: this.relay && this.turn && formatEndpoint(this.turn.relayed) });
@@ -197,6 +207,27 @@ export class Agent {
     } catch (err) {
       // No STUN answer: the node still works with its local candidates and the relay.
       this.log('warn', 'no STUN server answered: no public candidate', { field: 'stunServers', value: this.config.stunServers, error: errorMessage(err) });
+    }
+  }
+
+  /**
+   * The agent's own wireguard-go or an adopted one: reconcile revives either. Once per
+   * death: if starting it fails, the periodic reconcile keeps trying (and logging why).
+   */
+  private async checkDaemon(): Promise<void> {
+    if (this.stopping || this.daemonChecking) return;
+    this.daemonChecking = true;
+    try {
+      if (await uapiAnswers(this.config.interface)) {
+        this.daemonDown = false;
+        return;
+      }
+      if (this.daemonDown) return;
+      this.daemonDown = true;
+      this.log('warn', 'wireguard-go does not answer: starting it again', { interface: this.config.interface });
+      this.requestReconcile();
+    } finally {
+      this.daemonChecking = false;
     }
   }
 
