@@ -54,6 +54,13 @@ const SUSPECT_REFRESH_MIN_MS = 3000;
  */
 const DAEMON_CHECK_MS = 1000;
 /**
+ * The TURN allocation is checked this often (an authenticated Refresh, one round trip). A
+ * lost one (the server restarted, our NAT rebound the allocation's port, TURN was down at
+ * start) is replaced and republished; without this, relayed peers stay cut off until the
+ * next scheduled refresh finds out, minutes later.
+ */
+const TURN_CHECK_MS = 15_000;
+/**
  * STUN and TURN requests of the agent give up after about 2.75 s, not RFC 8489's 39.5 s:
  * a server that does not answer must not hold the node's start (its peers wait for its
  * record); the mapping is asked again every STUN_REFRESH_MS anyway.
@@ -96,6 +103,8 @@ export class Agent {
   private stopping = false;
   private daemonChecking = false;
   private daemonDown = false;
+  /** The relay check under way, one at a time. */
+  private relayCheck: Promise<void> | undefined;
   private punchTtl: number | undefined;
   private mtu = 0;
   private timers: NodeJS.Timeout[] = [];
@@ -156,6 +165,7 @@ export class Agent {
     this.publisher.start();
     this.watcher.start();
     this.timers.push(setInterval(() => this.requestReconcile(), c.reconcileSeconds * 1000));
+    if (c.turn) this.timers.push(setInterval(() => void this.checkRelay(), TURN_CHECK_MS));
     if (this.backend.kind === 'wireguard-go') this.timers.push(setInterval(() => void this.checkDaemon(), DAEMON_CHECK_MS));
     if (c.stunServers.length) this.timers.push(setInterval(() => void this.refreshMapping(), STUN_REFRESH_MS));
     this.statusServer = await serveStatus(c.statusSocket, () => this.status());
@@ -166,8 +176,9 @@ export class Agent {
   async stop(): Promise<void> {
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
-    // A refresh under way may still republish: let it, before the publisher stops.
+    // A refresh or relay replacement under way may still republish: let it, before the publisher stops.
     await this.refreshing;
+    await this.relayCheck;
     this.statusServer?.close();
     await Promise.allSettled([this.watcher?.stop(), this.publisher?.stop()]);
     this.engine?.stop();
@@ -231,6 +242,47 @@ export class Agent {
     }
   }
 
+  /** Keeps the node's relay: a TURN allocation that no longer answers its Refresh is replaced. */
+  private checkRelay(): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    this.relayCheck ??= this.keepRelay().finally(() => (this.relayCheck = undefined));
+    return this.relayCheck;
+  }
+
+  private async keepRelay(): Promise<void> {
+    try {
+      if (this.turn) {
+        try {
+          await this.turn.refresh();
+          return;
+        } catch (err) {
+          this.log('warn', 'TURN allocation lost: allocating a new one', { field: 'turn.server', value: this.config.turn?.server, error: errorMessage(err) });
+        }
+      }
+      await this.replaceRelay();
+    } catch (err) {
+      this.log('warn', 'replacing the TURN allocation', { error: errorMessage(err) });
+    }
+  }
+
+  private async replaceRelay(): Promise<void> {
+    const [oldRelay, oldTurn, oldSocket] = [this.relay, this.turn, this.turnSocket];
+    this.relay = undefined;
+    this.turn = undefined;
+    this.turnSocket = undefined;
+    oldRelay?.close();
+    // Deallocate politely if the old allocation still exists; nobody waits for it.
+    if (oldTurn) void oldTurn.close().catch(() => undefined).finally(() => oldSocket?.close());
+    else oldSocket?.close();
+    await this.startRelay();
+    if (this.stopping) return;
+    // Relayed peers open links through the new allocation at once; peers learn its address from the record.
+    this.engine.setRelay(this.relay);
+    this.publisher.update(await this.record());
+    const turn = this.turn as TurnClient | undefined; // set by startRelay (narrowed to undefined above)
+    if (turn) this.log('info', 'new TURN allocation', { relay: formatEndpoint(turn.relayed) });
+  }
+
   /** A new public endpoint (NAT rebinding) or a new mapping behaviour (the NAT was changed) is republished: peers choose their paths from both. */
   private refreshMapping(): Promise<void> {
     if (!this.config.stunServers.length || this.stopping) return Promise.resolve();
@@ -266,7 +318,10 @@ export class Agent {
       this.turnSocket = createSocket('udp4');
       await new Promise<void>((resolve) => this.turnSocket!.bind(0, () => resolve()));
       this.turn = await TurnClient.allocate({ port: udpPort(this.turnSocket), server: parseEndpoint(t.server), username: t.username, password, retransmit: AGENT_RETRANSMIT });
-      this.turn.onError((err) => this.log('warn', 'TURN refresh failed', { error: errorMessage(err) }));
+      this.turn.onError((err) => {
+        this.log('warn', 'TURN refresh failed', { error: errorMessage(err) });
+        void this.checkRelay();
+      });
       this.relay = new RelayProxy({ relay: this.turn, wgPort: this.config.listenPort, onError: (err) => this.log('warn', 'relay', { error: errorMessage(err) }) });
     } catch (err) {
       this.turnSocket?.close();

@@ -168,6 +168,15 @@ export class NatLab {
     }
   }
 
+  /** Stops coturn and starts it again: every allocation, permission and channel is gone. */
+  async restartCoturn(): Promise<void> {
+    if (this.turnProcess) {
+      await stopChild(this.turnProcess, this.turnExited);
+      this.turnProcess = undefined;
+    }
+    await this.startCoturn();
+  }
+
   /** Stops workers and coturn, then deletes every namespace: safe after a partial create. */
   async destroy(): Promise<void> {
     await Promise.all([...this.workers].map((w) => w.stop()));

@@ -1,7 +1,8 @@
-// The agent binary recovering from a NAT that changes under it: a relayed link moves to
-// direct once the far NAT stops mapping per destination, and a direct link follows a NAT
-// that rebinds the node's WireGuard port to a new public port. Each test builds its own
-// two sites: the routers are rewritten.
+// The agent binary recovering from a network that changes under it: a relayed link moves
+// to direct once the far NAT stops mapping per destination, relayed links survive a TURN
+// server that loses every allocation, and a direct link follows a NAT that rebinds the
+// node's WireGuard port to a new public port. Each test builds its own two sites: the
+// routers are rewritten.
 import { afterEach, describe, expect, it } from 'vitest';
 import { AgentLab, type AgentNode } from '../../../helpers/agent-lab.js';
 import { natRuleset, type Site } from '../../../helpers/natlab.js';
@@ -96,6 +97,38 @@ describe('warren-agent recovery', () => {
     expect(sent).toBeGreaterThan(100);
     // The switch only changes WireGuard's endpoint to one already proven by a check: at most 2 s of pings lost.
     expect(lost * PING_EVERY_MS).toBeLessThanOrEqual(2000);
+    expect(await lab.ping(b, a.hostAddress, 1)).toBe(true);
+  }, 180_000);
+
+  it('replaces its TURN allocation when the TURN server loses it, and relayed traffic resumes', async () => {
+    lab = await AgentLab.create();
+    const a = await lab.addNode('home-router', 'trn-a');
+    const b = await lab.addNode('symmetric', 'trn-b');
+    await Promise.all([lab.start(a), lab.start(b)]);
+    await waitFor('a to reach b', () => lab!.ping(a, b.hostAddress, 1), 30_000, 200);
+    await waitFor('both to settle on the relay', async () =>
+      (await pathOf(a, b))?.path === 'relayed' && (await pathOf(b, a))?.path === 'relayed', 20_000, 200);
+    const logFrom = [lab.log(a).length, lab.log(b).length];
+
+    const loop = pingLoop(a, b.hostAddress);
+    const t0 = Date.now();
+    // Every allocation, permission and channel of both nodes is gone.
+    await lab.lab.restartCoturn();
+    // Until both have new allocations nothing can pass: the old ones are gone.
+    await waitFor('a to reach b again', () => lab!.ping(a, b.hostAddress, 1), 60_000, 200);
+    const back = Date.now() - t0;
+    await new Promise((r) => setTimeout(r, 2000));
+    const { sent, lost, longestOutageMs } = await loop.stop();
+    console.log(`TURN server restarted: relayed traffic back after ${back} ms; ${sent} pings, ${lost} lost, longest outage ${longestOutageMs} ms`);
+    for (const [i, n] of [a, b].entries()) {
+      const log = lab.log(n).slice(logFrom[i]);
+      expect(log).toContain('TURN allocation lost: allocating a new one');
+      expect(log).toContain('new TURN allocation');
+    }
+    expect((await pathOf(a, b))?.path).toBe('relayed');
+    // Each side notices within TURN_CHECK_MS (agent.ts: 15 s), republishes, and the other
+    // side's round of checks (about 5 s) ends on the new relay address.
+    expect(longestOutageMs).toBeLessThan(30_000);
     expect(await lab.ping(b, a.hostAddress, 1)).toBe(true);
   }, 180_000);
 
