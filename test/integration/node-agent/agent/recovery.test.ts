@@ -5,7 +5,7 @@
 // routers are rewritten.
 import { afterEach, describe, expect, it } from 'vitest';
 import { AgentLab, type AgentNode } from '../../../helpers/agent-lab.js';
-import { natRuleset, type Site } from '../../../helpers/natlab.js';
+import { natRuleset, type Site, type SiteKind } from '../../../helpers/natlab.js';
 import { waitFor } from '../../../helpers/sh.js';
 import { DIRECT_KEEPALIVE_MS, DIRECT_LOST_MS, DIRECT_RETRY_MS, DIRECT_SUSPECT_MS } from '../../../../node-agent/engine/knobs.js';
 
@@ -14,12 +14,12 @@ const STUN_REFRESH_MS = 30_000;
 const WG_PORT = 51820;
 const PING_EVERY_MS = 50;
 
-let lab: AgentLab | undefined;
+let current: AgentLab | undefined;
 
 afterEach(async (ctx) => {
-  if (ctx.task.result?.state === 'fail' && lab) for (const n of lab.nodes) console.log(`--- ${n.name} agent log ---\n${lab.log(n).slice(-6000)}`);
-  await lab?.destroy();
-  lab = undefined;
+  if (ctx.task.result?.state === 'fail' && current) for (const n of current.nodes) console.log(`--- ${n.name} agent log ---\n${current.log(n).slice(-6000)}`);
+  await current?.destroy();
+  current = undefined;
 }, 120_000);
 
 /** Pings every PING_EVERY_MS until stopped; counts lost ones (unanswered within 1 s) and the longest run of them. */
@@ -35,7 +35,7 @@ function pingLoop(from: AgentNode, to: string): { stop: () => Promise<{ sent: nu
     while (running) {
       const at = Date.now();
       sent++;
-      if (await lab!.ping(from, to, 1)) {
+      if (await current!.ping(from, to, 1)) {
         if (outageStart !== undefined) longestOutageMs = Math.max(longestOutageMs, at - outageStart);
         outageStart = undefined;
       } else {
@@ -62,26 +62,32 @@ async function forgetWireguardMappings(site: Site): Promise<void> {
 }
 
 async function pathOf(from: AgentNode, to: AgentNode): Promise<{ path: string; endpoint?: string } | undefined> {
-  return (await lab!.status(from)).peers.find((p) => p.node === to.name);
+  return (await current!.status(from)).peers.find((p) => p.node === to.name);
+}
+
+/** A fresh lab with two nodes of the given kinds, both agents running, settled on `path` both ways. */
+async function settledPair(kinds: [SiteKind, SiteKind], names: [string, string], path: 'direct' | 'relayed'): Promise<{ lab: AgentLab; a: AgentNode; b: AgentNode }> {
+  current = await AgentLab.create();
+  const a = await current.addNode(kinds[0], names[0]);
+  const b = await current.addNode(kinds[1], names[1]);
+  await Promise.all([current.start(a), current.start(b)]);
+  await waitFor('a to reach b', () => current!.ping(a, b.hostAddress, 1), 30_000, 200);
+  await waitFor(`both to settle on ${path}`, async () =>
+    (await pathOf(a, b))?.path === path && (await pathOf(b, a))?.path === path, 20_000, 200);
+  return { lab: current, a, b };
 }
 
 describe('warren-agent recovery', () => {
   it('moves a relayed link to direct when a direct path becomes possible', async () => {
-    lab = await AgentLab.create();
-    const a = await lab.addNode('home-router', 'rec-a');
-    const b = await lab.addNode('symmetric', 'rec-b');
-    await Promise.all([lab.start(a), lab.start(b)]);
+    const { lab, a, b } = await settledPair(['home-router', 'symmetric'], ['rec-a', 'rec-b'], 'relayed');
     expect((await lab.status(b)).nat.mapping).toBe('endpoint-dependent');
-    await waitFor('a to reach b', () => lab!.ping(a, b.hostAddress, 1), 30_000, 200);
-    await waitFor('both to settle on the relay', async () =>
-      (await pathOf(a, b))?.path === 'relayed' && (await pathOf(b, a))?.path === 'relayed', 20_000, 200);
 
     const loop = pingLoop(a, b.hostAddress);
     const t0 = Date.now();
     // B's NAT becomes a plain masquerade: its next mapping of the WireGuard port is the same for every destination.
     await replaceRuleset(b.site, natRuleset('masquerade', b.site.hostAddress));
     await forgetWireguardMappings(b.site);
-    await waitFor('b to learn its new mapping', async () => (await lab!.status(b)).nat.mapping === 'endpoint-independent', STUN_REFRESH_MS + 5_000, 500);
+    await waitFor('b to learn its new mapping', async () => (await lab.status(b)).nat.mapping === 'endpoint-independent', STUN_REFRESH_MS + 5_000, 500);
     const learned = Date.now() - t0;
     await waitFor('both to go direct', async () =>
       (await pathOf(a, b))?.path === 'direct' && (await pathOf(b, a))?.path === 'direct', DIRECT_RETRY_MS + STUN_REFRESH_MS + 10_000, 500);
@@ -101,13 +107,7 @@ describe('warren-agent recovery', () => {
   }, 180_000);
 
   it('replaces its TURN allocation when the TURN server loses it, and relayed traffic resumes', async () => {
-    lab = await AgentLab.create();
-    const a = await lab.addNode('home-router', 'trn-a');
-    const b = await lab.addNode('symmetric', 'trn-b');
-    await Promise.all([lab.start(a), lab.start(b)]);
-    await waitFor('a to reach b', () => lab!.ping(a, b.hostAddress, 1), 30_000, 200);
-    await waitFor('both to settle on the relay', async () =>
-      (await pathOf(a, b))?.path === 'relayed' && (await pathOf(b, a))?.path === 'relayed', 20_000, 200);
+    const { lab, a, b } = await settledPair(['home-router', 'symmetric'], ['trn-a', 'trn-b'], 'relayed');
     const logFrom = [lab.log(a).length, lab.log(b).length];
 
     const loop = pingLoop(a, b.hostAddress);
@@ -133,13 +133,7 @@ describe('warren-agent recovery', () => {
   }, 180_000);
 
   it('recovers from NAT rebinding', async () => {
-    lab = await AgentLab.create();
-    const a = await lab.addNode('home-router', 'reb-a');
-    const b = await lab.addNode('masquerade', 'reb-b');
-    await Promise.all([lab.start(a), lab.start(b)]);
-    await waitFor('a to reach b', () => lab!.ping(a, b.hostAddress, 1), 30_000, 200);
-    await waitFor('both to go direct', async () =>
-      (await pathOf(a, b))?.path === 'direct' && (await pathOf(b, a))?.path === 'direct', 20_000, 200);
+    const { lab, a, b } = await settledPair(['home-router', 'masquerade'], ['reb-a', 'reb-b'], 'direct');
     const before = (await lab.status(b)).nat.reflexive;
     expect(before).toBe(`${b.site.publicAddress}:${WG_PORT}`);
 
