@@ -168,12 +168,16 @@ export class NatLab {
     }
   }
 
-  /** Stops coturn and starts it again: every allocation, permission and channel is gone. */
+  /** Stops coturn (STUN and TURN go silent) until restartCoturn(). */
+  async stopCoturn(): Promise<void> {
+    if (!this.turnProcess) return;
+    await stopChild(this.turnProcess, this.turnExited);
+    this.turnProcess = undefined;
+  }
+
+  /** Stops coturn if it runs and starts it again: every allocation, permission and channel is gone. */
   async restartCoturn(): Promise<void> {
-    if (this.turnProcess) {
-      await stopChild(this.turnProcess, this.turnExited);
-      this.turnProcess = undefined;
-    }
+    await this.stopCoturn();
     await this.startCoturn();
   }
 

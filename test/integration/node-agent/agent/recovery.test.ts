@@ -132,6 +132,24 @@ describe('warren-agent recovery', () => {
     expect(await lab.ping(b, a.hostAddress, 1)).toBe(true);
   }, 180_000);
 
+  it('takes up a TURN server that was down when it started, and relays through it', async () => {
+    current = await AgentLab.create();
+    const lab = current;
+    const a = await lab.addNode('home-router', 'late-a');
+    const b = await lab.addNode('symmetric', 'late-b');
+    await lab.lab.stopCoturn();
+    await Promise.all([lab.start(a), lab.start(b)]);
+    expect((await lab.status(a)).relay).toBeUndefined();
+    expect(lab.log(a)).toContain('no TURN relay');
+    const t0 = Date.now();
+    await lab.lab.restartCoturn();
+    await waitFor('a to reach b through the relay', () => lab.ping(a, b.hostAddress, 1), 60_000, 200);
+    console.log(`TURN server up after the agents: relayed traffic ${Date.now() - t0} ms after it started`);
+    expect((await lab.status(a)).relay).toBeDefined();
+    expect(lab.log(a)).toContain('new TURN allocation');
+    expect((await pathOf(a, b))?.path).toBe('relayed');
+  }, 180_000);
+
   it('recovers from NAT rebinding', async () => {
     const { lab, a, b } = await settledPair(['home-router', 'masquerade'], ['reb-a', 'reb-b'], 'direct');
     const before = (await lab.status(b)).nat.reflexive;
