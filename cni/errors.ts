@@ -44,9 +44,6 @@ export class CniError extends WarrenError {
 export function toCniError(err: unknown): CniError {
   if (err instanceof CniError) return err;
   if (err instanceof OvsdbError) return new CniError(CniCode.OvsdbFailed, 'Open vSwitch failed', err.message, { cause: err });
-  if (err instanceof CommandError && err.command.startsWith('ovs-vsctl')) {
-    return new CniError(CniCode.OvsdbFailed, 'Open vSwitch failed', err.message, { cause: err });
-  }
   if (err instanceof CommandError) {
     return new CniError(CniCode.CommandFailed, `${err.command.split(' ')[0]} failed`, err.message, { cause: err });
   }

@@ -21,3 +21,10 @@ export class Rollback {
     }
   }
 }
+
+/** Settles every step before failing, so no step is still acquiring (or undoing) while the caller goes on; throws the first failure. */
+export async function allSettled(steps: readonly Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(steps);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}

@@ -1,4 +1,6 @@
 // Executor for ovs-vsctl: every call is one OVSDB transaction, commands joined by `--`.
+import { CommandError } from './errors.js';
+import { OvsdbError } from './ovsdb/client.js';
 import type { Runner } from './runner.js';
 
 export type VsctlCommand = readonly string[];
@@ -19,9 +21,15 @@ export function vsctlArgs(target: OvsTarget, commands: readonly VsctlCommand[]):
   return args;
 }
 
+/** Runs the transaction; a failure is an OvsdbError, as for the JSON-RPC client. */
 export async function vsctl(runner: Runner, target: OvsTarget, commands: readonly VsctlCommand[]): Promise<string> {
-  const { stdout } = await runner('ovs-vsctl', vsctlArgs(target, commands));
-  return stdout;
+  try {
+    const { stdout } = await runner('ovs-vsctl', vsctlArgs(target, commands));
+    return stdout;
+  } catch (err) {
+    if (err instanceof CommandError) throw new OvsdbError(err.message, { cause: err });
+    throw err;
+  }
 }
 
 export interface OvsdbTable {

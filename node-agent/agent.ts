@@ -6,21 +6,21 @@
 //   -> TURN relay (optional) -> own record published -> peers watched -> paths chosen
 //   -> WireGuard reconciled whenever peers or paths change, and every reconcileSeconds.
 import { readFileSync } from 'node:fs';
-import { createSocket, type Socket } from 'node:dgram';
+import type { Socket } from 'node:dgram';
 import { join } from 'node:path';
 import { errorMessage } from '../lib/errors.js';
 import { EtcdStore } from '../lib/etcd/store.js';
 import { ipJson, type IpAddrLink } from '../lib/ip.js';
-import { defaultRouteInterface } from '../lib/links.js';
+import { MtuError, uplinkMtu } from '../lib/mtu.js';
 import { execRunner, type Runner } from '../lib/runner.js';
 import type { AgentConfig } from './config.js';
 import { Checks } from './engine/checks.js';
 import { Engine } from './engine/engine.js';
 import { hopsTo, punchTtlFor } from './engine/hops.js';
 import { localCandidates } from './local-candidates.js';
-import { formatEndpoint, type Endpoint } from './nat/stun-address.js';
+import { formatEndpoint, parseEndpoint, type Endpoint } from './nat/stun-address.js';
 import { TurnClient } from './nat/turn-client.js';
-import { udpPort } from './nat/udp.js';
+import { bindUdp, udpPort } from './nat/udp.js';
 import { readNodeFile, type NodeFile } from './node-file.js';
 import { mtuFor, type OverlayPeer } from './overlay/plan.js';
 import { reconcileOverlay } from './overlay/reconcile.js';
@@ -35,7 +35,6 @@ import { Prober } from './traversal/prober.js';
 import { openBackend, type WireguardBackend } from './wireguard/backend.js';
 import { ensureNodeKey, type NodeKey } from './wireguard/keys.js';
 import { readStatus as readWgStatus } from './wireguard/status.js';
-import { uapiAnswers } from './wireguard/uapi.js';
 
 /** WireGuard keepalive toward peers behind NATs: keeps their mappings (and ours) open. */
 const KEEPALIVE_SECONDS = 25;
@@ -48,9 +47,9 @@ const STUN_REFRESH_MS = 30_000;
  */
 const SUSPECT_REFRESH_MIN_MS = 3000;
 /**
- * How often the agent makes sure wireguard-go still answers on its control socket (one
- * unix-socket connect). A dead daemon (crashed, killed) is started again by the next
- * reconcile: this brings that reconcile forward from up to reconcileSeconds to about this.
+ * How often the agent asks the backend whether something still serves the device (for
+ * wireguard-go one unix-socket connect). A dead daemon (crashed, killed) is started again
+ * by the next reconcile: this brings that reconcile forward from up to reconcileSeconds.
  */
 const DAEMON_CHECK_MS = 1000;
 /**
@@ -73,9 +72,11 @@ export const jsonLog: Log = (level, msg, fields = {}) => {
   process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }) + '\n');
 };
 
-function parseEndpoint(text: string): Endpoint {
-  const i = text.lastIndexOf(':');
-  return { address: text.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(text.slice(i + 1)) };
+/** An endpoint of the config, which parseAgentConfig has checked. */
+function configEndpoint(text: string): Endpoint {
+  const e = parseEndpoint(text);
+  if (!e) throw new Error(`not an endpoint: ${text}`);
+  return e;
 }
 
 export class Agent {
@@ -101,7 +102,8 @@ export class Agent {
   private refreshing: Promise<void> | undefined;
   private lastRefreshAt = 0;
   private stopping = false;
-  private daemonChecking = false;
+  /** The daemon check under way, one at a time. */
+  private daemonCheck: Promise<void> | undefined;
   private daemonDown = false;
   /** The relay check under way, one at a time. */
   private relayCheck: Promise<void> | undefined;
@@ -139,6 +141,7 @@ export class Agent {
       relay: this.relay,
       punchTtl: this.punchTtl ?? 2,
       onChange: () => this.requestReconcile(),
+      onError: (err) => this.log('warn', 'path engine', { error: errorMessage(err) }),
       onSuspect: (peer) => {
         if (Date.now() - this.lastRefreshAt < SUSPECT_REFRESH_MIN_MS) return;
         this.log('info', 'a direct peer missed its keepalive check: asking STUN for our mapping', { peer });
@@ -166,7 +169,7 @@ export class Agent {
     this.watcher.start();
     this.timers.push(setInterval(() => this.requestReconcile(), c.reconcileSeconds * 1000));
     if (c.turn) this.timers.push(setInterval(() => void this.checkRelay(), TURN_CHECK_MS));
-    if (this.backend.kind === 'wireguard-go') this.timers.push(setInterval(() => void this.checkDaemon(), DAEMON_CHECK_MS));
+    this.timers.push(setInterval(() => void this.checkDaemon(), DAEMON_CHECK_MS));
     if (c.stunServers.length) this.timers.push(setInterval(() => void this.refreshMapping(), STUN_REFRESH_MS));
     this.statusServer = await serveStatus(c.statusSocket, () => this.status());
     this.log('info', 'agent started', { node: c.nodeName, hostAddress: this.node.hostAddress, podSubnet: this.node.podSubnet, reflexive: this.reflexive && formatEndpoint(this.reflexive), mapping: this.mapping, relay: this.relay && this.turn && formatEndpoint(this.turn.relayed) });
@@ -192,15 +195,17 @@ export class Agent {
   }
 
   private async underlayMtu(): Promise<number> {
-    const uplink = defaultRouteInterface();
-    const links = await ipJson<IpAddrLink[]>(this.runner, ['link', 'show']);
-    const mtu = links.find((l) => l.ifname === uplink)?.mtu ?? 1500;
+    // No default route (yet): assume Ethernet's 1500.
+    const mtu = await uplinkMtu(this.runner).then((u) => u.mtu, (err: unknown) => {
+      if (!(err instanceof MtuError)) throw err;
+      return 1500;
+    });
     // The pods' MTU (configgen: uplink - 80) must fit: never below it.
     return Math.max(mtuFor(mtu, 4), this.node.mtu);
   }
 
   private stunServers(): Endpoint[] {
-    return this.config.stunServers.map(parseEndpoint);
+    return this.config.stunServers.map(configEndpoint);
   }
 
   private async learnMapping(): Promise<void> {
@@ -225,21 +230,21 @@ export class Agent {
    * The agent's own wireguard-go or an adopted one: reconcile revives either. Once per
    * death: if starting it fails, the periodic reconcile keeps trying (and logging why).
    */
-  private async checkDaemon(): Promise<void> {
-    if (this.stopping || this.daemonChecking) return;
-    this.daemonChecking = true;
-    try {
-      if (await uapiAnswers(this.config.interface)) {
-        this.daemonDown = false;
-        return;
-      }
-      if (this.daemonDown) return;
-      this.daemonDown = true;
-      this.log('warn', 'wireguard-go does not answer: starting it again', { interface: this.config.interface });
-      this.requestReconcile();
-    } finally {
-      this.daemonChecking = false;
+  private checkDaemon(): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    this.daemonCheck ??= this.superviseDaemon().finally(() => (this.daemonCheck = undefined));
+    return this.daemonCheck;
+  }
+
+  private async superviseDaemon(): Promise<void> {
+    if (await this.backend.serving()) {
+      this.daemonDown = false;
+      return;
     }
+    if (this.daemonDown) return;
+    this.daemonDown = true;
+    this.log('warn', `${this.backend.kind} does not answer: starting it again`, { interface: this.config.interface });
+    this.requestReconcile();
   }
 
   /** Keeps the node's relay: a TURN allocation that no longer answers its Refresh is replaced. */
@@ -315,9 +320,8 @@ export class Agent {
     if (!t) return;
     try {
       const password = t.password ?? readFileSync(t.passwordFile!, 'utf8').trim();
-      this.turnSocket = createSocket('udp4');
-      await new Promise<void>((resolve) => this.turnSocket!.bind(0, () => resolve()));
-      this.turn = await TurnClient.allocate({ port: udpPort(this.turnSocket), server: parseEndpoint(t.server), username: t.username, password, retransmit: AGENT_RETRANSMIT });
+      this.turnSocket = await bindUdp(0);
+      this.turn = await TurnClient.allocate({ port: udpPort(this.turnSocket), server: configEndpoint(t.server), username: t.username, password, retransmit: AGENT_RETRANSMIT });
       this.turn.onError((err) => {
         this.log('warn', 'TURN refresh failed', { error: errorMessage(err) });
         void this.checkRelay();

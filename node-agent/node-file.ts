@@ -2,8 +2,9 @@
 // the cluster (pod subnet, host-overlay address, the cluster's ranges, the pod MTU).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cidrContains, parseAddress, parseCidr } from '../lib/cidr.js';
+import { CidrError, cidrContains, parseAddress, parseCidr } from '../lib/cidr.js';
 import { WarrenError, errorMessage } from '../lib/errors.js';
+import { NODE_FILE } from '../configgen/generate.js';
 
 export class NodeFileError extends WarrenError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -20,7 +21,6 @@ export interface NodeFile {
   mtu: number;
 }
 
-export const NODE_FILE = 'node.json';
 
 /** Pure: validates the file's content; `path` names it in messages. */
 export function parseNodeFile(path: string, text: string): NodeFile {
@@ -35,8 +35,18 @@ export function parseNodeFile(path: string, text: string): NodeFile {
     if (!check(v)) throw new NodeFileError(`${name} ${JSON.stringify(v)} in ${path} ${what}`);
     return v;
   };
-  const isCidr = (v: unknown) => typeof v === 'string' && (() => { try { parseCidr(v); return true; } catch { return false; } })();
-  const isAddress = (v: unknown) => typeof v === 'string' && (() => { try { parseAddress(v); return true; } catch { return false; } })();
+  const parses = (parse: (text: string) => unknown) => (v: unknown): boolean => {
+    if (typeof v !== 'string') return false;
+    try {
+      parse(v);
+      return true;
+    } catch (err) {
+      if (err instanceof CidrError) return false;
+      throw err;
+    }
+  };
+  const isCidr = parses(parseCidr);
+  const isAddress = parses(parseAddress);
   const out: NodeFile = {
     node: field('node', (v) => typeof v === 'string' && v !== '', 'must be the node name') as string,
     podSubnet: field('podSubnet', isCidr, 'must be a CIDR') as string,

@@ -16,7 +16,7 @@ import {
   podConfigCommands, podRoutes, vethCreateCommands, type Attachment, type Datapath, type Gateway,
 } from '../plan.js';
 import type { CniResult } from '../result.js';
-import { Rollback } from '../rollback.js';
+import { allSettled, Rollback } from '../rollback.js';
 
 export function attachmentOf(ctx: Context): Attachment {
   const { env } = ctx;
@@ -28,13 +28,6 @@ export function attachmentOf(ctx: Context): Attachment {
     podNamespace: env.args.K8S_POD_NAMESPACE,
     podName: env.args.K8S_POD_NAME,
   };
-}
-
-/** Settles every step before failing, so no step is still acquiring while we undo. */
-async function allSettled(steps: Promise<unknown>[]): Promise<void> {
-  const results = await Promise.allSettled(steps);
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
 }
 
 async function createVeth(ctx: Context, a: Attachment, mtu: number): Promise<void> {
@@ -100,15 +93,15 @@ export async function add(ctx: Context): Promise<CniResult> {
     rollback.push('OVS port', () => detachPort(ctx, a.hostVeth));
     await attachPort(ctx, a, bridgeExists, datapath, mtu);
   });
-  const podP = Promise.all([ipamP, vethP]).then(([r]) => configurePod(ctx, a, datapath, podConfigCommands(a.ifname, r, podRoutes(r, gateways(r), cfg.isGateway))));
+  const routesP = ipamP.then((r) => podRoutes(r, gateways(r), cfg.isGateway));
+  const podP = Promise.all([ipamP, routesP, vethP]).then(([r, routes]) => configurePod(ctx, a, datapath, podConfigCommands(a.ifname, r, routes)));
   // A new bridge exists once OVS has made it; an existing one is configured at once.
   const bridgeP = Promise.all([ipamP, bridgeExists ? undefined : ovsP]).then(([r]) => configureBridge(ctx, gateways(r)));
   // Node-wide and idempotent; bad input was refused before this point.
   const nftP = reconcileMasquerade(ctx);
   try {
     await allSettled([ipamP, vethP, ovsP, podP, bridgeP, nftP]);
-    const result = await ipamP;
-    const routes = podRoutes(result, gateways(result), cfg.isGateway);
+    const [result, routes] = await Promise.all([ipamP, routesP]);
 
     const first = result.ips[0]!;
     return {

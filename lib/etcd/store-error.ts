@@ -10,10 +10,19 @@ export function storeErrorOf(store: EtcdStore, what: string, err: unknown): Stor
   if (err instanceof StoreUnavailableError || err instanceof StoreRejectedError) return err;
   const typed = err instanceof Error ? castGrpcError(err) : new Error(String(err));
   const where = store.endpoints.join(',');
-  const text = errorMessage(typed).replace(/\s+/g, ' ').replace(/ \(\d{4}-\d\d-\d\dT[\d:.]+Z\)/g, '')
-    .replace(/\.? Resolution note:\s*$/, '').trim();
   if (isRecoverableError(typed)) {
-    return new StoreUnavailableError(store.endpoints, `etcd at ${where} unreachable during ${what} (${text})`, { cause: typed });
+    return new StoreUnavailableError(store.endpoints, `etcd at ${where} unreachable during ${what} (${oneLine(typed)})`, { cause: typed });
   }
-  return new StoreRejectedError(`etcd at ${where} refused the ${what} request: ${text}`, { cause: typed });
+  return rejected(where, what, typed);
+}
+
+/** What etcd refused: retrying would not help. */
+export function rejected(where: string, what: string, err: unknown): StoreRejectedError {
+  return new StoreRejectedError(`etcd at ${where} refused the ${what} request: ${oneLine(err)}`, { cause: err });
+}
+
+/** An error on one line, without what grpc-js decorates connection errors with: a timestamp and an empty "Resolution note". */
+export function oneLine(err: unknown): string {
+  return errorMessage(err).replace(/\s+/g, ' ').replace(/ \(\d{4}-\d\d-\d\dT[\d:.]+Z\)/g, '')
+    .replace(/\.? Resolution note:\s*$/, '').trim();
 }

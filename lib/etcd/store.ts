@@ -7,7 +7,8 @@ import { noop } from 'cockatiel';
 import { Etcd3, isRecoverableError, type IRangeRequest, type IRangeResponse, type ITxnRequest, type ITxnResponse } from 'etcd3';
 import { errorMessage } from '../errors.js';
 import { parseEndpoints } from './endpoints.js';
-import { StoreConfigError, StoreRejectedError, StoreUnavailableError } from './errors.js';
+import { oneLine, rejected } from './store-error.js';
+import { StoreConfigError, StoreUnavailableError } from './errors.js';
 import { realClock, withRetry, type BackoffOptions, type Clock } from './retry.js';
 
 export interface EtcdSettings {
@@ -96,15 +97,9 @@ export class EtcdStore {
       });
     } catch (err) {
       if (err instanceof StoreUnavailableError) throw err;
-      throw new StoreRejectedError(`etcd at ${where} refused the ${what} request: ${oneLine(err)}`, { cause: err });
+      throw rejected(where, what, err);
     }
   }
-}
-
-function oneLine(err: unknown): string {
-  // grpc-js decorates connection errors with a timestamp and an empty "Resolution note".
-  return errorMessage(err).replace(/\s+/g, ' ').replace(/ \(\d{4}-\d\d-\d\dT[\d:.]+Z\)/g, '')
-    .replace(/\.? Resolution note:\s*$/, '').trim();
 }
 
 // A refused handshake does not heal by waiting; say where to look.

@@ -4,7 +4,7 @@
 // relay. A relayed peer is checked again every minute and moved to direct when a check
 // succeeds, without touching WireGuard until then. A direct path that stops answering
 // starts over. `now` comes in, actions go out; the engine executes them.
-import { formatEndpoint, type Endpoint } from '../nat/stun-address.js';
+import { formatEndpoint, parseEndpoint, type Endpoint } from '../nat/stun-address.js';
 import * as K from './knobs.js';
 
 export interface PeerCandidates {
@@ -110,8 +110,7 @@ export function stepPath(state: PathState | undefined, input: PathInput): PathSt
       if (moved) return goDirect(input, input.lastSuccess!.endpoint, []);
       const endpoint = state.endpoint;
       if (now - state.lastSentAt >= K.DIRECT_KEEPALIVE_MS) {
-        const [address, port] = [endpoint.slice(0, endpoint.lastIndexOf(':')).replace(/^\[|\]$/g, ''), Number(endpoint.slice(endpoint.lastIndexOf(':') + 1))];
-        return { state: { ...state, lastOkAt, lastSentAt: now, pendingSince: now, suspected: false }, actions: [{ kind: 'check', to: [{ address, port }] }] };
+        return { state: { ...state, lastOkAt, lastSentAt: now, pendingSince: now, suspected: false }, actions: [{ kind: 'check', to: [parseEndpoint(endpoint)!] }] };
       }
       const pending = state.pendingSince !== undefined && lastOkAt < state.pendingSince;
       if (pending && !state.suspected && now - state.pendingSince! >= K.DIRECT_SUSPECT_MS) {

@@ -3,6 +3,7 @@
 // 18.3, 18.5). The XOR keeps NATs that rewrite addresses inside payloads from "fixing" them.
 import { isIPv4, isIPv6 } from 'node:net';
 import ipaddr from 'ipaddr.js';
+import { CidrError, parseAddress } from '../../lib/cidr.js';
 import { StunDecodeError, StunEncodeError } from './errors.js';
 
 export interface Endpoint {
@@ -16,6 +17,20 @@ export const MAGIC_COOKIE = 0x2112a442;
 
 export function formatEndpoint(e: Endpoint): string {
   return isIPv6(e.address) ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
+}
+
+/** The address and port of "ip:port" / "[ipv6]:port" (canonical address), or undefined when `text` is not a literal address and port (wg would resolve a name; Warren never hands it one). */
+export function parseEndpoint(text: string): Endpoint | undefined {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:[\]]+):(\d+)$/.exec(text);
+  if (!m) return undefined;
+  const port = Number(m[2]);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return undefined;
+  try {
+    return { address: parseAddress(m[1]!).toString(), port };
+  } catch (err) {
+    if (err instanceof CidrError) return undefined;
+    throw err;
+  }
 }
 
 export function sameEndpoint(a: Endpoint, b: Endpoint): boolean {

@@ -1,7 +1,7 @@
 // The narrow view of a UDP socket that STUN and TURN clients need. The socket is shared
 // (later with WireGuard's port rewrite, and TURN with STUN): every consumer subscribes to
 // all datagrams and keeps only those it owns.
-import type { Socket } from 'node:dgram';
+import { createSocket, type Socket } from 'node:dgram';
 import type { Endpoint } from './stun-address.js';
 
 export interface UdpPort {
@@ -19,6 +19,32 @@ export function udpPort(socket: Socket): UdpPort {
       return () => socket.off('message', handler);
     },
   };
+}
+
+/** IPv4 loopback: where WireGuard's relay links and the port-share self-check talk locally. */
+export const LOOPBACK = '127.0.0.1';
+
+/** Binds `socket` to `port` (0: any) on `address` (all when omitted); a failed bind rejects instead of emitting 'error' on nobody. */
+export function bindSocket(socket: Socket, port: number, address?: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(port, address, () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/** A new UDP socket, bound as bindSocket does; closed again when the bind fails. */
+export async function bindUdp(port: number, address?: string): Promise<Socket> {
+  const socket = createSocket('udp4');
+  try {
+    await bindSocket(socket, port, address);
+  } catch (err) {
+    socket.close();
+    throw err;
+  }
+  return socket;
 }
 
 /** Linux's net.ipv4.ip_default_ttl: Node cannot read a socket's TTL back. */

@@ -10,6 +10,7 @@
 // for the whole pod CIDR when it is given: the longer per-peer and local routes win,
 // anything else gets an immediate ICMP error. The host CIDR needs no route: the
 // interface address carries its prefix length, so the kernel's on-link route covers it.
+import { MIN_POD_MTU } from '../../lib/mtu.js';
 import { cidrContains, cidrsOverlap, formatCidr, parseAddress, parseCidr, type Cidr, type Family } from '../../lib/cidr.js';
 import { WarrenError } from '../../lib/errors.js';
 import { isWireguardKey } from '../wireguard/keys.js';
@@ -19,7 +20,7 @@ import { canonicalEndpoint } from './endpoint.js';
 export const WARREN_ROUTE_PROTOCOL = 87;
 
 /** Below IPv6's minimum link MTU, pods could not use IPv6 through the tunnel. */
-export const MIN_OVERLAY_MTU = 1280;
+export const MIN_OVERLAY_MTU = MIN_POD_MTU;
 
 export class OverlayPlanError extends WarrenError {
   constructor(message: string, options?: { cause?: unknown }) {

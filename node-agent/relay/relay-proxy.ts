@@ -8,6 +8,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { formatEndpoint, type Endpoint } from '../nat/stun-address.js';
 import type { TurnData } from '../nat/turn-client.js';
+import { bindSocket, LOOPBACK } from '../nat/udp.js';
 
 /** What the proxy needs of a TURN allocation (TurnClient has it). */
 export interface Relay {
@@ -42,7 +43,6 @@ export interface RelayProxyOptions {
   onError?: (err: unknown) => void;
 }
 
-const LOOPBACK = '127.0.0.1';
 
 export class RelayProxy {
   private readonly links = new Map<string, Link>();
@@ -89,13 +89,7 @@ export class RelayProxy {
     const socket = createSocket('udp4');
     const link: Link = { peer, socket, port: 0, toPeerBytes: 0, fromPeerBytes: 0, ready: Promise.resolve() };
     link.ready = (async () => {
-      await new Promise<void>((resolve, reject) => {
-        socket.once('error', reject);
-        socket.bind(0, LOOPBACK, () => {
-          socket.off('error', reject);
-          resolve();
-        });
-      });
+      await bindSocket(socket, 0, LOOPBACK);
       link.port = socket.address().port;
       socket.on('error', (err) => this.o.onError?.(err));
       socket.on('message', (data, from) => {

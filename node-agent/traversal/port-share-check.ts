@@ -4,15 +4,13 @@
 // have. Both halves go through the same two chains as real traffic (loopback datagrams
 // pass output and prerouting too).
 import { randomBytes } from 'node:crypto';
-import { createSocket, type Socket } from 'node:dgram';
 import { formatEndpoint, type Endpoint } from '../nat/stun-address.js';
 import { bindingRequest, encodeStun } from '../nat/stun.js';
 import { systemTimers, type Timers } from '../nat/timers.js';
-import type { UdpPort } from '../nat/udp.js';
+import { bindUdp, LOOPBACK, type UdpPort } from '../nat/udp.js';
 import { PortShareInactiveError } from './errors.js';
 import { SELF_CHECK_TIMEOUT_MS } from './knobs.js';
 
-const LOOPBACK = '127.0.0.1';
 
 export interface PortShareCheckOptions {
   /** The probe socket's view (sends must go through the prober's queue). */
@@ -31,11 +29,10 @@ export interface PortShareCheckOptions {
  */
 export async function checkPortShare(o: PortShareCheckOptions): Promise<void> {
   const timers = o.timers ?? systemTimers;
-  const helper = createSocket('udp4');
+  const helper = await bindUdp(0, LOOPBACK);
   let unsubscribe = (): void => {};
   let timer: unknown;
   try {
-    await bind(helper);
     const helperEnd: Endpoint = { address: LOOPBACK, port: helper.address().port };
     const nonce = Buffer.from(`warren-check-${randomBytes(8).toString('hex')}`);
     const stun = encodeStun(bindingRequest());
@@ -78,14 +75,4 @@ export async function checkPortShare(o: PortShareCheckOptions): Promise<void> {
     unsubscribe();
     helper.close();
   }
-}
-
-function bind(socket: Socket): Promise<void> {
-  return new Promise((resolve, reject) => {
-    socket.once('error', reject);
-    socket.bind(0, LOOPBACK, () => {
-      socket.off('error', reject);
-      resolve();
-    });
-  });
 }

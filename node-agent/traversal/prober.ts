@@ -2,10 +2,10 @@
 // WireGuard's own port: STUN learns WGPORT's public mapping, punches open WGPORT's hole.
 // Everything goes through the node-agent/nat clients; this only owns the socket, keeps
 // its sends in order, and refuses to speak for WGPORT when the rewrite is not in place.
-import { createSocket, type Socket } from 'node:dgram';
+import type { Socket } from 'node:dgram';
 import { classifyMapping, stunBinding, type BindingProbe, type MappingBehavior, type StunClientOptions } from '../nat/stun-client.js';
 import type { Endpoint } from '../nat/stun-address.js';
-import { sendWithTtl, udpPort, type UdpPort } from '../nat/udp.js';
+import { bindUdp, sendWithTtl, udpPort, type UdpPort } from '../nat/udp.js';
 import { PUNCH_PAYLOAD } from './knobs.js';
 import { checkPortShare } from './port-share-check.js';
 
@@ -43,15 +43,7 @@ export class Prober {
 
   /** Binds the probe socket on every address of the node's namespace (loopback included: the rewrite check needs it). */
   static async open(o: ProberOptions): Promise<Prober> {
-    const socket = createSocket('udp4');
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(o.probePort, () => {
-        socket.off('error', reject);
-        resolve();
-      });
-    });
-    return new Prober(socket, o);
+    return new Prober(await bindUdp(o.probePort), o);
   }
 
   get probePort(): number {

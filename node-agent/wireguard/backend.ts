@@ -20,6 +20,8 @@ export interface WireguardBackend {
   readonly ifname: string;
   /** Idempotent: a healthy interface is left alone, so calling it on every reconcile is free. */
   ensureInterface(): Promise<EnsureAction>;
+  /** Whether something serves the device now (cheap: polled every second); false means ensureInterface has work to do. */
+  serving(): Promise<boolean>;
   /** Idempotent: an interface already gone counts as destroyed. */
   destroy(): Promise<void>;
 }

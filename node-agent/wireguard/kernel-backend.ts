@@ -1,6 +1,6 @@
 // The in-kernel implementation: the link is the whole device, nothing to supervise.
 import { CommandError } from '../../lib/errors.js';
-import { isLinkMissing } from '../../lib/ip.js';
+import { deleteLink } from '../../lib/links.js';
 import type { Runner } from '../../lib/runner.js';
 import type { EnsureAction, WireguardBackend } from './backend.js';
 import { InterfaceConflictError, KernelWireguardUnavailableError } from './errors.js';
@@ -21,8 +21,12 @@ export class KernelBackend implements WireguardBackend {
     return 'created';
   }
 
+  /** The kernel serves its own links: there is no daemon that could die. */
+  async serving(): Promise<boolean> {
+    return true;
+  }
+
   async destroy(): Promise<void> {
-    const r = await this.runner('ip', ['link', 'del', this.ifname], { allowFailure: true });
-    if (r.exitCode !== 0 && !isLinkMissing(r.stderr)) throw new CommandError(`ip link del ${this.ifname}`, r.exitCode, r.stderr);
+    await deleteLink(this.runner, this.ifname);
   }
 }

@@ -6,13 +6,14 @@
 // wireguard-go attaches to the same link and only the WireGuard state is re-applied.
 import { open } from 'node:fs/promises';
 import { CommandError } from '../../lib/errors.js';
-import { isLinkMissing } from '../../lib/ip.js';
+import { deleteLink } from '../../lib/links.js';
 import type { Runner } from '../../lib/runner.js';
 import type { EnsureAction, WireguardBackend } from './backend.js';
 import { InterfaceConflictError, WireguardGoStartError, WireguardGoStopError } from './errors.js';
 import { inNetnsCommand, launchDetached, type Exit, type Launched, type Launcher } from './launch.js';
 import { readExistingLink, type ExistingLink } from './link-kind.js';
-import { pollUntil } from './poll.js';
+import { pollUntil } from '../../lib/poll.js';
+import { isRunning } from '../../lib/pid.js';
 import { LOG_TAIL_BYTES, POLL_INTERVAL_MS, WIREGUARD_GO_START_TIMEOUT_MS, WIREGUARD_GO_STOP_TIMEOUT_MS } from './tuning.js';
 import { uapiAnswers, uapiSocketPath } from './uapi.js';
 
@@ -69,6 +70,11 @@ export class WireguardGoBackend implements WireguardBackend {
     return 'created';
   }
 
+  /** A live wireguard-go answers on its control socket; a crashed or killed one does not. */
+  serving(): Promise<boolean> {
+    return uapiAnswers(this.ifname);
+  }
+
   async destroy(): Promise<void> {
     const daemon = this.daemon;
     if (daemon?.pid !== undefined && isRunning(daemon.pid)) {
@@ -76,8 +82,7 @@ export class WireguardGoBackend implements WireguardBackend {
       await withTimeout(daemon.exited, WIREGUARD_GO_STOP_TIMEOUT_MS);
     }
     this.daemon = undefined;
-    const r = await this.o.runner('ip', ['link', 'del', this.ifname], { allowFailure: true });
-    if (r.exitCode !== 0 && !isLinkMissing(r.stderr)) throw new CommandError(`ip link del ${this.ifname}`, r.exitCode, r.stderr);
+    await deleteLink(this.o.runner, this.ifname);
     // An adopted daemon is not ours to signal; it exits once its TUN is gone.
     if (!(await pollUntil(async () => !(await uapiAnswers(this.ifname)), WIREGUARD_GO_STOP_TIMEOUT_MS, 50))) {
       throw new WireguardGoStopError(`wireguard-go for ${this.ifname} still answers ${WIREGUARD_GO_STOP_TIMEOUT_MS} ms after its interface was deleted`);
@@ -95,15 +100,6 @@ export class WireguardGoBackend implements WireguardBackend {
     if (exit === undefined && daemon.pid !== undefined) process.kill(daemon.pid, 'SIGKILL');
     const why = exit ? (exit.error ? `could not start: ${exit.error}` : `exited (${exit.signal ?? `status ${exit.code}`})`) : `did not open ${uapiSocketPath(this.ifname)} within ${WIREGUARD_GO_START_TIMEOUT_MS} ms`;
     throw new WireguardGoStartError(`wireguard-go for ${this.ifname} ${why}; its log ${this.o.logPath} ends with: ${await logTail(this.o.logPath)}`);
-  }
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -1,5 +1,6 @@
 // A private Open vSwitch (ovsdb-server + ovs-vswitchd) inside one namespace, as on an
 // emulated node: its own run directory, database and sockets.
+import { isRunning } from '../../lib/pid.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,14 +38,7 @@ export async function startOvs(ns: Netns): Promise<OvsInstance> {
         } catch {
           continue; // already gone
         }
-        await waitFor(`${d} to exit`, () => {
-          try {
-            process.kill(pid, 0);
-            return false;
-          } catch {
-            return true;
-          }
-        });
+        await waitFor(`${d} to exit`, () => !isRunning(pid));
       }
       rmSync(dir, { recursive: true, force: true });
     },

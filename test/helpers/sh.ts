@@ -1,4 +1,5 @@
 // Commands for tests: every exit status is checked (the shared runner throws).
+import { pollUntil } from '../../lib/poll.js';
 import { execRunner, type RunOptions } from '../../lib/runner.js';
 
 export async function run(file: string, args: readonly string[], options?: RunOptions): Promise<string> {
@@ -11,10 +12,5 @@ export async function sh(script: string, options?: RunOptions): Promise<string> 
 
 /** Polls `probe` until it returns true, for at most `timeoutMs` (no fixed sleeps in tests). */
 export async function waitFor(what: string, probe: () => Promise<boolean> | boolean, timeoutMs = 10_000, everyMs = 50): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await probe()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
+  if (!(await pollUntil(probe, timeoutMs, everyMs))) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }

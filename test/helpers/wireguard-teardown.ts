@@ -4,10 +4,10 @@
 // even when an earlier one failed, so one failure does not leak the rest; the first
 // failure is thrown at the end.
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import type { WireguardBackend } from '../../node-agent/wireguard/backend.js';
 import { uapiAnswers, uapiSocketPath } from '../../node-agent/wireguard/uapi.js';
+import { isRunning } from '../../lib/pid.js';
 import { waitFor } from './sh.js';
 
 export interface WireguardLeftovers {
@@ -44,13 +44,4 @@ export async function teardownWireguard(l: WireguardLeftovers): Promise<void> {
     await unlink(uapiSocketPath(ifname)).catch(() => undefined);
   }
   if (errors.length > 0) throw errors[0];
-}
-
-/** Alive and not a zombie: a daemon whose agent died is reaped by pid 1, here only every few seconds. */
-export function isRunning(pid: number): boolean {
-  try {
-    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
 }

@@ -8,7 +8,7 @@ import { readStatus } from '../../../../node-agent/wireguard/status.js';
 import { WireguardGoBackend } from '../../../../node-agent/wireguard/wireguard-go-backend.js';
 import { run, waitFor } from '../../../helpers/sh.js';
 import { Cluster, ping, pingCounts, pingOk, type EmulatedNode } from './cluster.js';
-import { isRunning } from '../../../helpers/wireguard-teardown.js';
+import { isRunning } from '../../../../lib/pid.js';
 
 let cluster: Cluster | undefined;
 afterEach(async () => {

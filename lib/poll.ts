@@ -2,7 +2,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 
 /** True as soon as `probe` is, false once `timeoutMs` passed without it. */
-export async function pollUntil(probe: () => Promise<boolean>, timeoutMs: number, everyMs: number): Promise<boolean> {
+export async function pollUntil(probe: () => Promise<boolean> | boolean, timeoutMs: number, everyMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await probe()) return true;
