@@ -17,11 +17,16 @@ export interface KeyLayout {
   host(address: string): string;
 }
 
-export function keyLayout(prefixText: string): KeyLayout {
+/** Why `prefixText` cannot be the etcd prefix, or undefined when it can (a trailing "/" is dropped). */
+export function etcdPrefixProblem(prefixText: string): string | undefined {
   const prefix = prefixText.replace(/\/+$/, '');
-  if (!prefix.startsWith('/') || /\s/.test(prefix)) {
-    throw new ConfigError(`etcd prefix ${JSON.stringify(prefixText)} must start with "/" and hold no spaces, e.g. /warren`);
-  }
+  return !prefix.startsWith('/') || /\s/.test(prefix) ? 'must start with "/" and hold no spaces, e.g. /warren' : undefined;
+}
+
+export function keyLayout(prefixText: string): KeyLayout {
+  const problem = etcdPrefixProblem(prefixText);
+  if (problem) throw new ConfigError(`etcd prefix ${JSON.stringify(prefixText)} ${problem}`);
+  const prefix = prefixText.replace(/\/+$/, '');
   return {
     prefix,
     pool: `${prefix}/pool`,

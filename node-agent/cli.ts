@@ -2,10 +2,16 @@
 // the DaemonSet's main container after) and `status` (a person's view of the running one).
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { WarrenError, errorMessage } from '../lib/errors.js';
+import { errorMessage } from '../lib/errors.js';
+import { StoreConfigError } from '../lib/etcd/errors.js';
+import { ConfigError } from '../configgen/errors.js';
 import { Agent, type Log } from './agent.js';
 import { AgentConfigError, parseAgentConfig, type AgentConfig } from './config.js';
+import { NodeFileError } from './node-file.js';
 import { formatStatus, readStatus } from './status.js';
+
+/** Bad input (exit 2): the agent's config, the node file configgen wrote, etcd settings, the etcd prefix. */
+const BAD_INPUT = [AgentConfigError, NodeFileError, StoreConfigError, ConfigError];
 
 export const PROGRAM = 'warren-agent';
 export const DEFAULT_CONFIG = '/etc/warren/agent.yaml';
@@ -61,7 +67,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     io.stderr(`${PROGRAM}: ${errorMessage(err)}\n`);
-    code = err instanceof AgentConfigError || (err instanceof WarrenError && /FILE_INVALID|CONFIG/.test(err.code)) ? 2 : 1;
+    code = BAD_INPUT.some((k) => err instanceof k) ? 2 : 1;
   }
   return code;
 }

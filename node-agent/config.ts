@@ -6,7 +6,7 @@ import YAML from 'yaml';
 import { WarrenError, errorMessage } from '../lib/errors.js';
 import type { EtcdSettings } from '../lib/etcd/store.js';
 import { interfaceNameProblem } from '../cni/env.js';
-import { nodeNameProblem } from '../configgen/keys.js';
+import { etcdPrefixProblem, nodeNameProblem } from '../configgen/keys.js';
 import { canonicalEndpoint } from './overlay/endpoint.js';
 
 export class AgentConfigError extends WarrenError {
@@ -114,7 +114,8 @@ export function parseAgentConfig(path: string, text: string, env: Record<string,
     throw bad('etcdEndpoints', rawEndpoints, 'must be a list of etcd endpoints (or a comma-separated string)');
   }
   const etcdPrefix = str(d, 'etcdPrefix', DEFAULTS.etcdPrefix)!;
-  if (!etcdPrefix.startsWith('/') || etcdPrefix.endsWith('/')) throw bad('etcdPrefix', etcdPrefix, 'must start with "/" and not end with one');
+  const prefixProblem = etcdPrefixProblem(etcdPrefix);
+  if (prefixProblem) throw bad('etcdPrefix', etcdPrefix, prefixProblem);
 
   const ifname = str(d, 'interface', DEFAULTS.interface)!;
   const ifProblem = interfaceNameProblem(ifname);
