@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SOURCES := $(shell find cni configgen node-agent lib scripts/build.mjs scripts/sea.mjs scripts/etcd3-protos.mjs -name '*.ts' -o -name '*.mjs' 2>/dev/null) package-lock.json
 
-.PHONY: deps build test unit demo bench clean typecheck
+.PHONY: deps build test unit demo bench clean typecheck images images-k8s images-verify
 
 deps:
 	@bash scripts/install-deps.sh
@@ -27,6 +27,17 @@ demo: build
 
 bench: build
 	npx tsx bench/run.ts
+
+# Container images for the Kubernetes tests, as OCI archives (scripts/images.sh prints
+# ROLE ARCHIVE REF... per image); images-k8s adds the control plane from scripts/k8s-tools.sh.
+images: build
+	@bash scripts/images.sh
+
+images-k8s: build
+	@bash scripts/images.sh --k8s-bin "$$(bash scripts/k8s-tools.sh)"
+
+images-verify: build
+	@bash scripts/images/verify.sh --k8s-bin "$$(bash scripts/k8s-tools.sh)"
 
 clean:
 	rm -rf dist

@@ -1,5 +1,6 @@
 // The plugin as a function of {env, stdin, stdout}: parse, dispatch to one module per
 // verb, print the result or the spec's error JSON. Testable in-process.
+import { CALL_DONE as DONE } from '../lib/cni-log.js';
 import type { Runner } from '../lib/runner.js';
 import { spawnRunner } from '../lib/spawn-runner.js';
 import { decodeConfig, parseConfig } from './config.js';
@@ -51,6 +52,8 @@ function replyVersion(stdin: string): string {
 }
 
 export async function dispatch(io: PluginIo): Promise<number> {
+  const started = Date.now();
+  const elapsed = (): number => Date.now() - started;
   const version = replyVersion(io.stdin);
   let logger: Logger = silentLogger;
   try {
@@ -75,32 +78,36 @@ export async function dispatch(io: PluginIo): Promise<number> {
       ovs: { db: config.ovsdb },
       cacheDir: io.cacheDir ?? CACHE_DIR,
     };
-    const started = Date.now();
+    // Every call ends with one line naming its verb and duration, ok or not: the agent
+    // counts CNI calls and their durations from these lines (node-agent/metrics/cni-log.ts).
     switch (env.command) {
       case 'ADD': {
         const result = await add(ctx);
         io.stdout(JSON.stringify(convertResult(result, config.cniVersion)) + '\n');
-        logger.log('info', 'added', { ms: Date.now() - started, ips: result.ips.map((i) => i.address) });
+        logger.log('info', DONE.ADD, { ms: elapsed(), ips: result.ips.map((i) => i.address) });
         break;
       }
       case 'DEL':
         await del(ctx);
-        logger.log('info', 'deleted', { ms: Date.now() - started });
+        logger.log('info', DONE.DEL, { ms: elapsed() });
         break;
       case 'CHECK':
         await check(ctx);
+        logger.log('info', DONE.CHECK, { ms: elapsed() });
         break;
       case 'GC':
         await gc(ctx);
+        logger.log('info', DONE.GC, { ms: elapsed() });
         break;
       case 'STATUS':
         await status(ctx);
+        logger.log('info', DONE.STATUS, { ms: elapsed() });
         break;
     }
     return 0;
   } catch (err) {
     const e = toCniError(err);
-    logger.log('error', e.message, { code: e.cniCode, details: e.details });
+    logger.log('error', e.message, { code: e.cniCode, details: e.details, ms: elapsed() });
     io.stdout(JSON.stringify(e.toJSON(version)) + '\n');
     return 1;
   }

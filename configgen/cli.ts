@@ -61,7 +61,10 @@ export function buildProgram(deps: CliDeps): Command {
     .description('Gives this node its own pod subnet and host-overlay address, recorded in etcd, and writes its CNI config.')
     .exitOverride()
     .configureOutput({ writeOut: deps.stdout, writeErr: deps.stderr, outputError: () => undefined })
-    .addOption(new Option('--config <file>', 'JSON or YAML file with the settings below (env WARREN_CONFIG)'));
+    .addOption(new Option('--config <file>', 'JSON or YAML file with the settings below (env WARREN_CONFIG)'))
+    // Before Kubernetes (the agent's host overlay, for kubeadm join) the node needs its
+    // allocation but no conflist yet: a conflist makes the runtime report the network ready.
+    .addOption(new Option('--no-conflist', 'allocate and write node.json only; the DaemonSet writes the conflist later'));
   for (const [name, spec] of Object.entries(SETTINGS) as [SettingName, (typeof SETTINGS)[SettingName]][]) {
     const hint = spec.default ? `; default ${spec.default}` : '';
     const option = new Option(`${spec.flag} <${spec.arg}>`, `${spec.help} (env ${spec.env}${hint})`);
@@ -74,10 +77,12 @@ export function buildProgram(deps: CliDeps): Command {
     const config = resolveAllocate(sourcesFrom(opts, attr, deps));
     // The store is built first: it checks endpoints and reads certificates, without
     // connecting, so that every input problem shows before anything is looked up.
-    const r = await withStore(config, deps, async (store) => generate(config, store, await decideMtu(config, deps.runner)));
+    const writeConflist = opts.conflist !== false;
+    const r = await withStore(config, deps, async (store) => generate(config, store, await decideMtu(config, deps.runner), { writeConflist }));
     const a = r.allocation;
+    const conflist = r.conflist ? `${r.conflist.path} ${r.conflist.outcome}` : 'no conflist (--no-conflist)';
     deps.stdout(`${a.node}: pod subnet ${a.podSubnet}, gateway ${a.gateway}, host address ${a.hostAddress}, mtu ${r.mtu}` +
-      ` (${r.created ? 'newly allocated' : 'already allocated'}); ${r.conflist.path} ${r.conflist.outcome}; ${r.nodeFile.path} ${r.nodeFile.outcome}\n`);
+      ` (${r.created ? 'newly allocated' : 'already allocated'}); ${conflist}; ${r.nodeFile.path} ${r.nodeFile.outcome}\n`);
   });
 
   program.command('release')

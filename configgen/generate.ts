@@ -18,7 +18,8 @@ export interface GenerateResult {
   allocation: NodeAllocation;
   created: boolean;
   mtu: number;
-  conflist: { path: string; outcome: WriteOutcome };
+  /** Absent when the caller asked for node.json only. */
+  conflist?: { path: string; outcome: WriteOutcome };
   nodeFile: { path: string; outcome: WriteOutcome };
 }
 
@@ -33,7 +34,8 @@ export async function decideMtu(config: AllocateConfig, runner: Runner): Promise
   }
 }
 
-export async function generate(config: AllocateConfig, store: Pick<EtcdStore, 'txn' | 'range'>, mtu: number): Promise<GenerateResult> {
+export async function generate(config: AllocateConfig, store: Pick<EtcdStore, 'txn' | 'range'>, mtu: number,
+  options: { writeConflist: boolean } = { writeConflist: true }): Promise<GenerateResult> {
   const { allocation, created } = await allocate({ kv: store, keys: config.keys, pool: config.pool, node: config.node });
   const input: ConflistInput = {
     allocation,
@@ -46,13 +48,9 @@ export async function generate(config: AllocateConfig, store: Pick<EtcdStore, 't
   };
   const nodePath = join(config.stateDir, NODE_FILE);
   const nodeOutcome = writeFileAtomic(nodePath, toFileText(renderNodeFile(input)));
+  const nodeFile = { path: nodePath, outcome: nodeOutcome };
+  if (!options.writeConflist) return { allocation, created, mtu, nodeFile };
   const conflistPath = join(config.cniConfDir, CONFLIST_NAME);
   const conflistOutcome = writeFileAtomic(conflistPath, toFileText(renderConflist(input)));
-  return {
-    allocation,
-    created,
-    mtu,
-    conflist: { path: conflistPath, outcome: conflistOutcome },
-    nodeFile: { path: nodePath, outcome: nodeOutcome },
-  };
+  return { allocation, created, mtu, conflist: { path: conflistPath, outcome: conflistOutcome }, nodeFile };
 }

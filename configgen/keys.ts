@@ -4,6 +4,8 @@
 //   <prefix>/subnets/<index>  the node owning subnet number <index> (zero-padded, so that
 //                             key order is index order and a range read finds gaps)
 //   <prefix>/hosts/<address>  the node owning that host-overlay address
+//   <prefix>/agents/<node>    the node's record (public key, endpoints), written by its
+//                             warren-agent under a lease (node-agent/signal)
 import { ConfigError } from './errors.js';
 
 export interface KeyLayout {
@@ -12,7 +14,9 @@ export interface KeyLayout {
   nodes: string;
   subnets: string;
   hosts: string;
+  agents: string;
   node(name: string): string;
+  agent(name: string): string;
   subnet(index: number, width: number): string;
   host(address: string): string;
 }
@@ -33,7 +37,9 @@ export function keyLayout(prefixText: string): KeyLayout {
     nodes: `${prefix}/nodes/`,
     subnets: `${prefix}/subnets/`,
     hosts: `${prefix}/hosts/`,
+    agents: `${prefix}/agents/`,
     node: (name) => `${prefix}/nodes/${name}`,
+    agent: (name) => `${prefix}/agents/${name}`,
     subnet: (index, width) => `${prefix}/subnets/${String(index).padStart(width, '0')}`,
     host: (address) => `${prefix}/hosts/${address}`,
   };

@@ -1,6 +1,8 @@
 // Frees a node's subnet and host-overlay address: the node key and the two keys naming
 // it go in one transaction, guarded by the node key's revision so that a concurrent
 // re-allocation is never half-deleted. Releasing a node that holds nothing succeeds.
+// The node's agent record goes in the same transaction: its peers drop it at once
+// instead of when its lease runs out (a released node is one that left the cluster).
 import { StoreDataError } from '../lib/etcd/errors.js';
 import { del, get, kvOf, text, unchangedSince, valueIs } from '../lib/etcd/ops.js';
 import type { ICompare, IRequestOp } from 'etcd3';
@@ -31,14 +33,14 @@ export async function release(kv: Kv, keys: KeyLayout, node: string): Promise<No
     // names this node (someone edited the store by hand), still in one transaction.
     const r = await kv.txn({
       compare: [unchangedSince(nodeKey, nodeKv.mod_revision), valueIs(subnetKey, node), valueIs(hostKey, node)],
-      success: [del(nodeKey), del(subnetKey), del(hostKey)],
+      success: [del(nodeKey), del(subnetKey), del(hostKey), del(keys.agent(node))],
       failure: [get(nodeKey), get(subnetKey), get(hostKey)],
     });
     if (r.succeeded) return a;
     const [nowNode, subnetKv, hostKv] = r.responses.map(kvOf);
     if (!nowNode || nowNode.mod_revision !== nodeKv.mod_revision) continue;
     const compare: ICompare[] = [unchangedSince(nodeKey, nodeKv.mod_revision)];
-    const success: IRequestOp[] = [del(nodeKey)];
+    const success: IRequestOp[] = [del(nodeKey), del(keys.agent(node))];
     for (const [key, kv_] of [[subnetKey, subnetKv], [hostKey, hostKv]] as const) {
       if (kv_ && text(kv_.value) === node) {
         compare.push(valueIs(key, node));

@@ -5,6 +5,9 @@
 //   -> port share -> probe socket -> STUN (public WGPORT) -> punch TTL
 //   -> TURN relay (optional) -> own record published -> peers watched -> paths chosen
 //   -> WireGuard reconciled whenever peers or paths change, and every reconcileSeconds.
+// Beside them: the Node publisher (kube/: the Node object says whether the overlay is up),
+// opened first so that a missing node.json is on the Node before the agent exits, and
+// the metrics (metrics/), served on the host-overlay address once the interface has it.
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:dgram';
 import { join } from 'node:path';
@@ -17,14 +20,19 @@ import type { AgentConfig } from './config.js';
 import { Checks } from './engine/checks.js';
 import { Engine } from './engine/engine.js';
 import { hopsTo, punchTtlFor } from './engine/hops.js';
+import { openNodeApi } from './kube/api.js';
+import { desiredNode, nodeFileCondition } from './kube/desired.js';
+import type { DesiredNode } from './kube/node-plan.js';
+import { NodePublisher } from './kube/publisher.js';
 import { localCandidates } from './local-candidates.js';
+import { MetricsService } from './metrics/service.js';
 import { formatEndpoint, parseEndpoint, type Endpoint } from './nat/stun-address.js';
 import { TurnClient } from './nat/turn-client.js';
 import { bindUdp, udpPort } from './nat/udp.js';
-import { readNodeFile, type NodeFile } from './node-file.js';
+import { NodeFileError, readNodeFile, type NodeFile } from './node-file.js';
 import { mtuFor, type OverlayPeer } from './overlay/plan.js';
 import { reconcileOverlay } from './overlay/reconcile.js';
-import { RelayProxy } from './relay/relay-proxy.js';
+import { RelayProxy, type RelayTraffic } from './relay/relay-proxy.js';
 import { agentKeys } from './signal/keys.js';
 import { Publisher } from './signal/publisher.js';
 import type { Candidate, NatMapping, NodeRecord, NodeRecordContent } from './signal/record.js';
@@ -92,6 +100,7 @@ export class Agent {
   private turnSocket: Socket | undefined;
   private turn: TurnClient | undefined;
   private relay: RelayProxy | undefined;
+  private readonly relayTraffic: RelayTraffic = { sentBytes: 0, receivedBytes: 0 };
   private peers: PeerSet = new Map();
   /** Until the watcher's first snapshot, the peer set is unknown, not empty: reconciling
    *  then would remove every peer of an adopted interface and drop its traffic. */
@@ -112,13 +121,18 @@ export class Agent {
   private timers: NodeJS.Timeout[] = [];
   private reconciling: Promise<void> | undefined;
   private reconcileAgain = false;
+  /** The last reconcile's outcome, for the Node's NetworkUnavailable. */
+  private overlay: 'pending' | 'configured' | { error: string } = 'pending';
   private statusServer: import('node:net').Server | undefined;
+  private kube: NodePublisher | undefined;
+  private metrics: MetricsService | undefined;
 
   constructor(private readonly config: AgentConfig, private readonly log: Log = jsonLog, private readonly runner: Runner = execRunner) {}
 
   async start(): Promise<void> {
     const c = this.config;
-    this.node = readNodeFile(c.stateDir, c.nodeName);
+    this.kube = await this.openKube();
+    this.node = await this.readNodeFile();
     this.key = await ensureNodeKey(join(c.stateDir, 'keys', 'wireguard.key'));
     this.mtu = c.mtu ?? (await this.underlayMtu());
     this.backend = await openBackend({ ifname: c.interface, runner: this.runner, logPath: join(c.stateDir, `${c.interface}-wireguard-go.log`) });
@@ -172,6 +186,11 @@ export class Agent {
     this.timers.push(setInterval(() => void this.checkDaemon(), DAEMON_CHECK_MS));
     if (c.stunServers.length) this.timers.push(setInterval(() => void this.refreshMapping(), STUN_REFRESH_MS));
     this.statusServer = await serveStatus(c.statusSocket, () => this.status());
+    this.kube?.start();
+    if (c.metrics) {
+      this.metrics = new MetricsService(c, () => this.status(), this.log);
+      this.metrics.start();
+    }
     this.log('info', 'agent started', { node: c.nodeName, hostAddress: this.node.hostAddress, podSubnet: this.node.podSubnet, reflexive: this.reflexive && formatEndpoint(this.reflexive), mapping: this.mapping, relay: this.relay && this.turn && formatEndpoint(this.turn.relayed) });
   }
 
@@ -183,6 +202,8 @@ export class Agent {
     await this.refreshing;
     await this.relayCheck;
     this.statusServer?.close();
+    this.kube?.stop();
+    await this.metrics?.stop();
     await Promise.allSettled([this.watcher?.stop(), this.publisher?.stop()]);
     this.engine?.stop();
     await this.reconciling;
@@ -192,6 +213,48 @@ export class Agent {
     this.turnSocket?.close();
     await this.prober?.close();
     this.store?.close();
+  }
+
+  private async openKube(): Promise<NodePublisher | undefined> {
+    const k = this.config.kubernetes;
+    if (!k.enabled) return undefined;
+    const api = await openNodeApi(k);
+    this.log('info', 'keeping this node\'s Node object true', { node: this.config.nodeName, server: api.server });
+    return new NodePublisher({ api, node: this.config.nodeName, desired: (now) => this.desiredNode(now), log: this.log });
+  }
+
+  /** Without node.json the agent cannot run: it says so on the Node, then stops. */
+  private async readNodeFile(): Promise<NodeFile> {
+    try {
+      return readNodeFile(this.config.stateDir, this.config.nodeName);
+    } catch (err) {
+      if (err instanceof NodeFileError && this.kube) {
+        const missing = (err.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+        await this.kube.publishOnce({ condition: nodeFileCondition(err.message, missing), annotations: {} });
+      }
+      throw err;
+    }
+  }
+
+  private desiredNode(now: Date): DesiredNode {
+    const published = this.publisher.status();
+    return desiredNode({
+      interface: this.config.interface,
+      backend: this.backend.kind,
+      hostAddress: this.node.hostAddress,
+      podSubnet: this.node.podSubnet,
+      publicKey: this.key.publicKey,
+      daemonDown: this.daemonDown,
+      overlay: this.overlay,
+      record: { published: published.published, connection: published.connection },
+      paths: [...this.peerPaths().values()],
+    }, now, { publishPodCIDR: this.config.kubernetes.publishPodCIDR });
+  }
+
+  /** Each peer's path phase (engine), "unknown" for one it has not seen yet. */
+  private peerPaths(): Map<string, string> {
+    const phases = new Map(this.engine.status().map((s) => [s.node, s.phase]));
+    return new Map([...this.peers.values()].map((r) => [r.node, phases.get(r.node) ?? 'unknown']));
   }
 
   private async underlayMtu(): Promise<number> {
@@ -238,11 +301,13 @@ export class Agent {
 
   private async superviseDaemon(): Promise<void> {
     if (await this.backend.serving()) {
+      if (this.daemonDown) this.kube?.poke();
       this.daemonDown = false;
       return;
     }
     if (this.daemonDown) return;
     this.daemonDown = true;
+    this.kube?.poke();
     this.log('warn', `${this.backend.kind} does not answer: starting it again`, { interface: this.config.interface });
     this.requestReconcile();
   }
@@ -326,7 +391,7 @@ export class Agent {
         this.log('warn', 'TURN refresh failed', { error: errorMessage(err) });
         void this.checkRelay();
       });
-      this.relay = new RelayProxy({ relay: this.turn, wgPort: this.config.listenPort, onError: (err) => this.log('warn', 'relay', { error: errorMessage(err) }) });
+      this.relay = new RelayProxy({ relay: this.turn, traffic: this.relayTraffic, wgPort: this.config.listenPort, onError: (err) => this.log('warn', 'relay', { error: errorMessage(err) }) });
     } catch (err) {
       this.turnSocket?.close();
       this.turnSocket = undefined;
@@ -364,8 +429,15 @@ export class Agent {
       return;
     }
     this.reconciling = this.reconcile()
-      .catch((err: unknown) => this.log('error', 'reconcile failed', { error: errorMessage(err) }))
+      .then(() => {
+        this.overlay = 'configured';
+        void this.metrics?.listen(this.node.hostAddress);
+      }, (err: unknown) => {
+        this.overlay = { error: errorMessage(err) };
+        this.log('error', 'reconcile failed', { error: errorMessage(err) });
+      })
       .finally(() => {
+        this.kube?.poke();
         this.reconciling = undefined;
         if (this.reconcileAgain) {
           this.reconcileAgain = false;
@@ -402,7 +474,7 @@ export class Agent {
   async status(): Promise<AgentStatus> {
     const wg = await readWgStatus(this.runner, this.config.interface).catch(() => []);
     const byKey = new Map(wg.map((p) => [p.publicKey, p]));
-    const paths = new Map(this.engine.status().map((s) => [s.node, s]));
+    const paths = this.peerPaths();
     return {
       node: this.config.nodeName,
       interface: this.config.interface,
@@ -413,18 +485,20 @@ export class Agent {
       listenPort: this.config.listenPort,
       nat: { mapping: this.mapping, reflexive: this.reflexive && formatEndpoint(this.reflexive), punchTtl: this.punchTtl },
       relay: this.turn ? formatEndpoint(this.turn.relayed) : undefined,
+      relayTraffic: { ...this.relayTraffic },
       etcd: { publisher: this.publisher.status().connection.state, watcher: this.watcher.status().connection.state },
       peers: [...this.peers.values()].map((r) => {
         const w = byKey.get(r.publicKey);
         return {
           node: r.node,
-          path: paths.get(r.node)?.phase ?? 'unknown',
+          path: paths.get(r.node)!,
           endpoint: w?.endpoint,
           lastHandshake: w?.latestHandshake?.toISOString(),
           rxBytes: w?.rxBytes ?? 0,
           txBytes: w?.txBytes ?? 0,
         };
       }).sort((a, b) => a.node.localeCompare(b.node)),
+      kubernetes: this.kube?.status(),
     };
   }
 }

@@ -24,6 +24,23 @@ export interface TurnSettings {
   passwordFile?: string;
 }
 
+export interface KubernetesSettings {
+  /** The agent keeps its own Node object true (node-agent/kube/). */
+  enabled: boolean;
+  /** Undefined: the pod's service account (in-cluster). */
+  kubeconfig?: string;
+  /** spec.podCIDR(s) from node.json when the Node has none (the controller-manager does not allocate). */
+  publishPodCIDR: boolean;
+}
+
+export interface MetricsSettings {
+  /** "ip:port" of GET /metrics; undefined: the node's host-overlay address (node.json), port METRICS_PORT. */
+  address?: string;
+}
+
+/** The metrics port on the host-overlay address. */
+export const METRICS_PORT = 9477;
+
 export interface AgentConfig {
   nodeName: string;
   etcd: EtcdSettings;
@@ -42,6 +59,11 @@ export interface AgentConfig {
   statusSocket: string;
   /** How often the whole overlay is reconciled even when nothing was signalled. */
   reconcileSeconds: number;
+  kubernetes: KubernetesSettings;
+  /** Undefined: no metrics (metricsAddress "off"). */
+  metrics?: MetricsSettings;
+  /** The CNI plugin's JSON lines (its conflist's logFile), followed for the CNI metrics. */
+  cniLogFile: string;
 }
 
 const DEFAULTS = {
@@ -54,11 +76,15 @@ const DEFAULTS = {
   probePort: 51821,
   statusSocket: '/run/warren/agent.sock',
   reconcileSeconds: 10,
+  // configgen's --log-file default: what the plugin's conflist says.
+  cniLogFile: '/var/log/warren/cni.log',
 };
 
 const FIELDS = new Set(['nodeName', 'etcdEndpoints', 'etcdCACert', 'etcdCert', 'etcdKey', 'etcdPrefix', 'etcdTimeoutSeconds', 'stateDir',
-  'interface', 'listenPort', 'probePort', 'stunServers', 'turn', 'mtu', 'statusSocket', 'reconcileSeconds']);
+  'interface', 'listenPort', 'probePort', 'stunServers', 'turn', 'mtu', 'statusSocket', 'reconcileSeconds',
+  'kubernetes', 'metricsAddress', 'cniLogFile']);
 const TURN_FIELDS = new Set(['server', 'username', 'password', 'passwordFile']);
+const KUBERNETES_FIELDS = new Set(['enabled', 'kubeconfig', 'publishPodCIDR']);
 
 function bad(field: string, value: unknown, why: string): AgentConfigError {
   return new AgentConfigError(`${field} ${JSON.stringify(value)} ${why}`);
@@ -76,6 +102,39 @@ function int(doc: Record<string, unknown>, field: string, min: number, max: numb
   if (v === undefined) return fallback;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw bad(field, v, `must be a whole number from ${min} to ${max}`);
   return v;
+}
+
+function bool(doc: Record<string, unknown>, field: string, name: string): boolean | undefined {
+  const v = doc[field];
+  if (v !== undefined && typeof v !== 'boolean') throw bad(name, v, 'must be true or false');
+  return v;
+}
+
+/** A nested mapping of the config, its unknown fields refused; `name` is its field name. */
+function section(path: string, name: string, v: unknown, known: Set<string>, what: string): Record<string, unknown> {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw bad(name, v, `must be a mapping with ${what}`);
+  for (const [k, x] of Object.entries(v)) if (!known.has(k)) throw bad(`unknown field ${name}.${k}`, x, `in ${path}; known: ${[...known].join(', ')}`);
+  return v as Record<string, unknown>;
+}
+
+/** Default: on in a pod (Kubernetes sets KUBERNETES_SERVICE_HOST there) or with a kubeconfig. */
+function kubernetesSettings(path: string, v: unknown, env: Record<string, string | undefined>): KubernetesSettings {
+  const k = v === undefined ? {} : section(path, 'kubernetes', v, KUBERNETES_FIELDS, 'enabled, kubeconfig, publishPodCIDR');
+  const kubeconfig = absolutePath('kubernetes.kubeconfig', str(k, 'kubeconfig'));
+  const inCluster = Boolean(env.KUBERNETES_SERVICE_HOST);
+  const enabled = bool(k, 'enabled', 'kubernetes.enabled') ?? (inCluster || kubeconfig !== undefined);
+  if (enabled && !inCluster && kubeconfig === undefined) {
+    throw bad('kubernetes.enabled', enabled, 'needs kubernetes.kubeconfig outside a pod (KUBERNETES_SERVICE_HOST is not set)');
+  }
+  return { enabled, kubeconfig, publishPodCIDR: bool(k, 'publishPodCIDR', 'kubernetes.publishPodCIDR') ?? true };
+}
+
+function metricsSettings(v: unknown): MetricsSettings | undefined {
+  if (v === 'off') return undefined;
+  if (v === undefined) return {};
+  const e = typeof v === 'string' ? canonicalEndpoint(v) : undefined;
+  if (!e) throw bad('metricsAddress', v, 'must be an address and port, e.g. "10.10.0.7:9477", or "off"');
+  return { address: e };
 }
 
 function endpoint(field: string, v: unknown): string {
@@ -131,9 +190,7 @@ export function parseAgentConfig(path: string, text: string, env: Record<string,
 
   let turn: TurnSettings | undefined;
   if (d.turn !== undefined) {
-    const t = d.turn as Record<string, unknown>;
-    if (!t || typeof t !== 'object' || Array.isArray(t)) throw bad('turn', d.turn, 'must be a mapping with server, username and password or passwordFile');
-    for (const [k, v] of Object.entries(t)) if (!TURN_FIELDS.has(k)) throw bad(`unknown field turn.${k}`, v, `in ${path}`);
+    const t = section(path, 'turn', d.turn, TURN_FIELDS, 'server, username and password or passwordFile');
     const username = str(t, 'username');
     if (!username) throw bad('turn.username', t.username, 'is required');
     const password = str(t, 'password');
@@ -161,5 +218,8 @@ export function parseAgentConfig(path: string, text: string, env: Record<string,
     mtu: int(d, 'mtu', 1280, 65535),
     statusSocket: absolutePath('statusSocket', str(d, 'statusSocket', DEFAULTS.statusSocket))!,
     reconcileSeconds: int(d, 'reconcileSeconds', 1, 3600, DEFAULTS.reconcileSeconds)!,
+    kubernetes: kubernetesSettings(path, d.kubernetes, env),
+    metrics: metricsSettings(d.metricsAddress),
+    cniLogFile: absolutePath('cniLogFile', str(d, 'cniLogFile', DEFAULTS.cniLogFile))!,
   };
 }

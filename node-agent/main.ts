@@ -9,6 +9,15 @@ const stdout = guardedWriter(process.stdout, (err) => {
   stderr(`${PROGRAM}: cannot write to stdout: ${errorMessage(err)}\n`);
   process.exitCode = 1;
 });
+// Node's warnings as log lines (stderr carries JSON lines), less one: the single executable
+// warns when a bundled package tries an optional module it does not carry (ws's bufferutil,
+// node-fetch's encoding, when the Kubernetes client loads); each try falls back by itself.
+const SEA_OPTIONAL_REQUIRE = 'Currently the require() provided to the main script embedded into single-executable applications';
+process.removeAllListeners('warning');
+process.on('warning', (w) => {
+  if (!w.message.startsWith(SEA_OPTIONAL_REQUIRE)) jsonLog('warn', w.message, { warning: w.name });
+});
+
 const stopSignal = new Promise<string>((resolve) => {
   for (const s of ['SIGTERM', 'SIGINT'] as const) process.once(s, () => resolve(s));
 });

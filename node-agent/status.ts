@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { dirname } from 'node:path';
 import { WarrenError } from '../lib/errors.js';
+import type { KubeStatus } from './kube/publisher.js';
 
 export interface PeerStatus {
   node: string;
@@ -25,8 +26,12 @@ export interface AgentStatus {
   listenPort: number;
   nat: { mapping: string; reflexive: string | undefined; punchTtl: number | undefined };
   relay: string | undefined;
+  /** Through the TURN relay since the agent started, every allocation it held. */
+  relayTraffic: { sentBytes: number; receivedBytes: number };
   etcd: { publisher: string; watcher: string };
   peers: PeerStatus[];
+  /** The Node publisher; undefined when the agent has no Kubernetes access (kubernetes.enabled false). */
+  kubernetes?: KubeStatus;
 }
 
 export class StatusError extends WarrenError {
@@ -48,11 +53,28 @@ function bytes(n: number): string {
   return `${(n / 1024 ** 3).toFixed(2)} GiB`;
 }
 
+function relayLine(s: AgentStatus): string {
+  const t = s.relayTraffic;
+  const traffic = t.sentBytes || t.receivedBytes ? ` (sent ${bytes(t.sentBytes)}, received ${bytes(t.receivedBytes)})` : '';
+  return `relay ${s.relay ?? 'none'}${traffic}`;
+}
+
+function kubernetesLine(k: KubeStatus | undefined, now: Date): string {
+  if (!k) return 'kubernetes off';
+  const condition = k.condition ? `NetworkUnavailable ${k.condition.status} (${k.condition.reason})` : 'NetworkUnavailable not written yet';
+  const sync = k.state === 'error'
+    ? `ERROR (${k.failures} failed in a row): ${k.lastError}`
+    : k.state === 'ok' ? `last sync ok ${ago(k.lastSyncAt, now)}` : 'starting';
+  const patch = `last patch ${k.lastPatchAt ? `${ago(k.lastPatchAt, now)} (${(k.lastPatch ?? []).join(', ')})` : 'none'}`;
+  return [`kubernetes node ${k.node} at ${k.server}: ${condition}`, sync, patch, ...(k.podCIDRConflict ? [k.podCIDRConflict] : [])].join('; ');
+}
+
 /** Pure: the status as the table a person reads. */
 export function formatStatus(s: AgentStatus, now = new Date()): string {
   const head = [
     `node ${s.node}  ${s.hostAddress}  pods ${s.podSubnet}  ${s.interface} (${s.backend}) :${s.listenPort}`,
-    `NAT ${s.nat.mapping}${s.nat.reflexive ? `, public ${s.nat.reflexive}` : ''}${s.nat.punchTtl ? `, punch TTL ${s.nat.punchTtl}` : ''}; relay ${s.relay ?? 'none'}; etcd publisher ${s.etcd.publisher}, watcher ${s.etcd.watcher}`,
+    `NAT ${s.nat.mapping}${s.nat.reflexive ? `, public ${s.nat.reflexive}` : ''}${s.nat.punchTtl ? `, punch TTL ${s.nat.punchTtl}` : ''}; ${relayLine(s)}; etcd publisher ${s.etcd.publisher}, watcher ${s.etcd.watcher}`,
+    kubernetesLine(s.kubernetes, now),
   ];
   const rows = [['PEER', 'PATH', 'ENDPOINT', 'HANDSHAKE', 'RX', 'TX']];
   for (const p of s.peers) rows.push([p.node, p.path, p.endpoint ?? '-', ago(p.lastHandshake, now), bytes(p.rxBytes), bytes(p.txBytes)]);

@@ -11,6 +11,9 @@ PACKAGES=(
   nftables ethtool iproute2 util-linux iputils-ping iperf3 conntrack tcpdump
   etcd-server etcd-client # the allocation store
   busybox-static          # a tiny container image
+  mmdebstrap              # the Debian base of the offline-built images (scripts/images.sh)
+  gcc libc6-dev           # the static pause binary of the sandbox image (scripts/images.sh)
+  containerd              # Debian's containerd 1.6: the Kubernetes tests' runtime
   wireguard-tools wireguard-go coturn
   strongswan-charon strongswan-swanctl libcharon-extra-plugins
   jq
@@ -27,7 +30,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Debian starts these as system services; Warren runs its own instances.
-  for svc in etcd coturn openvswitch-switch; do systemctl disable --now "$svc" >/dev/null 2>&1 || true; done
+  for svc in etcd coturn openvswitch-switch containerd; do systemctl disable --now "$svc" >/dev/null 2>&1 || true; done
 fi
 
 # npm ci only when the lock file changed since the last install.

@@ -35,8 +35,15 @@ interface Link {
   fromPeerBytes: number;
 }
 
+/** Bytes through the relay, added to by every proxy given it: outlives a replaced allocation. */
+export interface RelayTraffic {
+  sentBytes: number;
+  receivedBytes: number;
+}
+
 export interface RelayProxyOptions {
   relay: Relay;
+  traffic?: RelayTraffic;
   /** WireGuard's listen port on this node. */
   wgPort: number;
   /** Errors of the background path (a send that failed): the engine decides what to do. */
@@ -96,6 +103,7 @@ export class RelayProxy {
         // Only WireGuard on this node may use the link.
         if (from.address !== LOOPBACK || from.port !== this.o.wgPort) return;
         link.toPeerBytes += data.length;
+        if (this.o.traffic) this.o.traffic.sentBytes += data.length;
         this.o.relay.send(peer, data).catch((err: unknown) => this.o.onError?.(err));
       });
       // A permission is per IP address; the channel saves 32 bytes a packet over Send indications.
@@ -121,6 +129,7 @@ export class RelayProxy {
       return; // reported by link()
     }
     link.fromPeerBytes += d.data.length;
+    if (this.o.traffic) this.o.traffic.receivedBytes += d.data.length;
     link.socket.send(d.data, this.o.wgPort, LOOPBACK, (err) => err && this.o.onError?.(err));
   }
 }

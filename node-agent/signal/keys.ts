@@ -15,7 +15,7 @@ export interface AgentKeys {
 export const DEFAULT_PREFIX = '/warren';
 
 export function agentKeys(prefix = DEFAULT_PREFIX): AgentKeys {
-  const dir = `${keyLayout(prefix).prefix}/agents/`;
+  const dir = keyLayout(prefix).agents;
   return {
     dir,
     dirEnd: prefixEnd(dir),

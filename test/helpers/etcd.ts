@@ -154,8 +154,8 @@ export interface TestPki {
   rogueKey: string;
 }
 
-/** A CA, a server certificate for 127.0.0.1, and client certificates, made with openssl. */
-export async function makePki(): Promise<TestPki> {
+/** A CA, a server certificate for `serverAddresses`, and client certificates, made with openssl. */
+export async function makePki(serverAddresses: readonly string[] = ['127.0.0.1']): Promise<TestPki> {
   const dir = mkdtempSync(join(tmpdir(), 'warren-pki-'));
   const p = (name: string) => join(dir, name);
   const openssl = (args: string[]) => run('openssl', args);
@@ -172,7 +172,8 @@ export async function makePki(): Promise<TestPki> {
   };
   await ca('ca');
   await ca('rogue-ca');
-  await leaf('server', 'ca', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth');
+  const sans = [...serverAddresses.map((a) => `IP:${a}`), 'DNS:localhost'].join(',');
+  await leaf('server', 'ca', `subjectAltName=${sans}\nextendedKeyUsage=serverAuth,clientAuth`);
   await leaf('client', 'ca', 'extendedKeyUsage=clientAuth');
   await leaf('rogue', 'rogue-ca', 'extendedKeyUsage=clientAuth');
   return {

@@ -1,13 +1,15 @@
 // The manifests cannot run here (no kubelet, no running systemd), but what Warren's own
 // programs read from them can be checked: the agent config in the ConfigMap is one the
 // agent accepts, and systemd's own checker accepts the agent's unit.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execRunner } from '../../lib/runner.js';
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { parseAgentConfig } from '../../node-agent/config.js';
+import { renderConflist } from '../../configgen/conflist.js';
+import { carvePool } from '../../configgen/pool.js';
 
 const docs = YAML.parseAllDocuments(readFileSync('daemonset/warren.yaml', 'utf8')).map((d) => d.toJS() as Record<string, any>);
 
@@ -23,8 +25,36 @@ describe('daemonset/warren.yaml', () => {
     expect(config.turn?.passwordFile).toBe('/etc/warren/turn/password');
     const ds = docs.find((d) => d?.kind === 'DaemonSet');
     const agent = ds!.spec.template.spec.containers.find((c: { name: string }) => c.name === 'agent');
-    expect(agent.command).toEqual(['/warren/bin/warren-agent', 'run', '--config', '/etc/warren/agent/agent.yaml']);
+    expect(agent.command).toEqual(['/warren/bin/warren-agent', 'run', '--config', '/etc/warren/agent.yaml']);
     expect(agent.env.some((e: { name: string; valueFrom?: unknown }) => e.name === 'NODE_NAME' && e.valueFrom)).toBe(true);
+  });
+});
+
+describe('install-cni', () => {
+  // The bug a first real kubelet found: the binary was installed as warren-cni while the
+  // conflist asks for "warren", and every pod failed. Run the init container's own script
+  // with its absolute paths moved under a temporary root.
+  it('installs a file for every plugin type the conflist names, and no half-written one', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'warren-install-cni-'));
+    try {
+      const ds = docs.find((d) => d?.kind === 'DaemonSet');
+      const init = ds!.spec.template.spec.initContainers.find((c: { name: string }) => c.name === 'install-cni');
+      const script = (init.command as string[])[2]!.replaceAll('/host/', `${root}/host/`).replaceAll('/warren/bin/', `${root}/image/`)
+        .replaceAll('/usr/lib/cni/', `${root}/image/`);
+      mkdirSync(join(root, 'image'));
+      mkdirSync(join(root, 'host/opt/cni/bin'), { recursive: true });
+      for (const f of ['warren-cni', 'host-local', 'portmap']) writeFileSync(join(root, 'image', f), '#!/bin/sh\n');
+      const r = await execRunner('sh', ['-ec', script]);
+      expect(r.exitCode).toBe(0);
+      const pool = carvePool({ podCIDR: '10.244.0.0/16', nodeBits: 8, hostCIDR: '10.10.0.0/16' });
+      const conflist = renderConflist({ allocation: { node: 'n', index: 1, podSubnet: '10.244.1.0/24', gateway: '10.244.1.1', hostAddress: '10.10.0.1' },
+        pool, bridge: 'warren0', mtu: 1420, logFile: '/var/log/warren/cni.log', ovsdb: undefined, ipamDataDir: undefined });
+      const types = (conflist.plugins as { type: string; ipam?: { type: string } }[]).flatMap((p) => [p.type, ...(p.ipam ? [p.ipam.type] : [])]);
+      const installed = (await execRunner('ls', ['-A', join(root, 'host/opt/cni/bin')])).stdout.trim().split('\n').sort();
+      expect(installed).toEqual([...new Set(types)].sort());
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
 

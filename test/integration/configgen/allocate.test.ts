@@ -55,6 +55,20 @@ describe('warren-configgen allocation', () => {
     expect(revision(await fx.etcd.etcdctl(['get', '--prefix', '/warren/', '-w', 'json']))).toBe(revision(keysBefore));
   });
 
+  it('with --no-conflist allocates and writes node.json only, and a later run writes the conflist for the same allocation', async () => {
+    const a = node();
+    const first = await configgen([...nodeArgs(fx.etcd, a, 'node-a'), '--no-conflist']);
+    expect(first.exitCode, first.stderr).toBe(0);
+    expect(first.stdout).toContain('no conflist (--no-conflist)');
+    expect(() => statSync(join(a.confDir, '10-warren.conflist'))).toThrow(/ENOENT/);
+    const subnet = a.nodeFile().podSubnet;
+
+    const later = await configgen(nodeArgs(fx.etcd, a, 'node-a'));
+    expect(later.exitCode, later.stderr).toBe(0);
+    expect(later.stdout).toMatch(/already allocated\); \S+ written; \S+ unchanged/);
+    expect((a.conflist().plugins as { ipam: { ranges: { subnet: string }[][] } }[])[0]!.ipam.ranges[0]![0]!.subnet).toBe(subnet);
+  });
+
   it('gives a reinstalled node (local files gone) its allocation back', async () => {
     const first = node();
     expect((await configgen(nodeArgs(fx.etcd, first, 'node-a'))).exitCode).toBe(0);
@@ -79,11 +93,14 @@ describe('warren-configgen allocation', () => {
     expect((await configgen(nodeArgs(fx.etcd, node(), 'node-b'))).exitCode).toBe(0);
     const subnet = a.nodeFile().podSubnet as string;
 
+    // The node's agent record (kept by its warren-agent under a lease) goes with it.
+    await fx.etcd.etcdctl(['put', '/warren/agents/node-a', '{"node":"node-a"}']);
+    await fx.etcd.etcdctl(['put', '/warren/agents/node-b', '{"node":"node-b"}']);
     const rel = await configgen(['release', '--node', 'node-a', '--etcd-endpoints', fx.etcd.endpoint]);
     expect(rel.exitCode, rel.stderr).toBe(0);
     expect(rel.stdout).toBe(`node-a: released pod subnet ${subnet} and host address ${a.nodeFile().hostAddress as string}\n`);
     const keys = [...(await fx.etcd.dump('/warren/')).keys()].sort();
-    expect(keys.filter((k) => !k.endsWith('/pool'))).toHaveLength(3); // node-b's three keys only
+    expect(keys.filter((k) => !k.endsWith('/pool'))).toHaveLength(4); // node-b's three keys and its agent record
     expect(keys.some((k) => k.includes('node-a'))).toBe(false);
 
     const again = await configgen(['release', '--node', 'node-a', '--etcd-endpoints', fx.etcd.endpoint]);

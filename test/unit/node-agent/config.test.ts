@@ -13,6 +13,20 @@ describe('parseAgentConfig', () => {
     expect(c.etcd).toMatchObject({ endpoints: ['http://127.0.0.1:2379'], timeoutMs: 60_000 });
   });
 
+  it('has Kubernetes off outside a pod, on in one (the service account), on with a kubeconfig', () => {
+    expect(parseAgentConfig('a.yaml', '', env).kubernetes).toEqual({ enabled: false, kubeconfig: undefined, publishPodCIDR: true });
+    expect(parseAgentConfig('a.yaml', '', { ...env, KUBERNETES_SERVICE_HOST: '10.96.0.1' }).kubernetes).toEqual({ enabled: true, kubeconfig: undefined, publishPodCIDR: true });
+    expect(parseAgentConfig('a.yaml', 'kubernetes: { kubeconfig: /etc/kubernetes/kubelet.conf, publishPodCIDR: false }', env).kubernetes)
+      .toEqual({ enabled: true, kubeconfig: '/etc/kubernetes/kubelet.conf', publishPodCIDR: false });
+    expect(parseAgentConfig('a.yaml', 'kubernetes: { enabled: false }', { ...env, KUBERNETES_SERVICE_HOST: '10.96.0.1' }).kubernetes.enabled).toBe(false);
+  });
+
+  it('serves metrics on the host-overlay address by default, on a given address, or not at all', () => {
+    expect(parseAgentConfig('a.yaml', '', env)).toMatchObject({ metrics: {}, cniLogFile: '/var/log/warren/cni.log' });
+    expect(parseAgentConfig('a.yaml', 'metricsAddress: "[fd00::7]:9100"\ncniLogFile: /run/cni.log', env)).toMatchObject({ metrics: { address: '[fd00::7]:9100' }, cniLogFile: '/run/cni.log' });
+    expect(parseAgentConfig('a.yaml', 'metricsAddress: "off"', env).metrics).toBeUndefined();
+  });
+
   it('reads YAML with a TURN relay and STUN servers, canonicalising addresses', () => {
     const c = parseAgentConfig('a.yaml', [
       'nodeName: factory-gw',
@@ -39,6 +53,18 @@ describe('parseAgentConfig', () => {
     ['a list instead of a mapping', '- a\n- b', /must hold a mapping of fields/],
     ['broken YAML', 'a: [1, 2', /neither JSON nor YAML/],
     ['an invalid node name', 'nodeName: "Edge 1"', /nodeName "Edge 1"/],
+    ['kubernetes as a list', 'kubernetes: [true]', /kubernetes \[true\] must be a mapping with enabled, kubeconfig, publishPodCIDR/],
+    ['an unknown kubernetes field', 'kubernetes: { kubeConfig: /etc/k }', /unknown field kubernetes.kubeConfig "\/etc\/k" in agent.yaml; known: enabled, kubeconfig, publishPodCIDR/],
+    ['kubernetes.enabled as a string', 'kubernetes: { enabled: "yes" }', /kubernetes.enabled "yes" must be true or false/],
+    ['kubernetes.publishPodCIDR as a number', 'kubernetes: { publishPodCIDR: 1 }', /kubernetes.publishPodCIDR 1 must be true or false/],
+    ['a relative kubeconfig', 'kubernetes: { kubeconfig: kube.conf }', /kubernetes.kubeconfig "kube.conf" must be an absolute path/],
+    ['Kubernetes on outside a pod without a kubeconfig', 'kubernetes: { enabled: true }', /kubernetes.enabled true needs kubernetes.kubeconfig outside a pod \(KUBERNETES_SERVICE_HOST is not set\)/],
+    ['a metrics address without port', 'metricsAddress: 10.10.0.7', /metricsAddress "10.10.0.7" must be an address and port, e.g. "10.10.0.7:9477", or "off"/],
+    ['a metrics address by name', 'metricsAddress: "localhost:9477"', /metricsAddress "localhost:9477"/],
+    ['a metrics address that is a number', 'metricsAddress: 9477', /metricsAddress 9477 must be an address and port/],
+    ['metrics turned off with false', 'metricsAddress: false', /metricsAddress false must be an address and port, e.g. "10.10.0.7:9477", or "off"/],
+    ['a relative CNI log file', 'cniLogFile: cni.log', /cniLogFile "cni.log" must be an absolute path/],
+    ['an empty CNI log file', 'cniLogFile: ""', /cniLogFile "" must be a non-empty string/],
   ])('refuses %s, naming the field and value', (_, text, message) => {
     expect(() => parseAgentConfig('agent.yaml', text, env)).toThrow(message);
   });

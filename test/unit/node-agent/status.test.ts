@@ -6,7 +6,7 @@ import { formatStatus, readStatus, serveStatus, type AgentStatus } from '../../.
 
 const status: AgentStatus = {
   node: 'edge-1', interface: 'warren', backend: 'wireguard-go', publicKey: 'k', hostAddress: '10.10.0.3', podSubnet: '10.244.3.0/24', listenPort: 51820,
-  nat: { mapping: 'endpoint-independent', reflexive: '198.51.100.6:51820', punchTtl: 2 }, relay: '192.0.2.10:49160',
+  nat: { mapping: 'endpoint-independent', reflexive: '198.51.100.6:51820', punchTtl: 2 }, relay: '192.0.2.10:49160', relayTraffic: { sentBytes: 0, receivedBytes: 0 },
   etcd: { publisher: 'connected', watcher: 'connected' },
   peers: [
     { node: 'cloud-vm', path: 'direct', endpoint: '203.0.113.7:51820', lastHandshake: '2026-11-23T12:00:00.000Z', rxBytes: 1_500_000, txBytes: 2048 },
@@ -20,6 +20,20 @@ describe('status', () => {
     expect(text).toContain('NAT endpoint-independent, public 198.51.100.6:51820, punch TTL 2; relay 192.0.2.10:49160');
     expect(text.split('\n')).toContain('cloud-vm    direct   203.0.113.7:51820  30s ago    1.4 MiB  2.0 KiB');
     expect(text.split('\n')).toContain('factory-gw  relayed  127.0.0.1:40001    never      0 B      148 B');
+  });
+
+  it('shows the relay\'s traffic and the Node publisher\'s state: off, ok with its last patch, or the error', () => {
+    const at = new Date('2026-11-23T12:00:30.000Z');
+    const line = (k: AgentStatus['kubernetes'], relayTraffic = { sentBytes: 0, receivedBytes: 0 }) => formatStatus({ ...status, kubernetes: k, relayTraffic }, at).split('\n').slice(1, 3);
+    expect(line(undefined, { sentBytes: 2048, receivedBytes: 100 })).toEqual([
+      'NAT endpoint-independent, public 198.51.100.6:51820, punch TTL 2; relay 192.0.2.10:49160 (sent 2.0 KiB, received 100 B); etcd publisher connected, watcher connected',
+      'kubernetes off',
+    ]);
+    const base = { node: 'edge-1', server: 'https://10.96.0.1:443', failures: 0 };
+    expect(line({ ...base, state: 'ok', condition: { status: 'False', reason: 'WarrenOverlayUp' }, lastSyncAt: '2026-11-23T12:00:27.000Z', lastPatchAt: '2026-11-23T11:58:30.000Z', lastPatch: ['NetworkUnavailable=False (WarrenOverlayUp)'] })[1])
+      .toBe('kubernetes node edge-1 at https://10.96.0.1:443: NetworkUnavailable False (WarrenOverlayUp); last sync ok 3s ago; last patch 2m ago (NetworkUnavailable=False (WarrenOverlayUp))');
+    expect(line({ ...base, state: 'error', failures: 3, lastError: 'GET node edge-1: HTTP 403: forbidden', podCIDRConflict: 'the Node has spec.podCIDR 10.244.9.0/24, node.json says 10.244.3.0/24' })[1])
+      .toBe('kubernetes node edge-1 at https://10.96.0.1:443: NetworkUnavailable not written yet; ERROR (3 failed in a row): GET node edge-1: HTTP 403: forbidden; last patch none; the Node has spec.podCIDR 10.244.9.0/24, node.json says 10.244.3.0/24');
   });
 
   it('is served over a unix socket, and a missing agent is a clear error', async () => {

@@ -61,7 +61,8 @@ describe('RelayProxy', () => {
     const wgA = await wgStandIn();
     const wgB = await wgStandIn();
     const errors: unknown[] = [];
-    const proxyA = new RelayProxy({ relay: relayA, wgPort: wgA.port, onError: (e) => errors.push(e) });
+    const trafficA = { sentBytes: 1000, receivedBytes: 2000 }; // what an earlier allocation carried
+    const proxyA = new RelayProxy({ relay: relayA, traffic: trafficA, wgPort: wgA.port, onError: (e) => errors.push(e) });
     const proxyB = new RelayProxy({ relay: relayB, wgPort: wgB.port, onError: (e) => errors.push(e) });
     proxies.push(proxyA, proxyB);
     // B must accept A's relay address before anything arrives (coturn's rule).
@@ -83,6 +84,7 @@ describe('RelayProxy', () => {
 
     expect(relayA.channels).toEqual(['192.0.2.10:50002']);
     expect(proxyA.stats()).toEqual([{ peerRelay: '192.0.2.10:50002', localEndpoint: `127.0.0.1:${toB.port}`, toPeerBytes: 20, fromPeerBytes: 18 }]);
+    expect(trafficA).toEqual({ sentBytes: 1020, receivedBytes: 2018 });
     expect(errors).toEqual([]);
   });
 

@@ -1,0 +1,253 @@
+// Warren under real Kubernetes v1.37: three emulated nodes (a public control-plane node,
+// one behind a home router, one behind a symmetric NAT), each with its own containerd and
+// kubelet, joined with kubeadm over Warren's host overlay; then the shipped DaemonSet is
+// applied and pods on every node talk to each other and to the API server. One cluster for
+// the whole file (building it takes about a minute); the steps run in order and each says
+// what a user would see. Figures are printed as they are measured.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KubeCluster, type ClusterNode } from '../../helpers/kube/cluster.js';
+import { deletePods, podExec, runPods, type PodInfo } from '../../helpers/kube/pods.js';
+import { kubeTools } from '../../helpers/kube/tools.js';
+import { Prometheus } from '../../helpers/kube/prometheus.js';
+import { CONTAINERD_SOCKET } from '../../helpers/kube/containerd.js';
+import { waitFor } from '../../helpers/sh.js';
+import { cidrContains, parseCidr } from '../../../lib/cidr.js';
+
+interface NodeJson {
+  metadata: { name: string; annotations?: Record<string, string> };
+  spec: { podCIDR?: string; podCIDRs?: string[] };
+  status: { conditions: { type: string; status: string; reason?: string; message?: string }[] };
+}
+
+let cluster: KubeCluster;
+const figures: string[] = [];
+const figure = (line: string): void => {
+  figures.push(line);
+  console.log(`[figure] ${line}`);
+};
+
+async function nodes(): Promise<NodeJson[]> {
+  return (await cluster.kubectlJson<{ items: NodeJson[] }>(['get', 'nodes'])).items;
+}
+
+function condition(n: NodeJson, type: string): { status: string; reason?: string; message?: string } | undefined {
+  return n.status.conditions.find((c) => c.type === type);
+}
+
+/** What a deleted pod may leave on a node: OVS ports, host veths, host-local leases, pod netns. */
+async function residue(node: ClusterNode): Promise<string[]> {
+  const left: string[] = [];
+  const ports = (await node.exec('ovs-vsctl', ['--if-exists', 'list-ports', 'warren0'], { allowFailure: true })).stdout.trim();
+  if (ports) left.push(`OVS ports: ${ports.replaceAll('\n', ' ')}`);
+  const links = JSON.parse((await node.exec('ip', ['-json', 'link', 'show'])).stdout) as { ifname: string }[];
+  const veths = links.filter((l) => l.ifname.startsWith('wrn')).map((l) => l.ifname);
+  if (veths.length) left.push(`veths: ${veths.join(' ')}`);
+  const leases = (await node.sh('ls /var/lib/cni/networks/warren 2>/dev/null || true')).split('\n')
+    .filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f));
+  if (leases.length) left.push(`host-local leases: ${leases.join(' ')}`);
+  return left;
+}
+
+describe('Warren on a real Kubernetes cluster', () => {
+  beforeAll(async () => {
+    const started = Date.now();
+    cluster = await KubeCluster.create(kubeTools(), [
+      { name: 'cp', kind: 'public' },
+      { name: 'edge-home', kind: 'home-router' },
+      { name: 'edge-sym', kind: 'symmetric' },
+    ]);
+    figure(`cluster built (3 nodes, kubeadm init + 2 joins over the host overlay): ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }, 900_000);
+
+  afterAll(async () => {
+    await cluster?.destroy();
+    console.log(figures.map((f) => `[figure] ${f}`).join('\n'));
+  }, 300_000);
+
+  it('joins nodes behind NATs with kubeadm over the host overlay; they stay NotReady while no CNI is installed', async () => {
+    const list = await nodes();
+    expect(list.map((n) => n.metadata.name).sort()).toEqual(['cp', 'edge-home', 'edge-sym']);
+    for (const n of list) {
+      const ready = condition(n, 'Ready');
+      expect(ready?.status, `${n.metadata.name}: ${JSON.stringify(ready)}`).toBe('False');
+      expect(ready?.message ?? '').toMatch(/network plugin|cni/i);
+    }
+    // Every kubelet registered with its host-overlay address: the API server reaches it there.
+    const wide = await cluster.kubectlJson<{ items: { metadata: { name: string }; status: { addresses: { type: string; address: string }[] } }[] }>(['get', 'nodes']);
+    for (const n of cluster.nodes) {
+      const j = wide.items.find((x) => x.metadata.name === n.name)!;
+      expect(j.status.addresses.find((a) => a.type === 'InternalIP')?.address).toBe(n.hostAddress);
+    }
+  });
+
+  it('rolls out with kubectl apply -f daemonset/warren.yaml: every node Ready, the agent adopting the overlay', async () => {
+    for (const n of cluster.nodes) await cluster.stopSystemdAgent(n);
+    const started = Date.now();
+    await cluster.applyWarren();
+    await waitFor('every node Ready', async () => (await nodes()).every((n) => condition(n, 'Ready')?.status === 'True'), 180_000, 500)
+      .catch(async (err: unknown) => {
+        throw new Error(`${String(err)}\n${await cluster.kubectl(['-n', 'warren-system', 'describe', 'pods']).catch(String)}`);
+      });
+    const readyS = (Date.now() - started) / 1000;
+    await cluster.kubectl(['-n', 'warren-system', 'rollout', 'status', 'daemonset/warren-node', '--timeout=120s']);
+    figure(`kubectl apply to every node Ready: ${readyS.toFixed(1)} s; DaemonSet rolled out: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    for (const n of cluster.nodes) {
+      const conflist = await n.sh('cat /etc/cni/net.d/10-warren.conflist');
+      expect(conflist).toContain(n.podSubnet);
+      expect(await n.sh('test -x /opt/cni/bin/warren && echo yes')).toContain('yes');
+    }
+  });
+
+  let pods: (PodInfo & { readyMs: number })[] = [];
+
+  it('runs pods on every node with addresses from that node\'s subnet', async () => {
+    pods = await runPods(cluster, cluster.nodes.flatMap((n) => [{ name: `${n.name}-a`, node: n.name }, { name: `${n.name}-b`, node: n.name }]));
+    for (const p of pods) {
+      const node = cluster.nodes.find((n) => n.name === p.node)!;
+      expect(cidrContains(parseCidr(node.podSubnet), p.ip), `${p.name} ${p.ip} in ${node.podSubnet}`).toBe(true);
+    }
+    for (const n of cluster.nodes) {
+      const mine = pods.filter((p) => p.node === n.name).map((p) => p.readyMs);
+      figure(`pod creation to Running on ${n.name} (${n.site.kind}): ${mine.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(', ')}`);
+    }
+  });
+
+  it('pods reach each other across the NATs: ping and TCP, every pair of nodes', async () => {
+    const failures: string[] = [];
+    for (const from of pods.filter((p) => p.name.endsWith('-a'))) {
+      for (const to of pods.filter((p) => p.name !== from.name)) {
+        const ping = await podExec(cluster, from.name, ['ping', '-c', '1', '-W', '2', to.ip]);
+        if (!ping.ok) failures.push(`ping ${from.name} -> ${to.name} (${to.ip}): ${ping.out.trim()}`);
+        // busybox-static's own wget -T crashes (Debian 1.35): the timeout applet bounds it instead.
+        const http = await podExec(cluster, from.name, ['timeout', '5', 'wget', '-qO-', `http://${to.ip}:8080/`]);
+        if (!http.out.includes(`hello from ${to.name}`)) failures.push(`TCP ${from.name} -> ${to.name}: ${http.out.trim()}`);
+      }
+    }
+    expect(failures).toEqual([]);
+  });
+
+  it('pods reach the API server through its Service (kube-proxy), with their own service-account token', async () => {
+    for (const p of pods.filter((x) => x.name.endsWith('-a'))) {
+      // In-cluster kubectl: https://$KUBERNETES_SERVICE_HOST (10.96.0.1), the pod's token and CA.
+      const r = await podExec(cluster, p.name, ['kubectl', 'get', '--raw', '/version']);
+      expect(r.out, p.name).toContain('"gitVersion": "v1.37.2"');
+      const who = await podExec(cluster, p.name, ['kubectl', 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}']);
+      expect(who.out, p.name).toBe('system:serviceaccount:default:default');
+    }
+  });
+
+  it('the agent keeps each Node true: NetworkUnavailable False, overlay annotations, spec.podCIDR from Warren', async () => {
+    await waitFor('every Node marked by its agent', async () => (await nodes()).every((n) =>
+      condition(n, 'NetworkUnavailable')?.status === 'False' && n.metadata.annotations?.['warren.dev/public-key']), 30_000, 500);
+    for (const n of await nodes()) {
+      const node = cluster.nodes.find((c) => c.name === n.metadata.name)!;
+      expect(condition(n, 'NetworkUnavailable')?.reason).toBe('WarrenOverlayUp');
+      const a = n.metadata.annotations!;
+      expect(a['warren.dev/host-address']).toBe(node.hostAddress);
+      expect(a['warren.dev/public-key']).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+      expect(a['warren.dev/paths']).toMatch(/^direct=\d+,relayed=\d+,none=0$/);
+      // The controller-manager allocates nothing (allocate-node-cidrs=false): Warren's subnet is the Node's.
+      expect([n.spec.podCIDR, n.spec.podCIDRs]).toEqual([node.podSubnet, [node.podSubnet]]);
+    }
+  });
+
+  it('grants the agent exactly the API access it uses: anything else is refused', async () => {
+    const can = async (verb: string, resource: string): Promise<string> => (await cluster.cp.exec('kubectl',
+      ['--kubeconfig', '/etc/kubernetes/admin.conf', 'auth', 'can-i', verb, resource, '--as=system:serviceaccount:warren-system:warren-node'],
+      { env: { PATH: cluster.path }, allowFailure: true })).stdout.trim();
+    for (const [verb, resource] of [['get', 'nodes'], ['patch', 'nodes'], ['patch', 'nodes/status']] as const) expect(await can(verb, resource), `${verb} ${resource}`).toBe('yes');
+    for (const [verb, resource] of [['list', 'nodes'], ['delete', 'nodes'], ['update', 'nodes'], ['get', 'secrets'], ['list', 'pods'],
+      ['create', 'pods'], ['get', 'configmaps']] as const) expect(await can(verb, resource), `${verb} ${resource}`).toBe('no');
+  });
+
+  it('answers `warren-agent status` through kubectl exec', async () => {
+    const pod = (await cluster.kubectl(['-n', 'warren-system', 'get', 'pods', '--field-selector', 'spec.nodeName=edge-home', '-o', 'name'])).trim();
+    const out = await cluster.kubectl(['-n', 'warren-system', 'exec', pod, '-c', 'agent', '--', 'warren-agent', 'status']);
+    expect(out).toContain('node edge-home');
+    expect(out).toMatch(/kubernetes node edge-home .*NetworkUnavailable False/);
+    for (const peer of ['cp', 'edge-sym']) expect(out).toMatch(new RegExp(`^${peer}\\s+(direct|relayed)\\s`, 'm'));
+  });
+
+  it('exposes Prometheus metrics that a real Prometheus scrapes from every agent', async () => {
+    const prom = Prometheus.start(cluster.cp, '/etc/kubernetes/admin.conf');
+    await waitFor('Prometheus scraping three agents', async () => {
+      const up = await prom.query('up{job="warren-agent"}').catch(() => []);
+      return up.length === 3 && up.every((s) => s.value[1] === '1');
+    }, 60_000, 1000).catch(async (err: unknown) => {
+      throw new Error(`${String(err)}\n${JSON.stringify(await prom.targets().catch(String), null, 1)}`);
+    });
+    const peers = await prom.query('sum by (node) (warren_peers{path=~"direct|relayed"})');
+    expect(peers.map((s) => [s.metric.node, s.value[1]]).sort()).toEqual([['cp', '2'], ['edge-home', '2'], ['edge-sym', '2']]);
+    // The test pods' ADDs, counted from warren-cni's log on each node.
+    const adds = await prom.query('sum by (node) (warren_cni_calls_total{verb="ADD",result="ok"})');
+    expect(adds.length).toBe(3);
+    for (const s of adds) expect(Number(s.value[1]), s.metric.node).toBeGreaterThanOrEqual(2);
+    expect((await prom.query('warren_peer_last_handshake_age_seconds')).length).toBe(6);
+  });
+
+  it('a rolling update of the DaemonSet keeps pod traffic across nodes flowing', async () => {
+    const image = cluster.tools.warrenImage;
+    const next = `${image}-next`;
+    const full = (ref: string): string => (ref.split('/')[0]!.includes('.') ? ref : `docker.io/${ref}`);
+    for (const n of cluster.nodes) await n.exec('ctr', ['--address', CONTAINERD_SOCKET, '-n', 'k8s.io', 'images', 'tag', '--force', full(image), full(next)]);
+    // Two pairs: cp -> edge-home (direct) and edge-home -> edge-sym (relayed through TURN).
+    const pairs = [['cp-a', 'edge-home-b'], ['edge-home-a', 'edge-sym-a']] as const;
+    const ip = (name: string): string => pods.find((p) => p.name === name)!.ip;
+    for (const [from, to] of pairs) {
+      await podExec(cluster, to, ['sh', '-c', 'nc -ll -p 9000 -e cat >/dev/null 2>&1 &']);
+      await podExec(cluster, from, ['sh', '-c', `ping -i 0.1 ${ip(to)} > /tmp/ping.out 2>&1 & echo $! > /tmp/ping.pid; ` +
+        `(i=0; while :; do echo $i; i=$((i+1)); sleep 0.1; done) | nc ${ip(to)} 9000 > /tmp/tcp.out 2>&1 & echo $! > /tmp/tcp.pid`]);
+    }
+    const started = Date.now();
+    await cluster.kubectl(['-n', 'warren-system', 'set', 'image', 'daemonset/warren-node', `install-cni=${next}`, `configgen=${next}`, `agent=${next}`]);
+    await cluster.kubectl(['-n', 'warren-system', 'rollout', 'status', 'daemonset/warren-node', '--timeout=180s']);
+    const rolledS = (Date.now() - started) / 1000;
+    // Let traffic run on the new agents for a while before judging.
+    await waitFor('two seconds on the new agents', () => Date.now() - started > rolledS * 1000 + 2000, 10_000, 200);
+    const problems: string[] = [];
+    for (const [from, to] of pairs) {
+      await podExec(cluster, from, ['sh', '-c', 'kill -INT $(cat /tmp/ping.pid)']);
+      const ping = (await podExec(cluster, from, ['cat', '/tmp/ping.out'])).out;
+      const seqs = [...ping.matchAll(/seq=(\d+)/g)].map((m) => Number(m[1]));
+      const sent = Number(/(\d+) packets transmitted/.exec(ping)?.[1] ?? NaN);
+      let worst = 0;
+      for (let i = 1; i < seqs.length; i++) worst = Math.max(worst, seqs[i]! - seqs[i - 1]! - 1);
+      const lostS = (worst * 0.1).toFixed(1);
+      const tcpAlive = (await podExec(cluster, from, ['sh', '-c', 'kill -0 $(cat /tmp/tcp.pid)'])).ok;
+      const echoed = (await podExec(cluster, from, ['sh', '-c', 'tail -n 1 /tmp/tcp.out'])).out.trim();
+      figure(`rolling update (${rolledS.toFixed(1)} s for 3 nodes), ${from} -> ${to}: ${sent} pings every 0.1 s, ${sent - seqs.length} lost, ` +
+        `longest gap ${lostS} s; TCP connection ${tcpAlive ? 'kept' : 'LOST'} (last echo ${echoed})`);
+      if (!tcpAlive) problems.push(`${from} -> ${to}: TCP connection lost`);
+      if (worst * 0.1 > 1) problems.push(`${from} -> ${to}: ${lostS} s without ping replies`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('deleting the pods leaves nothing behind on any node', async () => {
+    await deletePods(cluster);
+    for (const n of cluster.nodes) {
+      await waitFor(`${n.name} clean`, async () => (await residue(n)).length === 0, 30_000, 500)
+        .catch(async () => { throw new Error(`${n.name}: ${(await residue(n)).join('; ')}`); });
+    }
+  });
+
+  it('a node drained and removed is released: its subnet freed in etcd, its peers drop it', async () => {
+    const gone = cluster.nodes.find((n) => n.name === 'edge-sym')!;
+    await cluster.kubectl(['drain', gone.name, '--ignore-daemonsets', '--delete-emptydir-data', '--force', '--timeout=60s']);
+    // On the node itself (the README's removal steps): stop the kubelet, kubeadm reset.
+    await cluster.stopKubelet(gone);
+    await gone.exec('kubeadm', ['reset', '-f', `--cri-socket=unix://${CONTAINERD_SOCKET}`], { env: { PATH: cluster.path } });
+    await cluster.kubectl(['delete', 'node', gone.name]);
+    const released = await cluster.configgen(cluster.cp, ['release', '--node', gone.name]);
+    expect(released).toContain(`${gone.name}: released pod subnet ${gone.podSubnet}`);
+    const listing = JSON.parse(await cluster.configgen(cluster.cp, ['list', '--json'])) as unknown;
+    expect(JSON.stringify(listing)).not.toContain(gone.name);
+    const started = Date.now();
+    const pod = (await cluster.kubectl(['-n', 'warren-system', 'get', 'pods', '--field-selector', 'spec.nodeName=cp', '-o', 'name'])).trim();
+    await waitFor('cp\'s agent dropping edge-sym', async () => !(await cluster.kubectl(['-n', 'warren-system', 'exec', pod, '-c', 'agent', '--',
+      'warren-agent', 'status'])).includes('edge-sym'), 20_000, 500);
+    figure(`released node dropped by its peers ${((Date.now() - started) / 1000).toFixed(1)} s after warren-configgen release`);
+    await waitFor('cp\'s Node annotation counting two peers less one', async () =>
+      (await nodes()).find((n) => n.metadata.name === 'cp')?.metadata.annotations?.['warren.dev/paths'] === 'direct=1,relayed=0,none=0', 30_000, 500);
+  });
+});
