@@ -114,15 +114,24 @@ export function podRoutes(ipam: CniResult, gws: readonly Gateway[], isGateway: b
   return routes.map((r) => (r.gw ? r : { ...r, gw: gws.find((g) => g.family === splitInterfaceAddress(r.dst).family)?.address }));
 }
 
-export function podConfigCommands(ifname: string, ipam: CniResult, routes: readonly CniRoute[]): string[] {
+/**
+ * The pod's interface: MAC, addresses, routes. With a gateway, every destination, pods on
+ * the same node included, goes through it: the addresses carry no on-link prefix route,
+ * only a host route to the gateway. So the node sees both directions of pod-to-pod
+ * traffic, and kube-proxy's NAT works when a pod reaches a Service whose backend sits on
+ * the same node (the reply would otherwise go pod to pod through the switch, un-NATed).
+ */
+export function podConfigCommands(ifname: string, ipam: CniResult, routes: readonly CniRoute[], viaGateway = false): string[] {
   const first = ipam.ips[0];
   if (!first) throw new CniError(CniCode.IpamFailed, 'IPAM returned no address');
   const cmds = [`link set ${ifname} address ${podMac(first.address.split('/')[0]!)}`];
   for (const ip of ipam.ips) {
     const { family } = splitInterfaceAddress(ip.address);
-    cmds.push(`address add ${ip.address} dev ${ifname}${family === 6 ? ' nodad' : ''}`);
+    const routed = viaGateway && ip.gateway;
+    cmds.push(`address add ${ip.address} dev ${ifname}${family === 6 ? ' nodad' : ''}${routed ? ' noprefixroute' : ''}`);
   }
   cmds.push(`link set ${ifname} up`);
+  if (viaGateway) for (const g of gateways(ipam)) cmds.push(`route replace ${g.address}/${g.family === 4 ? 32 : 128} dev ${ifname} scope link`);
   // Batch lines take no family flag: the explicit prefix (0.0.0.0/0, ::/0) names it.
   for (const r of routes) {
     cmds.push(`route replace ${r.dst}${r.gw ? ` via ${r.gw}` : ''} dev ${ifname}${r.mtu ? ` mtu ${r.mtu}` : ''}`);

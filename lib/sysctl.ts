@@ -3,7 +3,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 
 export function ensureSysctl(key: string, value: string): void {
-  const path = `/proc/sys/${key.replaceAll('.', '/')}`;
+  ensureProcSys(`/proc/sys/${key.replaceAll('.', '/')}`, value);
+}
+
+/** The same by path: interface names may hold dots, which sysctl keys cannot. */
+export function ensureProcSys(path: string, value: string): void {
   if (readFileSync(path, 'utf8').trim() === value) return;
   writeFileSync(path, value);
 }

@@ -491,6 +491,7 @@ export class Agent {
         const w = byKey.get(r.publicKey);
         return {
           node: r.node,
+          hostAddress: r.hostAddress,
           path: paths.get(r.node)!,
           endpoint: w?.endpoint,
           lastHandshake: w?.latestHandshake?.toISOString(),

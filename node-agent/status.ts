@@ -8,6 +8,8 @@ import type { KubeStatus } from './kube/publisher.js';
 
 export interface PeerStatus {
   node: string;
+  /** The peer's host-overlay address. */
+  hostAddress: string;
   /** punching / checking / direct / relayed, from the path engine. */
   path: string;
   endpoint: string | undefined;

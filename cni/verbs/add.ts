@@ -4,7 +4,7 @@ import { netnsExists, inNetns } from '../../lib/netns.js';
 import { ipBatch } from '../../lib/ip.js';
 import { deleteLink, linkNames } from '../../lib/links.js';
 import { nftApply, nftJsonIfExists } from '../../lib/nft.js';
-import { ensureSysctl } from '../../lib/sysctl.js';
+import { ensureProcSys, ensureSysctl } from '../../lib/sysctl.js';
 import { CommandError } from '../../lib/errors.js';
 import { detectDatapath, effectiveMtu, ipamCall, type Context } from '../context.js';
 import { CniCode, CniError } from '../errors.js';
@@ -63,7 +63,15 @@ async function reconcileMasquerade(ctx: Context): Promise<void> {
 async function configureBridge(ctx: Context, gws: Gateway[]): Promise<void> {
   if (!ctx.config.isGateway) return ipBatch(ctx.runner, [`link set ${ctx.config.bridge} up`]);
   for (const g of gws) ensureSysctl(g.family === 4 ? 'net.ipv4.ip_forward' : 'net.ipv6.conf.all.forwarding', '1');
-  return ipBatch(ctx.runner, bridgeAddressCommands(ctx.config.bridge, gws));
+  await ipBatch(ctx.runner, bridgeAddressCommands(ctx.config.bridge, gws));
+  // Pods send everything to the gateway, also to pods beside them (podConfigCommands), and
+  // the node forwards it back out of the bridge: it must not tell them, by an ICMP redirect,
+  // to go directly, or replies from Service backends would bypass kube-proxy's reverse NAT.
+  // The kernel sends redirects if the `all` or the interface's setting says so: both off.
+  if (gws.some((g) => g.family === 4)) {
+    ensureSysctl('net.ipv4.conf.all.send_redirects', '0');
+    ensureProcSys(`/proc/sys/net/ipv4/conf/${ctx.config.bridge}/send_redirects`, '0');
+  }
 }
 
 export async function add(ctx: Context): Promise<CniResult> {
@@ -94,7 +102,7 @@ export async function add(ctx: Context): Promise<CniResult> {
     await attachPort(ctx, a, bridgeExists, datapath, mtu);
   });
   const routesP = ipamP.then((r) => podRoutes(r, gateways(r), cfg.isGateway));
-  const podP = Promise.all([ipamP, routesP, vethP]).then(([r, routes]) => configurePod(ctx, a, datapath, podConfigCommands(a.ifname, r, routes)));
+  const podP = Promise.all([ipamP, routesP, vethP]).then(([r, routes]) => configurePod(ctx, a, datapath, podConfigCommands(a.ifname, r, routes, cfg.isGateway)));
   // A new bridge exists once OVS has made it; an existing one is configured at once.
   const bridgeP = Promise.all([ipamP, bridgeExists ? undefined : ovsP]).then(([r]) => configureBridge(ctx, gateways(r)));
   // Node-wide and idempotent; bad input was refused before this point.

@@ -12,6 +12,7 @@ import type { AgentStatus } from '../status.js';
 import { AgentMetrics } from './agent-metrics.js';
 import { CniLogFollower } from './cni-log-follower.js';
 import { serveMetrics } from './server.js';
+import { scrapeTargets } from './targets.js';
 
 export class MetricsService {
   private readonly metrics: AgentMetrics;
@@ -21,7 +22,7 @@ export class MetricsService {
   private lastError: string | undefined;
   private stopped = false;
 
-  constructor(private readonly config: Pick<AgentConfig, 'metrics' | 'cniLogFile'>, status: () => Promise<AgentStatus>, private readonly log: Log) {
+  constructor(private readonly config: Pick<AgentConfig, 'metrics' | 'cniLogFile'>, private readonly status: () => Promise<AgentStatus>, private readonly log: Log) {
     this.metrics = new AgentMetrics(status);
     this.follower = new CniLogFollower({
       path: config.cniLogFile,
@@ -51,7 +52,11 @@ export class MetricsService {
 
   private async bind(address: string): Promise<void> {
     try {
-      this.server = await serveMetrics(parseEndpoint(address)!, () => this.metrics.render(), this.metrics.registry.contentType);
+      const at = parseEndpoint(address)!;
+      this.server = await serveMetrics(at, {
+        '/metrics': { render: () => this.metrics.render(), contentType: this.metrics.registry.contentType },
+        '/targets': { render: async () => JSON.stringify(scrapeTargets(await this.status(), at.port)), contentType: 'application/json' },
+      });
       if (this.stopped) this.server.close();
       else this.log('info', 'metrics served', { url: `http://${address}/metrics` });
     } catch (err) {

@@ -84,6 +84,10 @@ export class KubeCluster {
       for (const spec of specs) await cluster.addNode(spec);
       await cluster.init();
       for (const n of cluster.nodes.slice(1)) await cluster.join(n);
+      await waitFor('every node registered', async () => {
+        const names = (await cluster!.kubectl(['get', 'nodes', '-o', 'name'])).split('\n').filter(Boolean);
+        return names.length === specs.length;
+      }, 60_000, 500);
       return cluster;
     } catch (err) {
       if (cluster) await cluster.destroy();

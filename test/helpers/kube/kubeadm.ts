@@ -1,7 +1,7 @@
 // kubeadm init and join on emulated nodes. The init config is the file users get
 // (daemonset/kubeadm-config.yaml) with only what the emulated hosts need added: a
 // token known in advance, the node's name and cgroup root, cgroupfs and cgroup v1, the
-// preflight checks that cannot pass in a network namespace, and no CoreDNS image.
+// preflight checks that cannot pass in a network namespace, the etcd image built here.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import YAML from 'yaml';
@@ -32,7 +32,6 @@ export function initConfig(shipped: string, nodeName: string, hostAddress: strin
   };
   const init = byKind('InitConfiguration');
   init.bootstrapTokens = [{ token: BOOTSTRAP_TOKEN, ttl: '2h' }];
-  init.skipPhases = ['addon/coredns'];
   const reg = init.nodeRegistration as Record<string, unknown>;
   Object.assign(reg, { name: nodeName, criSocket: `unix://${CONTAINERD_SOCKET}`, ignorePreflightErrors: IGNORED_PREFLIGHT });
   const cluster = byKind('ClusterConfiguration');

@@ -1,6 +1,6 @@
 // Debian's Prometheus on the control-plane node, scraping the agents with the config
-// users get (daemonset/prometheus-scrape.yaml): pods found through the API server, metrics
-// fetched over the host overlay.
+// users get (daemonset/prometheus-scrape.yaml): targets from the local agent's HTTP
+// service discovery, metrics fetched over the host overlay.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Daemon } from './kube-node.js';
@@ -17,10 +17,10 @@ export interface PromSample {
 export class Prometheus {
   private constructor(readonly node: ClusterNode, readonly daemon: Daemon) {}
 
-  static start(node: ClusterNode, kubeconfig: string): Prometheus {
+  static start(node: ClusterNode): Prometheus {
     const dir = join(node.root, 'prometheus');
     mkdirSync(join(dir, 'data'), { recursive: true });
-    const config = readFileSync(SCRAPE_CONFIG, 'utf8').replace('KUBECONFIG', kubeconfig);
+    const config = readFileSync(SCRAPE_CONFIG, 'utf8').replaceAll('AGENT_ADDRESS', node.hostAddress);
     writeFileSync(join(dir, 'prometheus.yml'), config);
     const d = node.spawn('prometheus', 'prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`,
       `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=${LISTEN}`]);

@@ -45,10 +45,19 @@ describe('gateway and routes', () => {
   });
 
   it('configures the pod: MAC, address, link up, then routes', () => {
-    expect(podConfigCommands('eth0', ipam, podRoutes(ipam, gateways(ipam), true))).toEqual([
+    expect(podConfigCommands('eth0', ipam, podRoutes(ipam, gateways(ipam), false))).toEqual([
       'link set eth0 address 0a:58:0a:f4:03:07',
       'address add 10.244.3.7/24 dev eth0',
       'link set eth0 up',
+    ]);
+  });
+
+  it('with a gateway, sends everything through it, pods of the same subnet included (no on-link prefix route)', () => {
+    expect(podConfigCommands('eth0', ipam, podRoutes(ipam, gateways(ipam), true), true)).toEqual([
+      'link set eth0 address 0a:58:0a:f4:03:07',
+      'address add 10.244.3.7/24 dev eth0 noprefixroute',
+      'link set eth0 up',
+      'route replace 10.244.3.1/32 dev eth0 scope link',
       'route replace 0.0.0.0/0 via 10.244.3.1 dev eth0',
     ]);
   });

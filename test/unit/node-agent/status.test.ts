@@ -9,8 +9,8 @@ const status: AgentStatus = {
   nat: { mapping: 'endpoint-independent', reflexive: '198.51.100.6:51820', punchTtl: 2 }, relay: '192.0.2.10:49160', relayTraffic: { sentBytes: 0, receivedBytes: 0 },
   etcd: { publisher: 'connected', watcher: 'connected' },
   peers: [
-    { node: 'cloud-vm', path: 'direct', endpoint: '203.0.113.7:51820', lastHandshake: '2026-11-23T12:00:00.000Z', rxBytes: 1_500_000, txBytes: 2048 },
-    { node: 'factory-gw', path: 'relayed', endpoint: '127.0.0.1:40001', lastHandshake: undefined, rxBytes: 0, txBytes: 148 },
+    { node: 'cloud-vm', hostAddress: '10.10.0.11', path: 'direct', endpoint: '203.0.113.7:51820', lastHandshake: '2026-11-23T12:00:00.000Z', rxBytes: 1_500_000, txBytes: 2048 },
+    { node: 'factory-gw', hostAddress: '10.10.0.12', path: 'relayed', endpoint: '127.0.0.1:40001', lastHandshake: undefined, rxBytes: 0, txBytes: 148 },
   ],
 };
 

@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { AgentMetrics, sampleOf } from '../../../../node-agent/metrics/agent-metrics.js';
+import { scrapeTargets } from '../../../../node-agent/metrics/targets.js';
 import { serveMetrics } from '../../../../node-agent/metrics/server.js';
 import type { AgentStatus } from '../../../../node-agent/status.js';
 
@@ -11,10 +12,10 @@ const status: AgentStatus = {
   relayTraffic: { sentBytes: 1480, receivedBytes: 2960 },
   etcd: { publisher: 'connected', watcher: 'connected' },
   peers: [
-    { node: 'cloud-vm', path: 'direct', endpoint: '203.0.113.7:51820', lastHandshake: '2026-11-23T12:00:00.000Z', rxBytes: 1_500_000, txBytes: 2048 },
-    { node: 'factory-gw', path: 'relayed', endpoint: '127.0.0.1:40001', lastHandshake: '2026-11-23T11:58:30.000Z', rxBytes: 10, txBytes: 148 },
-    { node: 'new-node', path: 'checking', endpoint: undefined, lastHandshake: undefined, rxBytes: 0, txBytes: 0 },
-    { node: 'unseen', path: 'unknown', endpoint: undefined, lastHandshake: undefined, rxBytes: 0, txBytes: 0 },
+    { node: 'cloud-vm', hostAddress: '10.10.0.11', path: 'direct', endpoint: '203.0.113.7:51820', lastHandshake: '2026-11-23T12:00:00.000Z', rxBytes: 1_500_000, txBytes: 2048 },
+    { node: 'factory-gw', hostAddress: '10.10.0.12', path: 'relayed', endpoint: '127.0.0.1:40001', lastHandshake: '2026-11-23T11:58:30.000Z', rxBytes: 10, txBytes: 148 },
+    { node: 'new-node', hostAddress: '10.10.0.13', path: 'checking', endpoint: undefined, lastHandshake: undefined, rxBytes: 0, txBytes: 0 },
+    { node: 'unseen', hostAddress: '10.10.0.14', path: 'unknown', endpoint: undefined, lastHandshake: undefined, rxBytes: 0, txBytes: 0 },
   ],
 };
 
@@ -60,16 +61,26 @@ describe('AgentMetrics', () => {
     expect(after.split('\n')).toContain('warren_relay_allocated 0');
   });
 
-  it('is served at GET /metrics, and nowhere else', async () => {
+  it('is served at GET /metrics, with Prometheus service discovery at GET /targets, and nowhere else', async () => {
     const m = new AgentMetrics(async () => status, { processMetrics: false, now: () => now });
-    const server = await serveMetrics({ address: '127.0.0.1', port: 0 }, () => m.render(), m.registry.contentType);
+    const server = await serveMetrics({ address: '127.0.0.1', port: 0 }, {
+      '/metrics': { render: () => m.render(), contentType: m.registry.contentType },
+      '/targets': { render: async () => JSON.stringify(scrapeTargets(status, 9477)), contentType: 'application/json' },
+    });
     try {
       const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
       const r = await fetch(`${base}/metrics`);
       expect(r.status).toBe(200);
       expect(r.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
       expect(await r.text()).toContain('warren_peers{path="direct"} 1');
+      const sd = await fetch(`${base}/targets`);
+      expect(sd.headers.get('content-type')).toBe('application/json');
+      expect(await sd.json()).toEqual([
+        { targets: [`${status.hostAddress}:9477`], labels: { node: status.node } },
+        ...status.peers.map((p) => ({ targets: [`${p.hostAddress}:9477`], labels: { node: p.node } })),
+      ]);
       expect((await fetch(`${base}/`)).status).toBe(404);
+      expect((await fetch(`${base}/constructor`)).status).toBe(404);
       expect((await fetch(`${base}/metrics`, { method: 'POST' })).status).toBe(405);
     } finally {
       await new Promise((r) => server.close(r));
@@ -77,7 +88,7 @@ describe('AgentMetrics', () => {
   });
 
   it('answers 500 when the status cannot be read', async () => {
-    const server = await serveMetrics({ address: '127.0.0.1', port: 0 }, async () => { throw new Error('wg show failed'); }, 'text/plain');
+    const server = await serveMetrics({ address: '127.0.0.1', port: 0 }, { '/metrics': { render: async () => { throw new Error('wg show failed'); }, contentType: 'text/plain' } });
     try {
       const r = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`);
       expect(r.status).toBe(500);
