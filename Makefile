@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SOURCES := $(shell find cni configgen node-agent lib scripts/build.mjs scripts/sea.mjs scripts/etcd3-protos.mjs -name '*.ts' -o -name '*.mjs' 2>/dev/null) package-lock.json
 
-.PHONY: deps build test unit demo bench clean typecheck images images-k8s images-verify
+.PHONY: deps build test unit demo bench clean typecheck images images-k8s images-verify kube-tools
 
 deps:
 	@bash scripts/install-deps.sh
@@ -16,7 +16,12 @@ build: deps dist/.built
 typecheck: deps
 	npx tsc --noEmit
 
-test: build typecheck
+# The Kubernetes tests' programs and images, cached in /var/cache/warren (about 30 minutes
+# once on a fresh machine, 2 s after): listed in dist/kube-tools.json.
+kube-tools: build
+	@bash scripts/kube-tools.sh
+
+test: build typecheck kube-tools
 	npx vitest run
 
 unit: deps

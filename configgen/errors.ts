@@ -26,13 +26,8 @@ export class PoolMismatchError extends WarrenError {
   }
 }
 
-/** The conflist or the node file could not be written. */
-export class WriteError extends WarrenError {
-  readonly exitStatus = 6;
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('WRITE_FAILED', message, options);
-  }
-}
+/** The conflist or the node file could not be written (exit 6): lib's, shared with the agent. */
+export { WriteError } from '../lib/write-file.js';
 
 /** Exit statuses, as documented in --help. The store's errors carry 2, 3 and 7. */
 export const EXIT_STATUSES: readonly [number, string][] = [

@@ -10,7 +10,7 @@ import { CONFLIST_NAME, renderConflist, renderNodeFile, toFileText, type Conflis
 import { ConfigError } from './errors.js';
 import type { NodeAllocation } from './pool.js';
 import type { AllocateConfig } from './settings.js';
-import { writeFileAtomic, type WriteOutcome } from './write.js';
+import { writeFileAtomic, type WriteOutcome } from '../lib/write-file.js';
 
 export const NODE_FILE = 'node.json';
 

@@ -32,6 +32,7 @@ import { bindUdp, udpPort } from './nat/udp.js';
 import { NodeFileError, readNodeFile, type NodeFile } from './node-file.js';
 import { mtuFor, type OverlayPeer } from './overlay/plan.js';
 import { reconcileOverlay } from './overlay/reconcile.js';
+import { readRelayedPeers, writeRelayedPeers } from './engine/relayed-peers.js';
 import { RelayProxy, type RelayTraffic } from './relay/relay-proxy.js';
 import { agentKeys } from './signal/keys.js';
 import { Publisher } from './signal/publisher.js';
@@ -156,6 +157,7 @@ export class Agent {
       punchTtl: this.punchTtl ?? 2,
       onChange: () => this.requestReconcile(),
       onError: (err) => this.log('warn', 'path engine', { error: errorMessage(err) }),
+      relayedBefore: readRelayedPeers(c.stateDir),
       onSuspect: (peer) => {
         if (Date.now() - this.lastRefreshAt < SUSPECT_REFRESH_MIN_MS) return;
         this.log('info', 'a direct peer missed its keepalive check: asking STUN for our mapping', { peer });
@@ -469,6 +471,12 @@ export class Agent {
       peers,
     });
     for (const r of result.rejected) this.log('warn', 'peer left out', { publicKey: r.publicKey, reason: r.reason });
+    const relayed = this.engine.status().filter((p) => p.phase === 'relayed' && p.relayed).map((p) => p.node);
+    try {
+      writeRelayedPeers(this.config.stateDir, relayed);
+    } catch (err) {
+      this.log('warn', 'cannot keep the relayed peers for the next agent', { error: errorMessage(err) });
+    }
   }
 
   async status(): Promise<AgentStatus> {

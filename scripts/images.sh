@@ -7,15 +7,21 @@
 # cluster references (warren/busybox:test arrives as docker.io/warren/busybox:test, the name
 # the kubelet looks up).
 #
-# Usage: scripts/images.sh [--k8s-bin DIR] [ROLE...]
+# Usage: scripts/images.sh [--k8s-bin DIR] [--conformance] [ROLE...]
 #   ROLE          warren-node pause busybox          (the default set)
 #                 kube-apiserver kube-controller-manager kube-scheduler kube-proxy etcd coredns
 #                                                    (added to the default set by --k8s-bin)
+#                 agnhost glibc-dns-testing          (added by --conformance; they need --k8s-bin
+#                                                    with e2e.test and agnhost, which
+#                                                    `scripts/k8s-tools.sh --conformance` adds)
 #   --k8s-bin DIR the bin directory printed by scripts/k8s-tools.sh (also WARREN_K8S_BIN): the
 #                 control-plane images are its static binaries, named as its
 #                 `kubeadm config images list` prints them; when kubeadm's pause name differs
 #                 from WARREN_PAUSE_IMAGE, the pause archive carries both (kubeadm's preflight
 #                 looks for its own).
+#   --conformance the images Kubernetes' network conformance tests run (`make conformance`),
+#                 named as that bin directory's `e2e.test --list-images` names them; the pause
+#                 archive also carries e2e.test's pause name when it is not one of its own
 #
 # Output: one line per image on stdout, tab-separated: ROLE ARCHIVE REF [REF...]; the first
 # REF is the name the cluster uses (containerd's sandbox_image for `pause`). Progress, sizes
@@ -41,6 +47,15 @@
 #                Debian 12 base with what it execs: iptables(-save/-restore), nft, ipset
 #   coredns      /coredns (as the real image), built once per version with `go install` from
 #                the Go module proxy (about 4 minutes cold), on an otherwise empty base
+#   agnhost      test/images/agnhost/Dockerfile of the same k8s.io/kubernetes module, on Debian
+#                instead of Alpine: a Debian 12 base with the tools its `apk add` line installs
+#                and the e2e specs exec (E2E_TOOLS_PACKAGES: dig, nslookup, curl, wget, nc, ip,
+#                ss, iperf, socat, ping), then /agnhost (and agnhost-2), /coredns (kubeadm's
+#                CoreDNS, built above, for the specs that run their own DNS server), porter's
+#                localhost.crt/.key, /uploads, the image's user and group; its tag is the one
+#                whose version matches the module's test/images/agnhost/VERSION
+#   glibc-dns-testing  the DNS specs' glibc prober: the real image is a Debian base with
+#                dnsutils, i.e. agnhost's Debian base layer alone (stored once by containerd)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -55,15 +70,21 @@ KEEP=3   # archives kept per role (the newest used)
 PATH_ENV='PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 KUBE_PROXY_PACKAGES=(iptables nftables ipset)   # iptables mode, nftables mode (knftables), ipvs mode
 CONTROL_PLANE=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy etcd coredns)
+CONFORMANCE=(agnhost glibc-dns-testing)
+# What agnhost's `apk add` installs, by Debian's names (bash and util-linux are in the base
+# already), plus ping and wget, which Alpine's busybox gives the real image.
+E2E_TOOLS_PACKAGES=(bind9-dnsutils curl wget netcat-openbsd iproute2 iperf socat iputils-ping)
 
 log() { printf 'images: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
 roles=()
+conformance=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --k8s-bin) K8S_BIN="${2:?--k8s-bin needs a directory}"; shift 2 ;;
     --k8s-bin=*) K8S_BIN="${1#*=}"; shift ;;
+    --conformance) conformance=1; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option $1 (see --help)" ;;
     *) roles+=("$1"); shift ;;
@@ -73,10 +94,11 @@ if [ "${#roles[@]}" -eq 0 ]; then
   roles=(warren-node pause busybox)
   [ -n "$K8S_BIN" ] && roles+=("${CONTROL_PLANE[@]}")
 fi
+[ "$conformance" = 1 ] && roles+=("${CONFORMANCE[@]}")
 for r in "${roles[@]}"; do
   case "$r" in
     warren-node|pause|busybox) ;;
-    kube-apiserver|kube-controller-manager|kube-scheduler|kube-proxy|etcd|coredns)
+    kube-apiserver|kube-controller-manager|kube-scheduler|kube-proxy|etcd|coredns|agnhost|glibc-dns-testing)
       [ -n "$K8S_BIN" ] || die "$r needs --k8s-bin DIR (scripts/k8s-tools.sh prints it)" ;;
     *) die "unknown image role $r" ;;
   esac
@@ -450,6 +472,51 @@ build_coredns() { # OUT REF... ; binary in COREDNS_BIN
   oci_image "$out" "$(jq -cn --arg p "$PATH_ENV" '{Env: [$p], Entrypoint: ["/coredns"], WorkingDir: "/"}')" "$d/layer" "$@"
 }
 
+# --- conformance (e2e.test's images) -------------------------------------------------------
+# The names e2e.test references, as it lists them itself.
+E2E_IMAGES=""
+e2e_ref() { # ERE: the one name of --list-images that matches
+  local m
+  m="$(grep -E "$1" <<<"$E2E_IMAGES" || true)"
+  [ -n "$m" ] && [ "$(wc -l <<<"$m")" = 1 ] || die "e2e.test --list-images names ${m:-no image} for /$1/ (wanted exactly one)"
+  printf '%s' "$m"
+}
+# The k8s.io/kubernetes module e2e.test and agnhost were built from (scripts/k8s-tools.sh).
+k8s_module_dir() {
+  local d; d="$(go env GOMODCACHE)/k8s.io/kubernetes@$k8s_version"
+  [ -d "$d/test/images/agnhost" ] || die "$d is missing (scripts/k8s-tools.sh --conformance downloads it)"
+  printf '%s' "$d"
+}
+E2E_TOOLS_BASE=""
+build_agnhost() { # OUT REF... ; binaries in AGNHOST_BIN, COREDNS_BIN
+  local out="$1"; shift
+  local d="$TMP/agnhost" porter; porter="$(k8s_module_dir)/test/images/agnhost/porter"
+  mkdir -p "$d/root/uploads" "$d/root/home/user-defined-in-image" "$d/base"
+  cp "$AGNHOST_BIN" "$d/root/agnhost"
+  # The entrypoint-tester specs override the entrypoint with agnhost-2.
+  ln -s agnhost "$d/root/agnhost-2"
+  cp "$COREDNS_BIN" "$d/root/coredns"
+  install -m 0644 "$porter/localhost.crt" "$porter/localhost.key" "$d/root/"
+  # adduser -u 1000 -D user-defined-in-image; addgroup -g 50000 group-defined-in-image; addgroup
+  # user-defined-in-image group-defined-in-image: the base's files with those lines added.
+  tar -C "$d/base" -xzf "$E2E_TOOLS_BASE.tar.gz" ./etc/passwd ./etc/group
+  mkdir -p "$d/root/etc"
+  { cat "$d/base/etc/passwd"; printf 'user-defined-in-image:x:1000:1000::/home/user-defined-in-image:/bin/sh\n'; } >"$d/root/etc/passwd"
+  { cat "$d/base/etc/group"; printf 'user-defined-in-image:x:1000:\ngroup-defined-in-image:x:50000:user-defined-in-image\n'; } >"$d/root/etc/group"
+  chmod 0644 "$d/root/etc/passwd" "$d/root/etc/group"
+  chown 1000:1000 "$d/root/home/user-defined-in-image"
+  tar -C "$d/root" --sort=name --mtime=@0 --numeric-owner -cf "$d/layer.tar" .   # keeps the home's owner
+  layer_from_tar "$d/layer.tar" "$d/layer"
+  rm -f "$d/layer.tar"
+  local ports='{"80/tcp":{},"8080/tcp":{},"8081/tcp":{},"9376/tcp":{},"5000/tcp":{}}'
+  oci_image "$out" "$(jq -cn --arg p "$PATH_ENV" --argjson e "$ports" \
+    '{Env: [$p], Entrypoint: ["/agnhost"], Cmd: ["pause"], WorkingDir: "/", ExposedPorts: $e}')" "$E2E_TOOLS_BASE $d/layer" "$@"
+}
+build_glibc_dns_testing() { # OUT REF...
+  local out="$1"; shift
+  oci_image "$out" "$(jq -cn --arg p "$PATH_ENV" '{Env: [$p], Cmd: ["bash"]}')" "$E2E_TOOLS_BASE" "$@"
+}
+
 # kubeadm's names for the control plane (and its pause), by role.
 declare -A KUBEADM_REF=()
 if [ -n "$K8S_BIN" ]; then
@@ -461,6 +528,12 @@ if [ -n "$K8S_BIN" ]; then
     name="${ref%:*}"; KUBEADM_REF["${name##*/}"]="$ref"
   done < <("$K8S_BIN/kubeadm" config images list --kubernetes-version "$k8s_version" "${repo_args[@]}" -o json | jq -r '.images[]')
 fi
+for r in "${roles[@]}"; do
+  case "$r" in agnhost|glibc-dns-testing) ;; *) [ "$conformance" = 1 ] || continue ;; esac
+  [ -x "$K8S_BIN/e2e.test" ] || die "$K8S_BIN/e2e.test is missing (scripts/k8s-tools.sh --conformance builds it)"
+  E2E_IMAGES="$("$K8S_BIN/e2e.test" --list-images)"
+  break
+done
 
 # --- main ----------------------------------------------------------------------------------
 NODE_IMAGE="${WARREN_NODE_IMAGE:-warren/warren-node:$(jq -r .version "$ROOT/package.json")}"
@@ -487,6 +560,12 @@ for role in "${roles[@]}"; do
       # sandbox image the cluster configures): one archive, both names.
       kp="${KUBEADM_REF[pause]:-}"
       [ -n "$kp" ] && [ "$(normalize_ref "$kp")" != "$(normalize_ref "$PAUSE_IMAGE")" ] && refs+=("$kp")
+      # And e2e.test's (its pause pods), for the conformance tests.
+      if [ "$conformance" = 1 ]; then
+        ep="$(e2e_ref '/pause:[^/]+$')"
+        for r in "${refs[@]}"; do [ "$(normalize_ref "$r")" = "$(normalize_ref "$ep")" ] && ep=""; done
+        [ -n "$ep" ] && refs+=("$ep")
+      fi
       build_or_reuse pause "pause.c $(sha <"$ROOT/scripts/images/pause.c") gcc $(gcc -dumpfullversion) libc $(dpkg-query -W -f='${Version}' libc6-dev)" \
         build_pause "${refs[@]}"
       ;;
@@ -510,6 +589,23 @@ for role in "${roles[@]}"; do
       [ -n "$ref" ] || die "kubeadm config images list names no coredns image"
       COREDNS_BIN="$(coredns_binary "${ref##*:}")"
       build_or_reuse coredns "binary $(file_sum "$COREDNS_BIN")" build_coredns "$ref"
+      ;;
+    agnhost|glibc-dns-testing)
+      E2E_TOOLS_BASE="$(debian_base e2e-tools "${E2E_TOOLS_PACKAGES[@]}")"
+      if [ "$role" = glibc-dns-testing ]; then
+        build_or_reuse glibc-dns-testing "base $(basename "$E2E_TOOLS_BASE")" build_glibc_dns_testing "$(e2e_ref '/glibc-dns-testing:[^/]+$')"
+        continue
+      fi
+      # The tag of the agnhost this module builds (e2e.test also names older ones: AgnhostPrev).
+      agnhost_version="$(tr -d ' \n' <"$(k8s_module_dir)/test/images/agnhost/VERSION")"
+      AGNHOST_BIN="$(static_binary agnhost)"
+      ref="${KUBEADM_REF[coredns]:-}"
+      [ -n "$ref" ] || die "kubeadm config images list names no coredns image"
+      COREDNS_BIN="$(coredns_binary "${ref##*:}")"
+      porter="$(k8s_module_dir)/test/images/agnhost/porter"
+      key="base $(basename "$E2E_TOOLS_BASE")"$'\n'"agnhost $(file_sum "$AGNHOST_BIN")"$'\n'"coredns $(file_sum "$COREDNS_BIN")"
+      key+=$'\n'"porter $(cat "$porter/localhost.crt" "$porter/localhost.key" | sha)"
+      build_or_reuse agnhost "$key" build_agnhost "$(e2e_ref "/agnhost:${agnhost_version//./\\.}\$")"
       ;;
   esac
 done

@@ -14,6 +14,8 @@ PACKAGES=(
   mmdebstrap              # the Debian base of the offline-built images (scripts/images.sh)
   gcc libc6-dev           # the static pause binary of the sandbox image (scripts/images.sh)
   containerd              # Debian's containerd 1.6: the Kubernetes tests' runtime
+  iptables curl openssl   # the kubelet's iptables chains; the tests' HTTP probes and certificates
+  prometheus              # scrapes the agents in the Kubernetes test
   wireguard-tools wireguard-go coturn
   strongswan-charon strongswan-swanctl libcharon-extra-plugins
   jq
@@ -30,7 +32,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Debian starts these as system services; Warren runs its own instances.
-  for svc in etcd coturn openvswitch-switch containerd; do systemctl disable --now "$svc" >/dev/null 2>&1 || true; done
+  for svc in etcd coturn openvswitch-switch prometheus prometheus-node-exporter containerd; do systemctl disable --now "$svc" >/dev/null 2>&1 || true; done
 fi
 
 # npm ci only when the lock file changed since the last install.

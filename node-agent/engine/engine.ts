@@ -52,6 +52,8 @@ export interface EngineOptions {
   onSuspect?: (peerNode: string) => void;
   /** Failures of background actions (a punch the socket refused, a relay link that could not open). */
   onError?: (err: unknown) => void;
+  /** Peers the previous agent had relayed (relayed-peers.ts): their first step takes the relay at once. */
+  relayedBefore?: ReadonlySet<string>;
 }
 
 export type PeerPhase = PathState['phase'] | 'new';
@@ -192,6 +194,7 @@ export class Engine {
     const lastSuccess = this.o.checks.lastSuccess(peer.node);
     const { state, actions } = stepPath(peer.state, {
       now, peer: peer.candidates, relayAvailable: this.relay !== undefined && now >= peer.relayBlockedUntil, ...(lastSuccess ? { lastSuccess } : {}),
+      ...(peer.state === undefined && this.o.relayedBefore?.has(peer.node) ? { wasRelayed: true } : {}),
     });
     peer.state = state;
     for (const action of actions) this.execute(peer, action);

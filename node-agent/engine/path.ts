@@ -41,6 +41,12 @@ export interface PathInput {
   lastSuccess?: { endpoint: Endpoint; at: number };
   /** Whether this node has a relay to fall back to. */
   relayAvailable: boolean;
+  /**
+   * The peer was relayed when this agent's predecessor stopped (a restart, an upgrade):
+   * its first step goes through the relay at once, with a direct round beside it, instead
+   * of after a whole round of checks with no path at all.
+   */
+  wasRelayed?: boolean;
 }
 
 export interface PathStep {
@@ -69,6 +75,20 @@ function relayOrWait(input: PathInput, actions: PathAction[]): PathStep {
   return { state, actions };
 }
 
+/** Through the peer's relay address now (a relay action unless already there), a direct round beside it. */
+function relayWithRound(input: PathInput, currentVia: string | undefined): PathStep {
+  const { now, peer } = input;
+  const via = formatEndpoint(peer.relay!);
+  const actions: PathAction[] = via === currentVia ? [] : [{ kind: 'relay', peerRelay: peer.relay! }];
+  // Punch and check in one go, as in a relayed round: the relay carries traffic meanwhile.
+  if (peer.direct.length > 0) actions.push({ kind: 'punch', to: peer.direct }, { kind: 'check', to: peer.direct });
+  return {
+    state: { phase: 'relayed', fingerprint: peer.fingerprint, since: now, via, nextRoundAt: now + K.DIRECT_RETRY_MS,
+      round: peer.direct.length > 0 ? { since: now, lastSentAt: now } : undefined },
+    actions,
+  };
+}
+
 function goDirect(input: PathInput, endpoint: Endpoint, actions: PathAction[]): PathStep {
   const { now, peer } = input;
   const text = formatEndpoint(endpoint);
@@ -80,10 +100,15 @@ function goDirect(input: PathInput, endpoint: Endpoint, actions: PathAction[]): 
 
 export function stepPath(state: PathState | undefined, input: PathInput): PathStep {
   const { now, peer } = input;
-  if (!state) return begin(input, []);
-  // New candidates (the peer moved, its NAT rebound): everything starts over. A relayed
-  // peer keeps its relay meanwhile: WireGuard is only touched once a path is chosen.
-  if (state.fingerprint !== peer.fingerprint) return begin(input, []);
+  if (!state) return input.wasRelayed && input.relayAvailable && peer.relay ? relayWithRound(input, undefined) : begin(input, []);
+  // New candidates (the peer moved, its NAT rebound, its agent restarted): everything
+  // starts over, but a relayed peer is not left on its old relay address for a whole
+  // round (a restarted agent has a new allocation; the old one carries nothing): it goes
+  // through the new one at once, and the direct round runs beside it.
+  if (state.fingerprint !== peer.fingerprint) {
+    if (state.phase === 'relayed' && input.relayAvailable && peer.relay) return relayWithRound(input, state.via);
+    return begin(input, []);
+  }
   switch (state.phase) {
     case 'punching': {
       const ok = succeededSince(input, state.since);

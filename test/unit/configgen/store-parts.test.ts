@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { gaps, homeIndex } from '../../../configgen/allocate.js';
 import { indexWidth, keyLayout, nodeNameProblem, prefixEnd } from '../../../configgen/keys.js';
-import { writeFileAtomic } from '../../../configgen/write.js';
+import { writeFileAtomic } from '../../../lib/write-file.js';
 import { WriteError } from '../../../configgen/errors.js';
 import { parseEndpoints } from '../../../lib/etcd/endpoints.js';
 

@@ -70,14 +70,14 @@ class FakeRelay implements EngineRelay {
   }
 }
 
-function setup(o: { relay?: boolean; onSuspect?: (peer: string) => void } = {}) {
+function setup(o: { relay?: boolean; onSuspect?: (peer: string) => void; relayedBefore?: Set<string> } = {}) {
   const timers = new FakeTimers();
   const prober = new FakeProber(timers);
   const checks = new FakeChecks(timers);
   const relay = o.relay === false ? undefined : new FakeRelay();
   const errors: unknown[] = [];
   let changes = 0;
-  const engine = new Engine({ selfNode: 'a', prober, checks, ...(relay ? { relay } : {}), punchTtl: TTL, timers, onChange: () => changes++, onError: (e) => errors.push(e), ...(o.onSuspect ? { onSuspect: o.onSuspect } : {}) });
+  const engine = new Engine({ selfNode: 'a', prober, checks, ...(relay ? { relay } : {}), punchTtl: TTL, timers, onChange: () => changes++, onError: (e) => errors.push(e), ...(o.onSuspect ? { onSuspect: o.onSuspect } : {}), ...(o.relayedBefore ? { relayedBefore: o.relayedBefore } : {}) });
   return { timers, prober, checks, relay, engine, errors, changes: () => changes };
 }
 
@@ -124,6 +124,17 @@ describe('Engine', () => {
     expect(engine.desiredEndpoints().get(b.publicKey)).toBe(bLocal);
     expect(engine.status()[0]).toMatchObject({ phase: 'direct', relayed: false });
     expect(relay!.forgotten).toEqual([bRelay]);
+    engine.stop();
+  });
+
+  it('relays at once a peer the previous agent had relayed, and only that one', async () => {
+    const c = record('c', 3);
+    const { timers, relay, engine } = setup({ relayedBefore: new Set(['b']) });
+    engine.setPeers(peers(b, c));
+    await timers.advance(50);
+    expect(relay!.opened).toEqual([bRelay]);
+    expect(engine.status().find((p) => p.node === 'b')).toMatchObject({ phase: 'relayed', relayed: true });
+    expect(engine.status().find((p) => p.node === 'c')).toMatchObject({ phase: 'punching', relayed: false });
     engine.stop();
   });
 

@@ -101,6 +101,36 @@ describe('stepPath', () => {
     expect(step.actions.map((a) => a.kind)).toEqual(['punch']);
   });
 
+  it('moves a relayed peer to its new relay address at once when its candidates change, checking direct beside it', () => {
+    const moved = { address: '192.0.2.10', port: 50111 };
+    const relayed: PathState = { phase: 'relayed', fingerprint: 'v1', since: 0, nextRoundAt: K.DIRECT_RETRY_MS, via: '192.0.2.10:49160' };
+    const step = stepPath(relayed, { now: 100, peer: { ...peer, fingerprint: 'v2', relay: moved }, relayAvailable: true });
+    expect(step.state).toMatchObject({ phase: 'relayed', fingerprint: 'v2', via: '192.0.2.10:50111' });
+    expect(step.actions).toEqual([{ kind: 'relay', peerRelay: moved }, { kind: 'punch', to: peer.direct }, { kind: 'check', to: peer.direct }]);
+    // The round goes on: a direct answer still wins, no answer leaves the relay alone.
+    const { state, log } = simulate(100 + K.PUNCH_SETTLE_MS + K.CHECK_ROUND_MS + 500, () => ({ peer: { ...peer, fingerprint: 'v2', relay: moved }, relayAvailable: true }),
+      { state: step.state, at: 150 });
+    expect(state).toMatchObject({ phase: 'relayed', via: '192.0.2.10:50111', round: undefined });
+    expect(log.filter((l) => l.kind === 'relay' || l.kind === 'endpoint')).toEqual([]);
+    expect(log.filter((l) => l.kind === 'check').length).toBeGreaterThan(10);
+    const direct = stepPath(step.state, { now: 400, peer: { ...peer, fingerprint: 'v2', relay: moved }, relayAvailable: true, lastSuccess: { endpoint: reflexive, at: 350 } });
+    expect(direct.actions).toEqual([{ kind: 'endpoint', endpoint: '198.51.100.6:51820' }]);
+  });
+
+  it('takes the relay at once for a peer the previous agent had relayed, checking direct beside it', () => {
+    const step = stepPath(undefined, { now: 0, peer, relayAvailable: true, wasRelayed: true });
+    expect(step.state).toMatchObject({ phase: 'relayed', via: '192.0.2.10:49160' });
+    expect(step.actions).toEqual([{ kind: 'relay', peerRelay: relay }, { kind: 'punch', to: peer.direct }, { kind: 'check', to: peer.direct }]);
+    // Without a relay of its own yet, the hint is no use: the usual round.
+    expect(stepPath(undefined, { now: 0, peer, relayAvailable: false, wasRelayed: true }).state.phase).toBe('punching');
+  });
+
+  it('keeps the relay link when only the direct candidates of a relayed peer change', () => {
+    const relayed: PathState = { phase: 'relayed', fingerprint: 'v1', since: 0, nextRoundAt: K.DIRECT_RETRY_MS, via: '192.0.2.10:49160' };
+    const step = stepPath(relayed, { now: 100, peer: { ...peer, fingerprint: 'v2' }, relayAvailable: true });
+    expect(step.actions.map((a) => a.kind)).toEqual(['punch', 'check']);
+  });
+
   it('goes straight to the relay for a peer without direct candidates', () => {
     const step = stepPath(undefined, { now: 0, peer: { fingerprint: 'r', direct: [], relay }, relayAvailable: true });
     expect(step.actions).toEqual([{ kind: 'relay', peerRelay: relay }]);

@@ -5,10 +5,17 @@
 // runtimes watching the directory see no change on a rerun.
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { errorMessage } from '../lib/errors.js';
-import { WriteError } from './errors.js';
+import { errorMessage, WarrenError } from './errors.js';
 
 export type WriteOutcome = 'written' | 'unchanged';
+
+/** The file could not be written (warren-configgen exits 6 on it). */
+export class WriteError extends WarrenError {
+  readonly exitStatus = 6;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('WRITE_FAILED', message, options);
+  }
+}
 
 function currentContent(path: string): string | undefined {
   try {
