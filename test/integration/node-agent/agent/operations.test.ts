@@ -76,9 +76,14 @@ describe('warren-agent', () => {
     const outage = Date.now() - t0;
     const log = lab.log(a).slice(before);
     console.log(`wireguard-go killed: traffic back after ${outage} ms`);
-    expect(log).toContain('wireguard-go does not answer: starting it again');
+    const revived = Number((await run('pgrep', ['-f', `^wireguard-go -f ${a.ifname}$`])).trim());
+    expect(revived).toBeGreaterThan(0);
+    expect(revived).not.toBe(pid);
     // The daemon check (every second) brings the revival forward from the next periodic
-    // reconcile (every 5 s here, 10 s by default); then a handshake.
+    // reconcile (every 5 s here, 10 s by default); then a handshake. A periodic reconcile
+    // that happens to fall between the kill and the next check revives it first, without
+    // the check's log line (seen once in CI): the bound is what proves the check.
+    if (!log.includes('wireguard-go does not answer: starting it again')) console.log('revived by a periodic reconcile before the daemon check');
     expect(outage).toBeLessThan(3000);
     const mtu = (JSON.parse((await a.site.host.exec('ip', ['-j', 'link', 'show', a.ifname])).stdout) as { mtu: number }[])[0]!.mtu;
     expect(mtu).not.toBe(1420); // wireguard-go's own default, set again by the agent in the same pass
