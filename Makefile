@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SOURCES := $(shell find cni configgen node-agent lib scripts/build.mjs scripts/sea.mjs scripts/etcd3-protos.mjs -name '*.ts' -o -name '*.mjs' 2>/dev/null) package-lock.json
 
-.PHONY: deps build test unit demo bench clean typecheck images images-k8s images-verify kube-tools
+.PHONY: deps build test unit demo bench clean typecheck images images-k8s images-verify kube-tools kube-tools-conformance conformance
 
 deps:
 	@bash scripts/install-deps.sh
@@ -32,6 +32,16 @@ demo: build
 
 bench: build
 	npx tsx bench/run.ts
+
+# Kubernetes' own network conformance specs (e2e.test of the same Kubernetes version) against
+# the emulated cluster on Warren; not part of `make test`. kube-tools-conformance adds e2e.test,
+# agnhost and the e2e images to the cached tools (a fresh machine: about 25 minutes more, once)
+# and lists them in dist/kube-tools.conformance.json. Reports in dist/conformance/.
+kube-tools-conformance: build
+	@bash scripts/kube-tools.sh --conformance
+
+conformance: build kube-tools-conformance
+	npx tsx scripts/conformance.ts
 
 # Container images for the Kubernetes tests, as OCI archives (scripts/images.sh prints
 # ROLE ARCHIVE REF... per image); images-k8s adds the control plane from scripts/k8s-tools.sh.
