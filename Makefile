@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SOURCES := $(shell find cni configgen node-agent lib scripts/build.mjs scripts/sea.mjs scripts/etcd3-protos.mjs -name '*.ts' -o -name '*.mjs' 2>/dev/null) package-lock.json
 
-.PHONY: deps build test unit demo bench clean typecheck images images-k8s images-verify kube-tools kube-tools-conformance conformance
+.PHONY: deps build test unit demo bench clean typecheck images images-k8s kube-tools kube-tools-conformance conformance
 
 deps:
 	@bash scripts/install-deps.sh
@@ -45,14 +45,13 @@ conformance: build kube-tools-conformance
 
 # Container images for the Kubernetes tests, as OCI archives (scripts/images.sh prints
 # ROLE ARCHIVE REF... per image); images-k8s adds the control plane from scripts/k8s-tools.sh.
+# Every image is imported and run by the Kubernetes test (and `make conformance`).
 images: build
 	@bash scripts/images.sh
 
 images-k8s: build
 	@bash scripts/images.sh --k8s-bin "$$(bash scripts/k8s-tools.sh)"
 
-images-verify: build
-	@bash scripts/images/verify.sh --k8s-bin "$$(bash scripts/k8s-tools.sh)"
 
 clean:
 	rm -rf dist

@@ -2,6 +2,7 @@
 // pure: flags win over the environment, which wins over the config file, which wins
 // over the default; each value keeps the name it was given under, so that an error
 // says "--node-bits" or "nodeBits in net-conf.json", whichever the user wrote.
+import { DEFAULT_CNI_LOG_FILE } from '../lib/cni-log.js';
 import { interfaceNameProblem } from '../cni/env.js';
 import type { EtcdSettings } from '../lib/etcd/store.js';
 import { ConfigError } from './errors.js';
@@ -34,7 +35,7 @@ export const SETTINGS: Record<SettingName, SettingSpec> = {
   bridge: { flag: '--bridge', env: 'WARREN_BRIDGE', arg: 'name', default: 'warren0', help: 'pod bridge name' },
   mtu: { flag: '--mtu', env: 'WARREN_MTU', arg: 'bytes', help: 'pod MTU (default: the default route\'s interface MTU minus 80)' },
   ovsdb: { flag: '--ovsdb', env: 'WARREN_OVSDB', arg: 'address', help: 'OVSDB socket for the plugin, e.g. unix:/run/openvswitch/db.sock' },
-  logFile: { flag: '--log-file', env: 'WARREN_CNI_LOG_FILE', arg: 'file', default: '/var/log/warren/cni.log', help: 'the plugin\'s log file' },
+  logFile: { flag: '--log-file', env: 'WARREN_CNI_LOG_FILE', arg: 'file', default: DEFAULT_CNI_LOG_FILE, help: 'the plugin\'s log file' },
   ipamDataDir: { flag: '--ipam-data-dir', env: 'WARREN_IPAM_DATA_DIR', arg: 'dir', help: 'host-local\'s state directory (default: host-local\'s own)' },
 };
 

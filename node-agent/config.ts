@@ -1,6 +1,7 @@
 // warren-agent's one config file (JSON or YAML). Pure: text in, a validated config out,
 // or an AgentConfigError naming the field and the value. Unknown fields are refused: a
 // misspelt `stunServer` silently ignored would leave a node relayed for ever.
+import { DEFAULT_CNI_LOG_FILE } from '../lib/cni-log.js';
 import { hostname } from 'node:os';
 import YAML from 'yaml';
 import { WarrenError, errorMessage } from '../lib/errors.js';
@@ -77,7 +78,7 @@ const DEFAULTS = {
   statusSocket: '/run/warren/agent.sock',
   reconcileSeconds: 10,
   // configgen's --log-file default: what the plugin's conflist says.
-  cniLogFile: '/var/log/warren/cni.log',
+  cniLogFile: DEFAULT_CNI_LOG_FILE,
 };
 
 const FIELDS = new Set(['nodeName', 'etcdEndpoints', 'etcdCACert', 'etcdCert', 'etcdKey', 'etcdPrefix', 'etcdTimeoutSeconds', 'stateDir',
@@ -132,14 +133,12 @@ function kubernetesSettings(path: string, v: unknown, env: Record<string, string
 function metricsSettings(v: unknown): MetricsSettings | undefined {
   if (v === 'off') return undefined;
   if (v === undefined) return {};
-  const e = typeof v === 'string' ? canonicalEndpoint(v) : undefined;
-  if (!e) throw bad('metricsAddress', v, 'must be an address and port, e.g. "10.10.0.7:9477", or "off"');
-  return { address: e };
+  return { address: endpoint('metricsAddress', v, '"10.10.0.7:9477", or "off"') };
 }
 
-function endpoint(field: string, v: unknown): string {
+function endpoint(field: string, v: unknown, example = '"192.0.2.10:3478"'): string {
   const e = typeof v === 'string' ? canonicalEndpoint(v) : undefined;
-  if (!e) throw bad(field, v, 'must be an address and port, e.g. "192.0.2.10:3478"');
+  if (!e) throw bad(field, v, `must be an address and port, e.g. ${example}`);
   return e;
 }
 

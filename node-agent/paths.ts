@@ -4,7 +4,7 @@
 export const PATH_LABELS = ['direct', 'relayed', 'checking', 'punching', 'none'] as const;
 export type PathLabel = (typeof PATH_LABELS)[number];
 
-export function pathLabel(phase: string): PathLabel {
+function pathLabel(phase: string): PathLabel {
   return (PATH_LABELS as readonly string[]).includes(phase) ? (phase as PathLabel) : 'none';
 }
 

@@ -94,11 +94,13 @@ export class Engine {
   private stopped = false;
   private tokens = 0;
   private notified = desiredKey(new Map());
+  private readonly relayedBefore: Set<string>;
 
   constructor(private readonly o: EngineOptions) {
     this.timers = o.timers ?? systemTimers;
     this.now = o.now ?? (() => this.timers.now());
     this.relay = o.relay;
+    this.relayedBefore = new Set(o.relayedBefore);
     this.schedule();
   }
 
@@ -194,8 +196,11 @@ export class Engine {
     const lastSuccess = this.o.checks.lastSuccess(peer.node);
     const { state, actions } = stepPath(peer.state, {
       now, peer: peer.candidates, relayAvailable: this.relay !== undefined && now >= peer.relayBlockedUntil, ...(lastSuccess ? { lastSuccess } : {}),
-      ...(peer.state === undefined && this.o.relayedBefore?.has(peer.node) ? { wasRelayed: true } : {}),
+      ...(peer.state === undefined && this.relayedBefore.has(peer.node) ? { wasRelayed: true } : {}),
     });
+    // The predecessor's hint serves each peer's first step only: a peer that leaves and
+    // comes back hours later starts like any other.
+    this.relayedBefore.delete(peer.node);
     peer.state = state;
     for (const action of actions) this.execute(peer, action);
   }

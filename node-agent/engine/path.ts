@@ -67,26 +67,28 @@ function begin(input: PathInput, actions: PathAction[]): PathStep {
   };
 }
 
-function relayOrWait(input: PathInput, actions: PathAction[]): PathStep {
+type RelayedState = Extract<PathState, { phase: 'relayed' }>;
+
+/** Relayed from now on; a relay action unless WireGuard already goes through `currentVia`. */
+function relayOrWait(input: PathInput, actions: PathAction[], currentVia?: string): PathStep {
   const { now, peer } = input;
   const usable = input.relayAvailable && peer.relay ? peer.relay : undefined;
   const state: PathState = { phase: 'relayed', fingerprint: peer.fingerprint, since: now, nextRoundAt: now + K.DIRECT_RETRY_MS, via: usable && formatEndpoint(usable) };
-  if (usable) actions.push({ kind: 'relay', peerRelay: usable });
+  if (usable && state.via !== currentVia) actions.push({ kind: 'relay', peerRelay: usable });
   return { state, actions };
 }
 
-/** Through the peer's relay address now (a relay action unless already there), a direct round beside it. */
+/** A round of direct checks beside the relay: punch and check in one go, the relay carrying traffic meanwhile, so a miss costs nothing. */
+function startRound(state: RelayedState, peer: PeerCandidates, now: number): PathStep {
+  return { state: { ...state, round: { since: now, lastSentAt: now } }, actions: [{ kind: 'punch', to: peer.direct }, { kind: 'check', to: peer.direct }] };
+}
+
+/** Through the peer's relay address now, with a direct round beside it. */
 function relayWithRound(input: PathInput, currentVia: string | undefined): PathStep {
-  const { now, peer } = input;
-  const via = formatEndpoint(peer.relay!);
-  const actions: PathAction[] = via === currentVia ? [] : [{ kind: 'relay', peerRelay: peer.relay! }];
-  // Punch and check in one go, as in a relayed round: the relay carries traffic meanwhile.
-  if (peer.direct.length > 0) actions.push({ kind: 'punch', to: peer.direct }, { kind: 'check', to: peer.direct });
-  return {
-    state: { phase: 'relayed', fingerprint: peer.fingerprint, since: now, via, nextRoundAt: now + K.DIRECT_RETRY_MS,
-      round: peer.direct.length > 0 ? { since: now, lastSentAt: now } : undefined },
-    actions,
-  };
+  const relayed = relayOrWait(input, [], currentVia);
+  if (input.peer.direct.length === 0) return relayed;
+  const round = startRound(relayed.state as RelayedState, input.peer, input.now);
+  return { state: round.state, actions: [...relayed.actions, ...round.actions] };
 }
 
 function goDirect(input: PathInput, endpoint: Endpoint, actions: PathAction[]): PathStep {
@@ -156,10 +158,7 @@ export function stepPath(state: PathState | undefined, input: PathInput): PathSt
         if (now - round.lastSentAt >= K.CHECK_INTERVAL_MS) return { state: { ...state, round: { ...round, lastSentAt: now } }, actions: [{ kind: 'check', to: peer.direct }] };
         return { state, actions: [] };
       }
-      if (now >= state.nextRoundAt && peer.direct.length > 0) {
-        // Punch and check in one go: the relay carries traffic meanwhile, so a miss costs nothing.
-        return { state: { ...state, round: { since: now, lastSentAt: now } }, actions: [{ kind: 'punch', to: peer.direct }, { kind: 'check', to: peer.direct }] };
-      }
+      if (now >= state.nextRoundAt && peer.direct.length > 0) return startRound(state, peer, now);
       return { state, actions: [] };
     }
   }

@@ -74,8 +74,8 @@ export class AgentMetrics {
     this.relayAllocated = new Gauge({ name: 'warren_relay_allocated', help: '1 while the node holds a TURN allocation (its relay), else 0.', registers });
     this.relayReceived = new Counter({ name: 'warren_relay_received_bytes_total', help: 'Bytes received from peers through the TURN relay.', registers });
     this.relaySent = new Counter({ name: 'warren_relay_sent_bytes_total', help: 'Bytes sent to peers through the TURN relay.', registers });
-    this.cniCalls = new Counter({ name: 'warren_cni_calls_total', help: 'CNI plugin calls by verb and result (from its log file; CHECK and STATUS only when they fail).', labelNames: ['verb', 'result'], registers });
-    this.cniDuration = new Histogram({ name: 'warren_cni_call_duration_seconds', help: 'Duration of CNI plugin calls whose log line carries one (ADD and DEL).', labelNames: ['verb'], buckets: CNI_BUCKETS, registers });
+    this.cniCalls = new Counter({ name: 'warren_cni_calls_total', help: 'CNI plugin calls by verb and result (from its log file).', labelNames: ['verb', 'result'], registers });
+    this.cniDuration = new Histogram({ name: 'warren_cni_call_duration_seconds', help: 'Duration of CNI plugin calls (from its log file).', labelNames: ['verb'], buckets: CNI_BUCKETS, registers });
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 

@@ -10,8 +10,6 @@
 
 import { CALL_DONE } from '../../lib/cni-log.js';
 
-export const CNI_VERBS = ['ADD', 'DEL', 'CHECK', 'GC', 'STATUS'] as const;
-
 export interface CniCall {
   verb: string;
   result: 'ok' | 'error';
@@ -31,7 +29,7 @@ export function parseCniLogLine(line: string): CniCall | undefined {
   }
   if (!doc || typeof doc !== 'object') return undefined;
   const r = doc as { verb?: unknown; msg?: unknown; level?: unknown; code?: unknown; ms?: unknown };
-  if (typeof r.verb !== 'string' || !(CNI_VERBS as readonly string[]).includes(r.verb)) return undefined;
+  if (typeof r.verb !== 'string' || !Object.hasOwn(CALL_DONE, r.verb)) return undefined;
   const seconds = typeof r.ms === 'number' && Number.isFinite(r.ms) && r.ms >= 0 ? r.ms / 1000 : undefined;
   if (r.level === 'error' && typeof r.code === 'number') return { verb: r.verb, result: 'error', seconds };
   if (typeof r.msg === 'string' && DONE[r.msg] === r.verb) return { verb: r.verb, result: 'ok', seconds };

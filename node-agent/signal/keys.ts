@@ -15,11 +15,12 @@ export interface AgentKeys {
 export const DEFAULT_PREFIX = '/warren';
 
 export function agentKeys(prefix = DEFAULT_PREFIX): AgentKeys {
-  const dir = keyLayout(prefix).agents;
+  const layout = keyLayout(prefix);
+  const dir = layout.agents;
   return {
     dir,
     dirEnd: prefixEnd(dir),
-    agent: (node) => `${dir}${node}`,
+    agent: layout.agent,
     nodeOf: (key) => (key.startsWith(dir) ? key.slice(dir.length) : undefined),
   };
 }

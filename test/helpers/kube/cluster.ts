@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import YAML from 'yaml';
 import { formatEndpoint } from '../../../node-agent/nat/stun-address.js';
-import { readStatus, type AgentStatus } from '../../../node-agent/status.js';
 import { EtcdServer, makePki, type TestPki } from '../etcd.js';
 import { NatLab, type SiteKind } from '../natlab.js';
 import { run, waitFor } from '../sh.js';
@@ -167,10 +166,6 @@ export class KubeCluster {
       '--etcd-cert', '/etc/warren/etcd/tls.crt', '--etcd-key', '/etc/warren/etcd/tls.key'];
   }
 
-  async agentStatus(node: ClusterNode): Promise<AgentStatus> {
-    const out = await node.exec(join(DIST, 'warren-agent'), ['status', '--json']);
-    return JSON.parse(out.stdout) as AgentStatus;
-  }
 
   async overlayPing(from: ClusterNode, to: string): Promise<boolean> {
     return (await from.exec('ping', ['-c', '1', '-W', '1', to], { allowFailure: true })).exitCode === 0;

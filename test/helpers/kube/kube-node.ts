@@ -55,11 +55,6 @@ export class KubeNode {
     return node;
   }
 
-  /** Address the rest of the lab reaches this node at (its LAN address behind a NAT). */
-  get address(): string {
-    return this.site.hostAddress;
-  }
-
   private enter(file: string, args: readonly string[]): [string, string[]] {
     return ['nsenter', [`--net=${this.site.host.path}`, `--mount=${this.mnt}`, '--', file, ...args]];
   }
