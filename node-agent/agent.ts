@@ -2,8 +2,9 @@
 // overlay/, traversal/, nat/, relay/, signal/, engine/); this file starts them in order
 // and wires what one learns into the next. Startup order matters:
 //   WireGuard interface (adopted if it exists: a restart drops no traffic)
-//   -> port share -> probe socket -> STUN (public WGPORT) -> punch TTL
-//   -> TURN relay (optional) -> own record published -> peers watched -> paths chosen
+//   -> the running agent, if any, asked to let go (handover.ts: the DaemonSet surges)
+//   -> port share -> probe socket -> TURN relay (optional; the previous agent's resumed)
+//   -> STUN (public WGPORT) -> punch TTL -> own record published -> peers watched -> paths chosen
 //   -> WireGuard reconciled whenever peers or paths change, and every reconcileSeconds.
 // Beside them: the Node publisher (kube/: the Node object says whether the overlay is up),
 // opened first so that a missing node.json is on the Node before the agent exits, and
@@ -34,6 +35,8 @@ import { mtuFor, type OverlayPeer } from './overlay/plan.js';
 import { reconcileOverlay } from './overlay/reconcile.js';
 import { readRelayedPeers, writeRelayedPeers } from './engine/relayed-peers.js';
 import { RelayProxy, type RelayTraffic } from './relay/relay-proxy.js';
+import { readRelayState, relayStateFits, writeRelayState, type RelayState } from './relay/relay-state.js';
+import { handoverSocket, requestHandover, serveHandover } from './handover.js';
 import { agentKeys } from './signal/keys.js';
 import { Publisher } from './signal/publisher.js';
 import type { Candidate, NatMapping, NodeRecord, NodeRecordContent } from './signal/record.js';
@@ -74,6 +77,12 @@ const TURN_CHECK_MS = 15_000;
  * record); the mapping is asked again every STUN_REFRESH_MS anyway.
  */
 const AGENT_RETRANSMIT = { rtoMs: 250, maxTransmissions: 4, lastWaitMultiplier: 4 };
+/**
+ * How long a new agent waits for the running one to let go. Stopping takes a few hundred
+ * ms (the reconcile under way, etcd calls); past this the old one is taken as hung and the
+ * new one starts as after a crash.
+ */
+const HANDOVER_TIMEOUT_MS = 10_000;
 
 export type Log = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 
@@ -125,6 +134,8 @@ export class Agent {
   /** The last reconcile's outcome, for the Node's NetworkUnavailable. */
   private overlay: 'pending' | 'configured' | { error: string } = 'pending';
   private statusServer: import('node:net').Server | undefined;
+  private handoverServer: import('node:net').Server | undefined;
+  private stopped: Promise<void> | undefined;
   private kube: NodePublisher | undefined;
   private metrics: MetricsService | undefined;
 
@@ -139,6 +150,9 @@ export class Agent {
     this.backend = await openBackend({ ifname: c.interface, runner: this.runner, logPath: join(c.stateDir, `${c.interface}-wireguard-go.log`) });
     const ensured = await this.backend.ensureInterface();
     this.log('info', 'WireGuard interface', { interface: c.interface, backend: this.backend.kind, action: ensured });
+    // As late as possible: the running agent keeps relaying while this one prepares.
+    const handover = await requestHandover(handoverSocket(c.stateDir), HANDOVER_TIMEOUT_MS);
+    if (handover !== 'no agent') this.log(handover === 'released' ? 'info' : 'warn', 'the running agent was asked to let go', { outcome: handover });
     // Routes and peers are restored now from nothing but the interface itself: traffic of an
     // adopted interface keeps flowing while the rest starts.
     await enablePortShare(this.runner, { wgPort: c.listenPort, probePort: c.probePort });
@@ -146,8 +160,10 @@ export class Agent {
     // Answering peers' checks from the first moment: a peer that started earlier is
     // already checking us.
     this.checks = new Checks({ port: this.prober.port, selfNode: c.nodeName });
+    // The relay first: a resumed allocation carries relayed peers again at once, while STUN
+    // (a few round trips, seconds when a server does not answer) is still to come.
+    await this.startRelay(readRelayState(c.stateDir));
     await this.learnMapping();
-    await this.startRelay();
 
     this.engine = new Engine({
       selfNode: c.nodeName,
@@ -188,6 +204,7 @@ export class Agent {
     this.timers.push(setInterval(() => void this.checkDaemon(), DAEMON_CHECK_MS));
     if (c.stunServers.length) this.timers.push(setInterval(() => void this.refreshMapping(), STUN_REFRESH_MS));
     this.statusServer = await serveStatus(c.statusSocket, () => this.status());
+    this.handoverServer = await serveHandover(handoverSocket(c.stateDir), () => this.retire());
     this.kube?.start();
     if (c.metrics) {
       this.metrics = new MetricsService(c, () => this.status(), this.log);
@@ -196,22 +213,35 @@ export class Agent {
     this.log('info', 'agent started', { node: c.nodeName, hostAddress: this.node.hostAddress, podSubnet: this.node.podSubnet, reflexive: this.reflexive && formatEndpoint(this.reflexive), mapping: this.mapping, relay: this.relay && this.turn && formatEndpoint(this.turn.relayed) });
   }
 
-  /** Leaves the interface, its peers and routes in place: the next agent adopts them. */
-  async stop(): Promise<void> {
+  /** Leaves the interface, its peers, routes and TURN allocation in place: the next agent adopts them. Once, however often called. */
+  stop(): Promise<void> {
+    this.stopped ??= this.stopOnce();
+    return this.stopped;
+  }
+
+  /** Asked by the next agent (handover.ts): stop, and idle until this process is told to exit. */
+  private async retire(): Promise<void> {
+    this.log('info', 'a new agent takes over: stopping, and waiting to be stopped');
+    await this.stop();
+  }
+
+  private async stopOnce(): Promise<void> {
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
     // A refresh or relay replacement under way may still republish: let it, before the publisher stops.
     await this.refreshing;
     await this.relayCheck;
     this.statusServer?.close();
+    this.handoverServer?.close();
     this.kube?.stop();
     await this.metrics?.stop();
     await Promise.allSettled([this.watcher?.stop(), this.publisher?.stop()]);
     this.engine?.stop();
     await this.reconciling;
     this.checks?.close();
+    // The allocation is kept, not deallocated: the next agent resumes it (relay-state.ts).
+    this.saveRelay(this.turn?.detach());
     this.relay?.close();
-    await this.turn?.close().catch(() => undefined);
     this.turnSocket?.close();
     await this.prober?.close();
     this.store?.close();
@@ -342,11 +372,13 @@ export class Agent {
     this.relay = undefined;
     this.turn = undefined;
     this.turnSocket = undefined;
+    // WireGuard keeps sending relayed peers' traffic to these ports: the new links reopen them.
+    const ports = oldRelay?.ports() ?? [];
     oldRelay?.close();
     // Deallocate politely if the old allocation still exists; nobody waits for it.
     if (oldTurn) void oldTurn.close().catch(() => undefined).finally(() => oldSocket?.close());
     else oldSocket?.close();
-    await this.startRelay();
+    await this.startRelay(undefined, ports);
     if (this.stopping) return;
     // Relayed peers open links through the new allocation at once; peers learn its address from the record.
     this.engine.setRelay(this.relay);
@@ -382,22 +414,66 @@ export class Agent {
     }
   }
 
-  private async startRelay(): Promise<void> {
+  /**
+   * The allocation the previous agent left (`saved`, read from the state dir at start) is
+   * resumed on its port when the server still has it; else a new one is made. Either way
+   * the relay links reopen on the loopback ports WireGuard already has as endpoints.
+   */
+  private async startRelay(saved: RelayState | undefined, ports = saved?.links ?? []): Promise<void> {
     const t = this.config.turn;
     if (!t) return;
     try {
       const password = t.password ?? readFileSync(t.passwordFile!, 'utf8').trim();
-      this.turnSocket = await bindUdp(0);
-      this.turn = await TurnClient.allocate({ port: udpPort(this.turnSocket), server: configEndpoint(t.server), username: t.username, password, retransmit: AGENT_RETRANSMIT });
-      this.turn.onError((err) => {
+      const options = { server: configEndpoint(t.server), username: t.username, password, retransmit: AGENT_RETRANSMIT };
+      const resumed = saved && relayStateFits(saved, options.server, t.username) ? await this.resumeTurn(saved, options) : undefined;
+      if (!resumed) {
+        this.turnSocket = await bindUdp(0);
+        this.turn = await TurnClient.allocate({ ...options, port: udpPort(this.turnSocket) });
+      }
+      const turn = this.turn!;
+      turn.onError((err) => {
         this.log('warn', 'TURN refresh failed', { error: errorMessage(err) });
         void this.checkRelay();
       });
-      this.relay = new RelayProxy({ relay: this.turn, traffic: this.relayTraffic, wgPort: this.config.listenPort, onError: (err) => this.log('warn', 'relay', { error: errorMessage(err) }) });
+      this.relay = new RelayProxy({
+        relay: turn, traffic: this.relayTraffic, wgPort: this.config.listenPort, ports,
+        onError: (err) => this.log('warn', 'relay', { error: errorMessage(err) }),
+        onLinks: () => this.saveRelay(),
+      });
+      this.saveRelay();
+      await this.relay.restore();
     } catch (err) {
       this.turnSocket?.close();
       this.turnSocket = undefined;
+      this.turn = undefined;
       this.log('warn', 'no TURN relay: peers that cannot be reached directly will wait', { field: 'turn.server', value: t.server, error: errorMessage(err) });
+    }
+  }
+
+  /** The previous agent's allocation, on its port; undefined (logged) when it is gone or the port is taken. */
+  private async resumeTurn(saved: RelayState, options: Omit<Parameters<typeof TurnClient.allocate>[0], 'port'>): Promise<TurnClient | undefined> {
+    let socket: Socket | undefined;
+    try {
+      socket = await bindUdp(saved.localPort);
+      this.turn = await TurnClient.resume({ ...options, port: udpPort(socket) }, saved.turn);
+      this.turnSocket = socket;
+      this.log('info', 'resumed the previous agent\'s TURN allocation', { relay: formatEndpoint(saved.turn.relayed), channels: saved.turn.channels.length });
+      return this.turn;
+    } catch (err) {
+      socket?.close();
+      this.log('info', 'the previous agent\'s TURN allocation cannot be resumed: allocating a new one', { relay: formatEndpoint(saved.turn.relayed), error: errorMessage(err) });
+      return undefined;
+    }
+  }
+
+  /** Keeps relay.json true for the next agent: the allocation, its channels, the links' ports. */
+  private saveRelay(turn = this.turn?.snapshot()): void {
+    const t = this.config.turn;
+    if (!t || !turn || !this.turnSocket) return;
+    try {
+      writeRelayState(this.config.stateDir, { server: formatEndpoint(configEndpoint(t.server)), username: t.username, localPort: this.turnSocket.address().port, turn, links: this.relay?.ports() ?? [] });
+    } catch (err) {
+      this.log('warn', 'saving the relay for the next agent', { error: errorMessage(err) });
     }
   }
 

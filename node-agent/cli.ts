@@ -48,7 +48,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .action(async (o: { config: string }) => {
       const agent = new Agent(loadConfig(o.config, io.env), io.log);
       await agent.start();
+      // An agent that handed over to a new one (handover.ts) has closed everything: the
+      // process stays until told to stop, or its DaemonSet pod would be restarted and ask back.
+      const alive = setInterval(() => {}, 2 ** 30);
       const signal = await io.stopSignal;
+      clearInterval(alive);
       io.log?.('info', 'stopping; the interface, its peers and routes stay for the next agent', { signal });
       await agent.stop();
     });

@@ -24,6 +24,12 @@ export interface TurnClientOptions extends TransactionOptions {
   software?: string;
 }
 
+/** An allocation as a successor process resumes it. */
+export interface TurnSnapshot {
+  relayed: Endpoint;
+  channels: { channel: number; peer: Endpoint }[];
+}
+
 export interface TurnData {
   peer: Endpoint;
   data: Buffer;
@@ -34,6 +40,8 @@ const METHOD_NAMES: Record<number, string> = { 0x003: 'Allocate', 0x004: 'Refres
 const UNAUTHENTICATED = 401;
 const ALLOCATION_MISMATCH = 437;
 const STALE_NONCE = 438;
+/** RFC 8656 section 7.2: what a server grants when the client asks for nothing else. */
+const DEFAULT_LIFETIME_SEC = 600;
 
 /** Pure: refresh a margin before expiry, but never later than half the lifetime. */
 export function refreshDelayMs(lifetimeSec: number): number {
@@ -72,21 +80,31 @@ export class TurnClient {
 
   /** Section 7.1 with the 401 challenge of RFC 8489 section 9.2: ask, learn REALM and NONCE, ask again signed. */
   static async allocate(options: TurnClientOptions): Promise<TurnClient> {
-    const server = formatEndpoint(options.server);
-    const first = await transact(options.port, options.server, encodeRequest(allocateRequest(newTransactionId(), options.lifetimeSec)), options);
-    const challenge = getErrorCode(first.response);
-    const realm = getText(first.response, StunAttr.Realm);
-    const nonce = getText(first.response, StunAttr.Nonce);
-    if (first.response.cls === 'error' && challenge?.code !== UNAUTHENTICATED) {
-      throw new StunErrorResponse(server, challenge?.code ?? 0, challenge?.reason ?? 'no ERROR-CODE', 'Allocate');
-    }
-    if (first.response.cls !== 'error' || realm === undefined || nonce === undefined) {
-      // A server that allocates without the challenge cannot sign its answers for us to check.
-      throw new StunIntegrityError(`${server} answered Allocate without a 401 challenge carrying REALM and NONCE`);
-    }
-    const credentials = { username: options.username, realm, nonce, key: longTermKey(options.username, realm, options.password) };
+    const credentials = await challenge(options, allocateRequest(newTransactionId(), options.lifetimeSec), 'Allocate');
     const { response, credentials: current } = await signedRequest(options, credentials, (id) => allocateRequest(id, options.lifetimeSec));
     return new TurnClient(options, current, parseAllocateSuccess(response));
+  }
+
+  /**
+   * Takes over the allocation a previous process left on the same local port (the server
+   * knows an allocation by its 5-tuple, not by who holds the socket): a signed Refresh
+   * proves it still exists, and the channels it had keep their numbers, so peers that
+   * send through them notice nothing. A 437 (no allocation for this 5-tuple) is thrown.
+   */
+  static async resume(options: TurnClientOptions, saved: TurnSnapshot): Promise<TurnClient> {
+    const lifetimeSec = options.lifetimeSec ?? DEFAULT_LIFETIME_SEC;
+    const credentials = await challenge(options, refreshRequest(newTransactionId(), lifetimeSec), 'Refresh');
+    const { response, credentials: current } = await signedRequest(options, credentials, (id) => refreshRequest(id, lifetimeSec));
+    const client = new TurnClient(options, current, { relayed: saved.relayed, lifetimeSec: getLifetime(response) ?? lifetimeSec });
+    for (const { channel, peer } of saved.channels) {
+      client.channels.set(channel, peer);
+      client.channelOf.set(peerKey(peer), channel);
+      client.permissions.set(peer.address, peer);
+    }
+    // Their remaining lifetimes are unknown: bind them again now (the same number for the
+    // same peer is a refresh, RFC 8656 section 12), then on the usual schedule.
+    if (saved.channels.length) await client.refreshChannels();
+    return client;
   }
 
   get isClosed(): boolean {
@@ -169,6 +187,25 @@ export class TurnClient {
     }
   }
 
+  /**
+   * Lets go of the allocation without deallocating it: the next process on the same local
+   * port resumes it (see resume) from what snapshot() returned. Unrefreshed, the server
+   * frees it when its lifetime runs out.
+   */
+  detach(): TurnSnapshot {
+    const snapshot = this.snapshot();
+    this.closing = true;
+    this.stopTimers();
+    this.closed = true;
+    this.unsubscribe();
+    return snapshot;
+  }
+
+  /** What a successor needs to resume this allocation. */
+  snapshot(): TurnSnapshot {
+    return { relayed: this.relayed, channels: [...this.channels].map(([channel, peer]) => ({ channel, peer })) };
+  }
+
   private async request(build: (transactionId: Buffer) => StunMessage): Promise<DecodedStun> {
     this.assertOpen();
     const { response, credentials } = await signedRequest(this.options, this.credentials, build);
@@ -226,6 +263,23 @@ export class TurnClient {
   private assertOpen(): void {
     if (this.closed) throw new TurnStateError(`TURN allocation ${formatEndpoint(this.relayed)} is closed`);
   }
+}
+
+/** The first, unsigned request of RFC 8489 section 9.2: its 401 carries the REALM and NONCE to sign with. */
+async function challenge(options: TurnClientOptions, unsigned: StunMessage, method: string): Promise<Credentials> {
+  const server = formatEndpoint(options.server);
+  const first = await transact(options.port, options.server, encodeRequest(unsigned), options);
+  const code = getErrorCode(first.response);
+  const realm = getText(first.response, StunAttr.Realm);
+  const nonce = getText(first.response, StunAttr.Nonce);
+  if (first.response.cls === 'error' && code?.code !== UNAUTHENTICATED) {
+    throw new StunErrorResponse(server, code?.code ?? 0, code?.reason ?? 'no ERROR-CODE', method);
+  }
+  if (first.response.cls !== 'error' || realm === undefined || nonce === undefined) {
+    // A server that answers without the challenge cannot sign its answers for us to check.
+    throw new StunIntegrityError(`${server} answered ${method} without a 401 challenge carrying REALM and NONCE`);
+  }
+  return { username: options.username, realm, nonce, key: longTermKey(options.username, realm, options.password) };
 }
 
 /**

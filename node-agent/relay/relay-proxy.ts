@@ -19,6 +19,12 @@ export interface Relay {
   onData(listener: (d: TurnData) => void): () => void;
 }
 
+/** The loopback port WireGuard has as a relayed peer's endpoint: kept across agents (relay-state.ts). */
+export interface RelayLinkPort {
+  peer: Endpoint;
+  port: number;
+}
+
 export interface RelayLinkStats {
   peerRelay: string;
   localEndpoint: string;
@@ -48,6 +54,10 @@ export interface RelayProxyOptions {
   wgPort: number;
   /** Errors of the background path (a send that failed): the engine decides what to do. */
   onError?: (err: unknown) => void;
+  /** The ports a previous agent's links had: WireGuard still sends there. */
+  ports?: readonly RelayLinkPort[];
+  /** A link was opened or closed (the agent saves ports() for its successor). */
+  onLinks?: () => void;
 }
 
 
@@ -56,8 +66,21 @@ export class RelayProxy {
   private readonly unsubscribe: () => void;
   private closed = false;
 
+  private readonly preferred: Map<string, number>;
+
   constructor(private readonly o: RelayProxyOptions) {
+    this.preferred = new Map((o.ports ?? []).map((l) => [formatEndpoint(l.peer), l.port]));
     this.unsubscribe = o.relay.onData((d) => void this.fromRelay(d));
+  }
+
+  /** Opens the links a previous agent had, on their ports, before anyone asks: WireGuard's endpoints stay valid. */
+  async restore(): Promise<void> {
+    await Promise.allSettled((this.o.ports ?? []).map((l) => this.link(l.peer).ready));
+  }
+
+  /** The bound links' ports, for the next agent. */
+  ports(): RelayLinkPort[] {
+    return [...this.links.values()].filter((l) => l.port !== 0).map((l) => ({ peer: l.peer, port: l.port }));
   }
 
   /** The endpoint to give WireGuard for the peer whose relay address is `peerRelay`. */
@@ -74,6 +97,7 @@ export class RelayProxy {
     if (!link) return;
     this.links.delete(key);
     link.socket.close();
+    this.o.onLinks?.();
   }
 
   stats(): RelayLinkStats[] {
@@ -96,7 +120,9 @@ export class RelayProxy {
     const socket = createSocket('udp4');
     const link: Link = { peer, socket, port: 0, toPeerBytes: 0, fromPeerBytes: 0, ready: Promise.resolve() };
     link.ready = (async () => {
-      await bindSocket(socket, 0, LOOPBACK);
+      // The previous agent's port when it is free (it is once that agent has let go), else any.
+      const port = this.preferred.get(key) ?? 0;
+      await bindSocket(socket, port, LOOPBACK).catch(() => bindSocket(socket, 0, LOOPBACK));
       link.port = socket.address().port;
       socket.on('error', (err) => this.o.onError?.(err));
       socket.on('message', (data, from) => {
@@ -109,6 +135,7 @@ export class RelayProxy {
       // A permission is per IP address; the channel saves 32 bytes a packet over Send indications.
       await this.o.relay.createPermission([peer]);
       await this.o.relay.bindChannel(peer);
+      this.o.onLinks?.();
     })();
     this.links.set(key, link);
     link.ready.catch((err: unknown) => {

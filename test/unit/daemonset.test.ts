@@ -28,6 +28,20 @@ describe('daemonset/warren.yaml', () => {
     expect(agent.command).toEqual(['/warren/bin/warren-agent', 'run', '--config', '/etc/warren/agent.yaml']);
     expect(agent.env.some((e: { name: string; valueFrom?: unknown }) => e.name === 'NODE_NAME' && e.valueFrom)).toBe(true);
   });
+
+  it('rolls out by surging: the new pod starts beside the old one, which goes once the new agent answers', () => {
+    const ds = docs.find((d) => d?.kind === 'DaemonSet')!;
+    expect(ds.spec.updateStrategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
+    const pod = ds.spec.template.spec;
+    expect(pod.hostNetwork).toBe(true);
+    // With hostNetwork every declared port is a host port: the scheduler would never place
+    // the surge pod beside the old one, and the rollout would stop at the first node.
+    const containers = [...pod.initContainers, ...pod.containers] as { name: string; ports?: unknown[] }[];
+    expect(containers.filter((c) => c.ports?.length).map((c) => c.name)).toEqual([]);
+    const agent = pod.containers.find((c: { name: string }) => c.name === 'agent');
+    expect(agent.startupProbe.exec.command).toEqual(['/warren/bin/warren-agent', 'status', '--config', '/etc/warren/agent.yaml']);
+    expect(agent.readinessProbe).toBeUndefined(); // probed until started, never after: each probe starts a Node process
+  });
 });
 
 describe('install-cni', () => {

@@ -3,6 +3,7 @@
 // server that loses every allocation, and a direct link follows a NAT that rebinds the
 // node's WireGuard port to a new public port. Each test builds its own two sites: the
 // routers are rewritten.
+import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AgentLab, type AgentNode } from '../../../helpers/agent-lab.js';
 import { natRuleset, type Site, type SiteKind } from '../../../helpers/natlab.js';
@@ -48,6 +49,37 @@ function pingLoop(from: AgentNode, to: string): { stop: () => Promise<{ sent: nu
     if (outageStart !== undefined) longestOutageMs = Math.max(longestOutageMs, Date.now() - outageStart);
   })();
   return { stop: async () => { running = false; await done; return { sent, lost, longestOutageMs, lostAt }; } };
+}
+
+/**
+ * A continuous ping every `intervalMs` (iputils, in the node's namespace): the longest gap
+ * is the longest run of unanswered sequence numbers times the interval, which a loop of
+ * single pings with a 1 s timeout cannot resolve below a second.
+ */
+function seqPing(from: AgentNode, to: string, intervalMs = 20): { answering: Promise<void>; stop: () => Promise<{ sent: number; answered: number; longestGapMs: number }> } {
+  const child = spawn('ip', ['netns', 'exec', from.site.host.name, 'ping', '-n', '-i', String(intervalMs / 1000), to], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  let answered!: () => void;
+  const answering = new Promise<void>((r) => (answered = r));
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+    if (out.includes('icmp_seq=')) answered();
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return {
+    answering,
+    stop: async () => {
+      child.kill('SIGINT');
+      await exited;
+      const seqs = [...out.matchAll(/icmp_seq=(\d+)/g)].map((m) => Number(m[1]));
+      const sent = Number(/(\d+) packets transmitted/.exec(out)?.[1] ?? NaN);
+      // Unanswered runs count at the end too (seq numbers start at 1).
+      const bounds = [...seqs, sent + 1];
+      let worst = 0;
+      for (let i = 1; i < bounds.length; i++) worst = Math.max(worst, bounds[i]! - bounds[i - 1]! - 1);
+      return { sent, answered: seqs.length, longestGapMs: worst * intervalMs };
+    },
+  };
 }
 
 /** Replaces the site's NAT router ruleset (the lab's own table) with `ruleset`. */
@@ -131,6 +163,49 @@ describe('warren-agent recovery', () => {
     expect(longestOutageMs).toBeLessThan(30_000);
     expect(await lab.ping(b, a.hostAddress, 1)).toBe(true);
   }, 180_000);
+
+  it('keeps a relayed pair\'s relay across an agent restart: the allocation is resumed, nothing republished', async () => {
+    const { lab, a, b } = await settledPair(['home-router', 'symmetric'], ['rsm-a', 'rsm-b'], 'relayed');
+    const relay = (await lab.status(b)).relay;
+    const loop = seqPing(a, b.hostAddress);
+    await loop.answering;
+    await lab.stop(b);
+    await lab.start(b);
+    await new Promise((r) => setTimeout(r, 3000));
+    const { sent, answered, longestGapMs } = await loop.stop();
+    console.log(`relayed pair, agent restarted (stop, then start): ${sent} pings every 20 ms, ${sent - answered} lost, longest gap ${longestGapMs} ms`);
+    expect(lab.log(b)).toContain('resumed the previous agent\'s TURN allocation');
+    expect((await lab.status(b)).relay).toBe(relay);
+    expect((await pathOf(a, b))?.path).toBe('relayed');
+    // Traffic stops only while no agent runs (the relay lives in it): the agent's own start.
+    expect(longestGapMs).toBeLessThan(5000);
+    expect(await lab.ping(b, a.hostAddress, 1)).toBe(true);
+  }, 120_000);
+
+  it('hands a relayed pair over from a running agent to a new one (a surging DaemonSet) within a second', async () => {
+    const { lab, a, b } = await settledPair(['home-router', 'symmetric'], ['hnd-a', 'hnd-b'], 'relayed');
+    const relay = (await lab.status(b)).relay;
+    const old = b.process!;
+    const from = lab.log(b).length;
+    const loop = seqPing(a, b.hostAddress);
+    await loop.answering;
+    const next = lab.spawnAgent(b);
+    await waitFor('the new agent to take over', () => lab.log(b).slice(from).includes('"outcome":"released"') && lab.log(b).slice(from).includes('agent started'), 30_000, 100);
+    await new Promise((r) => setTimeout(r, 3000));
+    const { sent, answered, longestGapMs } = await loop.stop();
+    console.log(`relayed pair, hand-over to a new agent: ${sent} pings every 20 ms, ${sent - answered} lost, longest gap ${longestGapMs} ms`);
+    // The old one let go and idles until its pod is deleted; then it exits at once and cleanly.
+    expect(old.exitCode).toBeNull();
+    expect(lab.log(b).slice(from)).toContain('a new agent takes over');
+    const exited = new Promise<number | null>((r) => old.once('exit', (code) => r(code)));
+    old.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(next.exitCode).toBeNull();
+    expect((await lab.status(b)).relay).toBe(relay);
+    expect((await pathOf(b, a))?.path).toBe('relayed');
+    expect(longestGapMs).toBeLessThanOrEqual(1000);
+    expect(await lab.ping(a, b.hostAddress, 1)).toBe(true);
+  }, 120_000);
 
   it('takes up a TURN server that was down when it started, and relays through it', async () => {
     current = await AgentLab.create();

@@ -126,6 +126,52 @@ describe('TurnClient', () => {
     expect(server.requests.at(-1)).toBe(last);
   });
 
+  it('detach keeps the allocation for a successor: no deallocation, every timer stopped, the channels in the snapshot', async () => {
+    const { timers, server, port, client } = await setup();
+    await client.bindChannel(peer);
+    const before = server.requests.length;
+    const snapshot = client.detach();
+    expect(server.requests.length).toBe(before); // no Refresh with LIFETIME 0
+    expect(server.allocated).toBe(true);
+    expect(timers.pending).toBe(0);
+    expect(port.listenerCount).toBe(0);
+    expect(snapshot).toEqual({ relayed: RELAYED, channels: [{ channel: 0x4000, peer }] });
+    await expect(client.send(peer, Buffer.alloc(1))).rejects.toBeInstanceOf(TurnStateError);
+  });
+
+  it('a successor resumes the allocation on the same 5-tuple: a signed Refresh, the same relay address, the channels bound again under their numbers', async () => {
+    const { timers, server, client } = await setup();
+    await client.bindChannel({ address: '198.51.100.10', port: 7 });
+    await client.bindChannel(peer);
+    const snapshot = client.detach();
+    const port = new FakePort(timers, server.respond);
+    const first = server.requests.length;
+    const next = await TurnClient.resume({ port, server: SERVER, username: 'u', password: 'p', timers }, snapshot);
+    expect(next.relayed).toEqual(RELAYED);
+    expect(server.methods().slice(first)).toEqual([TurnMethod.Refresh, TurnMethod.Refresh, TurnMethod.ChannelBind, TurnMethod.ChannelBind]);
+    expect(getText(server.requests[first]!, StunAttr.Username)).toBeUndefined(); // the challenge
+    expect(getLifetime(server.requests[first + 1]!)).toBe(600); // a refresh, never a deallocation
+    // Data through the channels reaches the successor as from the peer; it sends through them too.
+    const got: TurnData[] = [];
+    next.onData((d) => got.push(d));
+    port.deliver(encodeChannelData(0x4001, Buffer.from('kept')), SERVER);
+    expect(got).toEqual([{ peer, data: Buffer.from('kept'), via: 'channel' }]);
+    await next.send(peer, Buffer.from('out'));
+    expect(decodeChannelData(port.sent.at(-1)!.data)).toEqual({ channel: 0x4001, data: Buffer.from('out') });
+    // A new peer gets the next free number, not one the predecessor had bound.
+    expect(await next.bindChannel({ address: '198.51.100.11', port: 8 })).toBe(0x4002);
+    expect(timers.pending).toBeGreaterThan(0);
+  });
+
+  it('resuming an allocation the server no longer has fails with its 437', async () => {
+    const { timers, server, client } = await setup();
+    const snapshot = client.detach();
+    server.allocated = false;
+    const err = await TurnClient.resume({ port: new FakePort(timers, server.respond), server: SERVER, username: 'u', password: 'p', timers }, snapshot).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StunErrorResponse);
+    expect(err).toMatchObject({ errorCode: 437, method: 'Refresh' });
+  });
+
   it('close counts an allocation already gone (437) as closed', async () => {
     const { server, client } = await setup();
     server.allocated = false;

@@ -117,4 +117,42 @@ describe('RelayProxy', () => {
     await proxyA.endpointFor(peer);
     expect(proxyA.stats()).toHaveLength(1);
   });
+
+  it('a successor reopens the links on the ports WireGuard already sends to, and reports them', async () => {
+    const fabric = new Map<string, FabricRelay>();
+    const relayA = new FabricRelay({ address: '192.0.2.10', port: 50001 }, fabric);
+    const relayB = new FabricRelay({ address: '192.0.2.10', port: 50002 }, fabric);
+    await relayB.createPermission([relayA.relayed]);
+    const wgA = await wgStandIn();
+    const wgB = await wgStandIn();
+    proxies.push(new RelayProxy({ relay: relayB, wgPort: wgB.port }));
+    let saved = 0;
+    const first = new RelayProxy({ relay: relayA, wgPort: wgA.port, onLinks: () => saved++ });
+    const endpoint = endpointOf(await first.endpointFor(relayB.relayed));
+    expect(saved).toBe(1);
+    const ports = first.ports();
+    expect(ports).toEqual([{ peer: relayB.relayed, port: endpoint.port }]);
+    first.close();
+
+    const next = new RelayProxy({ relay: relayA, wgPort: wgA.port, ports });
+    proxies.push(next);
+    await next.restore();
+    expect(next.ports()).toEqual(ports);
+    // WireGuard, never told anything, keeps sending to the same endpoint: it arrives.
+    wgA.socket.send(Buffer.from('after the swap'), endpoint.port, endpoint.address);
+    await waitFor('B to receive through the reopened link', () => wgB.received.length === 1);
+    expect(wgB.received[0]!.toString()).toBe('after the swap');
+  });
+
+  it('takes any port when the one a predecessor had is taken', async () => {
+    const fabric = new Map<string, FabricRelay>();
+    const relayA = new FabricRelay({ address: '192.0.2.10', port: 50001 }, fabric);
+    const squatter = await wgStandIn();
+    const peer = { address: '192.0.2.10', port: 50002 };
+    const proxy = new RelayProxy({ relay: relayA, wgPort: 9, ports: [{ peer, port: squatter.port }] });
+    proxies.push(proxy);
+    const link = endpointOf(await proxy.endpointFor(peer));
+    expect(link.port).not.toBe(squatter.port);
+    expect(proxy.ports()).toEqual([{ peer, port: link.port }]);
+  });
 });

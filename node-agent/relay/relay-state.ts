@@ -1,0 +1,89 @@
+// The relay as the next agent takes it over: the TURN allocation (known to the server by
+// its 5-tuple, so the successor binds the same local port), its channel numbers, and the
+// loopback port WireGuard has as each relayed peer's endpoint. With all three unchanged,
+// neither this node's WireGuard nor the peers (whose records name the same relay address)
+// see anything change across a restart or an upgrade.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../../lib/write-file.js';
+import { formatEndpoint, parseEndpoint, type Endpoint } from '../nat/stun-address.js';
+import type { TurnSnapshot } from '../nat/turn-client.js';
+import type { RelayLinkPort } from './relay-proxy.js';
+
+export const RELAY_STATE_FILE = 'relay.json';
+
+export interface RelayState {
+  /** The TURN server and user the allocation belongs to: another config means another allocation. */
+  server: string;
+  username: string;
+  /** The local UDP port of the allocation's 5-tuple. */
+  localPort: number;
+  turn: TurnSnapshot;
+  links: RelayLinkPort[];
+}
+
+interface RelayStateDoc {
+  server: string;
+  username: string;
+  localPort: number;
+  relayed: string;
+  channels: { channel: number; peer: string }[];
+  links: { peer: string; port: number }[];
+}
+
+const isPort = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n > 0 && n < 65536;
+
+function endpoint(text: unknown): Endpoint {
+  const e = typeof text === 'string' ? parseEndpoint(text) : undefined;
+  if (!e) throw new Error('endpoint');
+  return e;
+}
+
+export function formatRelayState(s: RelayState): string {
+  const doc: RelayStateDoc = {
+    server: s.server,
+    username: s.username,
+    localPort: s.localPort,
+    relayed: formatEndpoint(s.turn.relayed),
+    channels: s.turn.channels.map((c) => ({ channel: c.channel, peer: formatEndpoint(c.peer) })),
+    links: s.links.map((l) => ({ peer: formatEndpoint(l.peer), port: l.port })),
+  };
+  return JSON.stringify(doc, null, 2) + '\n';
+}
+
+/** Pure: the file's text -> the state, or undefined for anything not exactly what formatRelayState writes. */
+export function parseRelayState(text: string): RelayState | undefined {
+  try {
+    const d = JSON.parse(text) as Partial<RelayStateDoc>;
+    if (typeof d.server !== 'string' || typeof d.username !== 'string' || !isPort(d.localPort)) return undefined;
+    if (!Array.isArray(d.channels) || !Array.isArray(d.links)) return undefined;
+    const channels = d.channels.map((c) => {
+      if (!Number.isInteger(c?.channel)) throw new Error('channel');
+      return { channel: c.channel, peer: endpoint(c.peer) };
+    });
+    const links = d.links.map((l) => {
+      if (!isPort(l?.port)) throw new Error('link');
+      return { peer: endpoint(l.peer), port: l.port };
+    });
+    return { server: d.server, username: d.username, localPort: d.localPort, turn: { relayed: endpoint(d.relayed), channels }, links };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Pure: the saved state is for the configured TURN server and user. */
+export function relayStateFits(s: RelayState, server: Endpoint, username: string): boolean {
+  return s.server === formatEndpoint(server) && s.username === username;
+}
+
+export function readRelayState(stateDir: string): RelayState | undefined {
+  try {
+    return parseRelayState(readFileSync(join(stateDir, RELAY_STATE_FILE), 'utf8'));
+  } catch {
+    return undefined; // none left
+  }
+}
+
+export function writeRelayState(stateDir: string, s: RelayState): void {
+  writeFileAtomic(join(stateDir, RELAY_STATE_FILE), formatRelayState(s), 0o600);
+}
