@@ -1,19 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, withRetry, type Clock } from '../../../lib/etcd/retry.js';
+import { backoffDelay, withRetry } from '../../../lib/etcd/retry.js';
+import { fakeClock as clock } from '../../helpers/fake-clock.js';
 
-/** A clock that only moves when the code under test sleeps. */
-function fakeClock(): Clock & { sleeps: number[] } {
-  let now = 1_000_000;
-  const sleeps: number[] = [];
-  return {
-    sleeps,
-    now: () => now,
-    sleep: async (ms) => {
-      sleeps.push(ms);
-      now += ms;
-    },
-  };
-}
+const fakeClock = (): ReturnType<typeof clock> => clock(undefined, 1_000_000);
 
 class Down extends Error {}
 const backoff = { initialMs: 100, maxMs: 5_000, random: () => 1 };

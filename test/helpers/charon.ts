@@ -1,0 +1,172 @@
+// A real strongSwan charon inside a test's network namespace, controlled only over its own
+// vici socket. Each instance gets its own strongswan.conf (never /etc/strongswan.*) and its
+// own /run: charon refuses to start when /run/charon.pid names a live charon, so two
+// instances on one host need private mount namespaces (TESTBED.md, strongSwan row).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Netns } from './netns.js';
+import { run, waitFor } from './sh.js';
+
+/**
+ * What Debian 12's packages offer without the openssl plugin (libstrongswan-standard-plugins
+ * is not installed): gmp gives RSA and MODP groups only, so no ECDSA, ECP, curve25519 or GCM;
+ * kdf is required since 5.9.8 or key derivation fails ("KDF_PRF ... not supported").
+ * kernel-libipsec before kernel-netlink: the first ipsec backend loaded wins, and this kernel
+ * has no ESP, so the data path must be libipsec's TUN device (always UDP-encapsulated).
+ */
+export const CHARON_PLUGINS = [
+  'random', 'nonce', 'aes', 'sha1', 'sha2', 'hmac', 'gmp', 'pem', 'pkcs1', 'pkcs8', 'x509', 'pubkey', 'kdf',
+  'revocation', 'constraints', 'kernel-libipsec', 'kernel-netlink', 'socket-default', 'vici',
+];
+
+export interface CharonOptions {
+  /** Where config, log and socket live; a temp dir removed by stop() when not given. */
+  dir?: string;
+  /** Text added inside `charon { }` (e.g. `retransmit_tries = 2`). */
+  extraConf?: string;
+  startTimeoutMs?: number;
+}
+
+function canConnect(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ path });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+export class Charon {
+  private running = true;
+
+  private constructor(
+    readonly ns: Netns,
+    readonly dir: string,
+    private readonly ownsDir: boolean,
+    private readonly child: ChildProcess,
+    private readonly exited: Promise<number | null>,
+  ) {
+    void exited.then(() => (this.running = false));
+  }
+
+  get socketPath(): string {
+    return join(this.dir, 'charon.vici');
+  }
+
+  get uri(): string {
+    return `unix://${this.socketPath}`;
+  }
+
+  /** charon's own log (filelog at level 1, ike 2) and whatever it printed. */
+  log(): string {
+    const read = (f: string): string => {
+      try {
+        return readFileSync(join(this.dir, f), 'utf8');
+      } catch {
+        return '';
+      }
+    };
+    return read('charon.log') + read('stdout');
+  }
+
+  static async start(ns: Netns, options: CharonOptions = {}): Promise<Charon> {
+    const ownsDir = options.dir === undefined;
+    const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'warren-charon-'));
+    const conf = join(dir, 'strongswan.conf');
+    writeFileSync(conf, `charon {
+  load = ${CHARON_PLUGINS.join(' ')}
+  # Not fewer: kernel-libipsec keeps several workers busy for good (checked: with 8, vici
+  # accepted connections but never answered; without kernel-libipsec 8 were enough).
+  threads = 16
+  filelog {
+    file {
+      path = ${join(dir, 'charon.log')}
+      default = 1
+      ike = 2
+      flush_line = yes
+    }
+  }
+  plugins {
+    vici {
+      socket = unix://${join(dir, 'charon.vici')}
+    }
+  }
+${options.extraConf ?? ''}
+}
+`);
+    const out = openSync(join(dir, 'stdout'), 'a');
+    // ip netns exec, unshare and sh all exec: the child's pid is charon's, so signals reach it.
+    const child = spawn('ip', ['netns', 'exec', ns.name, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c',
+      'mount -t tmpfs tmpfs /run && exec /usr/lib/ipsec/charon'], { stdio: ['ignore', out, out], env: { ...process.env, STRONGSWAN_CONF: conf } });
+    closeSync(out);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const charon = new Charon(ns, dir, ownsDir, child, exited);
+    try {
+      await waitFor(`charon's vici socket in ${ns.name}`, async () => {
+        if (!charon.running) throw new Error(`charon in ${ns.name} exited while starting:\n${charon.log().slice(-3000)}`);
+        return canConnect(charon.socketPath);
+      }, options.startTimeoutMs ?? 20_000, 50);
+    } catch (err) {
+      await charon.stop();
+      throw err;
+    }
+    return charon;
+  }
+
+  /**
+   * SIGTERM: charon deletes its SAs (answering a pending initiate with `success = no`)
+   * before it closes vici connections; SIGKILL is a crash: sockets just close. SIGKILL
+   * follows when SIGTERM lingers. Idempotent.
+   */
+  async stop(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
+    if (this.running) {
+      this.child.kill(signal);
+      const killer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+      await this.exited;
+      clearTimeout(killer);
+    }
+    if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export interface IkeIdentity {
+  /** The IKE identity, also the certificate's CN and DNS subjectAltName (charon matches either). */
+  id: string;
+  certPem: string;
+  keyPem: string;
+}
+
+export interface IkePki {
+  dir: string;
+  caPem: string;
+  identities: Map<string, IkeIdentity>;
+  remove(): void;
+}
+
+/** A throwaway CA and one certificate per identity, RSA because charon here has no ECDSA. */
+export async function makeIkePki(ids: readonly string[]): Promise<IkePki> {
+  const dir = mkdtempSync(join(tmpdir(), 'warren-ike-pki-'));
+  const p = (name: string): string => join(dir, name);
+  const remove = (): void => rmSync(dir, { recursive: true, force: true });
+  try {
+    await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=warren-test-ca',
+      '-keyout', p('ca.key'), '-out', p('ca.crt')]);
+    const identities = new Map<string, IkeIdentity>();
+    for (const id of ids) {
+      await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${id}`, '-keyout', p(`${id}.key`), '-out', p(`${id}.csr`)]);
+      writeFileSync(p(`${id}.ext`), `subjectAltName=DNS:${id}\n`);
+      await run('openssl', ['x509', '-req', '-in', p(`${id}.csr`), '-CA', p('ca.crt'), '-CAkey', p('ca.key'), '-CAcreateserial',
+        '-days', '2', '-extfile', p(`${id}.ext`), '-out', p(`${id}.crt`)]);
+      identities.set(id, { id, certPem: readFileSync(p(`${id}.crt`), 'utf8'), keyPem: readFileSync(p(`${id}.key`), 'utf8') });
+    }
+    return { dir, caPem: readFileSync(p('ca.crt'), 'utf8'), identities, remove };
+  } catch (err) {
+    remove();
+    throw err;
+  }
+}
