@@ -4,23 +4,15 @@
 // instances on one host need private mount namespaces (TESTBED.md, strongSwan row).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { acceptsConnections } from '../../lib/unix-socket.js';
+import { charonPlugins } from '../../node-agent/gateway/charon.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Netns } from './netns.js';
 import { run, waitFor } from './sh.js';
 
-/**
- * What Debian 12's packages offer without the openssl plugin (libstrongswan-standard-plugins
- * is not installed): gmp gives RSA and MODP groups only, so no ECDSA, ECP, curve25519 or GCM;
- * kdf is required since 5.9.8 or key derivation fails ("KDF_PRF ... not supported").
- * kernel-libipsec before kernel-netlink: the first ipsec backend loaded wins, and this kernel
- * has no ESP, so the data path must be libipsec's TUN device (always UDP-encapsulated).
- */
-export const CHARON_PLUGINS = [
-  'random', 'nonce', 'aes', 'sha1', 'sha2', 'hmac', 'gmp', 'pem', 'pkcs1', 'pkcs8', 'x509', 'pubkey', 'kdf',
-  'revocation', 'constraints', 'kernel-libipsec', 'kernel-netlink', 'socket-default', 'vici',
-];
+/** As the gateway's: kernel-libipsec, since this kernel has no ESP (node-agent/gateway/charon.ts says why each). */
+export const CHARON_PLUGINS = charonPlugins('libipsec');
 
 export interface CharonOptions {
   /** Where config, log and socket live; a temp dir removed by stop() when not given. */
@@ -30,16 +22,6 @@ export interface CharonOptions {
   startTimeoutMs?: number;
 }
 
-function canConnect(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ path });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 export class Charon {
   private running = true;
@@ -109,7 +91,7 @@ ${options.extraConf ?? ''}
     try {
       await waitFor(`charon's vici socket in ${ns.name}`, async () => {
         if (!charon.running) throw new Error(`charon in ${ns.name} exited while starting:\n${charon.log().slice(-3000)}`);
-        return canConnect(charon.socketPath);
+        return acceptsConnections(charon.socketPath);
       }, options.startTimeoutMs ?? 20_000, 50);
     } catch (err) {
       await charon.stop();

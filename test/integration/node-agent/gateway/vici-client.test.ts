@@ -12,7 +12,7 @@ import { run } from '../../../helpers/sh.js';
 const A = { id: 'a.warren.test', addr: '192.0.2.1' };
 const B = { id: 'b.warren.test', addr: '192.0.2.2', subnet: '10.98.0.0/24', host: '10.98.0.1' };
 const VIP = '10.99.0.1';
-// MODP and CBC because gmp is the only DH/RSA provider here (CHARON_PLUGINS says why).
+// MODP and CBC because gmp is the only DH/RSA provider here (node-agent/gateway/charon.ts says why).
 const IKE_PROPOSALS = ['aes128-sha256-modp2048'];
 const ESP_PROPOSALS = ['aes128-sha256'];
 

@@ -7,34 +7,8 @@ import {
   decodeMessage, decodePacket, encodeMessage, encodePacket, MAX_DEPTH, MAX_FRAME, PacketType, ViciFramer,
   ViciProtocolError, viciBytes, type ViciMessage, type ViciPacket,
 } from '../../../../node-agent/gateway/vici/codec.js';
+import { FILES, packets, payloads, transcript } from './vici-fixtures.js';
 
-const FIXTURES = new URL('../../../fixtures/vici/', import.meta.url);
-const FILES = ['version', 'load-conns', 'monitor-sa', 'log', 'initiate', 'list-sas', 'terminate', 'list-conns', 'list-certs',
-  'load-conn-invalid-proposal', 'unknown-command-and-event'] as const;
-type Dir = 'C' | 'S';
-
-interface Transcript {
-  chunks: { dir: Dir; bytes: Buffer }[];
-  stream: (dir: Dir) => Buffer;
-}
-
-function transcript(name: (typeof FILES)[number]): Transcript {
-  const chunks = readFileSync(new URL(`${name}.txt`, FIXTURES), 'utf8').trim().split('\n').map((line) => {
-    const [dir, hex] = line.split(' ');
-    return { dir: dir as Dir, bytes: Buffer.from(hex!, 'hex') };
-  });
-  return { chunks, stream: (dir) => Buffer.concat(chunks.filter((c) => c.dir === dir).map((c) => c.bytes)) };
-}
-
-/** Frame payloads of one direction, fed to the framer in the chunks they arrived in. */
-function payloads(t: Transcript, dir: Dir): Buffer[] {
-  const framer = new ViciFramer();
-  const out = t.chunks.filter((c) => c.dir === dir).flatMap((c) => framer.push(c.bytes));
-  expect(framer.midFrame).toBe(false);
-  return out;
-}
-
-const packets = (name: (typeof FILES)[number], dir: Dir): ViciPacket[] => payloads(transcript(name), dir).map(decodePacket);
 const messageOf = (p: ViciPacket | undefined): ViciMessage => {
   if (!p || !('message' in p)) throw new Error(`no message in ${JSON.stringify(p)}`);
   return p.message;
