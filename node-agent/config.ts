@@ -9,6 +9,8 @@ import type { EtcdSettings } from '../lib/etcd/store.js';
 import { interfaceNameProblem } from '../cni/env.js';
 import { etcdPrefixProblem, nodeNameProblem } from '../configgen/keys.js';
 import { canonicalEndpoint } from './overlay/endpoint.js';
+import { formatCidr, parseCidr } from '../lib/cidr.js';
+import { isIPv4 } from 'node:net';
 
 export class AgentConfigError extends WarrenError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -39,6 +41,31 @@ export interface MetricsSettings {
   address?: string;
 }
 
+export interface GatewayHub {
+  name: string;
+  /** The hub's public IPv4 address. */
+  address: string;
+}
+
+/** The SD-EWAN gateway role (node-agent/gateway/): this cluster as one SD-EWAN device. */
+export interface GatewaySettings {
+  /** Nodes that may be the active gateway; one is, elected through etcd. */
+  candidates: string[];
+  /** The device name SD-EWAN knows; its certificate's subject is CN=device-<device>-cert. */
+  device: string;
+  certFile: string;
+  keyFile: string;
+  /** SD-EWAN's root CA and the overlay CA. */
+  caFiles: string[];
+  /** Tried in this order: the first whose tunnel is up carries the overlay. */
+  hubs: GatewayHub[];
+  /** The overlay's proposals, e.g. aes256-sha256-modp4096. */
+  proposals: string[];
+  /** The overlay's address ranges (other devices' OIPs, hubs), routed through the gateway. */
+  overlayRanges: string[];
+  dpdSeconds: number;
+}
+
 /** The metrics port on the host-overlay address. */
 export const METRICS_PORT = 9477;
 
@@ -65,6 +92,8 @@ export interface AgentConfig {
   metrics?: MetricsSettings;
   /** The CNI plugin's JSON lines (its conflist's logFile), followed for the CNI metrics. */
   cniLogFile: string;
+  /** Undefined: no SD-EWAN gateway role. */
+  gateway?: GatewaySettings;
 }
 
 const DEFAULTS = {
@@ -83,7 +112,13 @@ const DEFAULTS = {
 
 const FIELDS = new Set(['nodeName', 'etcdEndpoints', 'etcdCACert', 'etcdCert', 'etcdKey', 'etcdPrefix', 'etcdTimeoutSeconds', 'stateDir',
   'interface', 'listenPort', 'probePort', 'stunServers', 'turn', 'mtu', 'statusSocket', 'reconcileSeconds',
-  'kubernetes', 'metricsAddress', 'cniLogFile']);
+  'kubernetes', 'metricsAddress', 'cniLogFile', 'gateway']);
+const GATEWAY_FIELDS = new Set(['candidates', 'device', 'certFile', 'keyFile', 'caFiles', 'hubs', 'proposals', 'overlayRanges', 'dpdSeconds']);
+const HUB_FIELDS = new Set(['name', 'address']);
+/** `<enc>-<hash>-<dh>` as SD-EWAN's proposals are written (SDEWAN.md §2.5). */
+const PROPOSAL = /^[a-z0-9]+(-[a-z0-9]+)+$/;
+/** SCC's names: RFC 1123 labels (SDEWAN.md §1.1). */
+const SDEWAN_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const TURN_FIELDS = new Set(['server', 'username', 'password', 'passwordFile']);
 const KUBERNETES_FIELDS = new Set(['enabled', 'kubeconfig', 'publishPodCIDR']);
 
@@ -134,6 +169,58 @@ function metricsSettings(v: unknown): MetricsSettings | undefined {
   if (v === 'off') return undefined;
   if (v === undefined) return {};
   return { address: endpoint('metricsAddress', v, '"10.10.0.7:9477", or "off"') };
+}
+
+function list(doc: Record<string, unknown>, field: string, name: string, what: string): unknown[] {
+  const v = doc[field];
+  if (!Array.isArray(v) || v.length === 0) throw bad(name, v ?? null, `must be a non-empty list of ${what}`);
+  return v;
+}
+
+function gatewaySettings(path: string, v: unknown): GatewaySettings | undefined {
+  if (v === undefined) return undefined;
+  const g = section(path, 'gateway', v, GATEWAY_FIELDS, [...GATEWAY_FIELDS].join(', '));
+  const candidates = list(g, 'candidates', 'gateway.candidates', 'node names').map((c, i) => {
+    const problem = typeof c === 'string' ? nodeNameProblem(c) : 'must be a string';
+    if (problem) throw bad(`gateway.candidates[${i}]`, c, problem);
+    return c as string;
+  });
+  const device = str(g, 'device');
+  if (device === undefined || !SDEWAN_NAME.test(device)) throw bad('gateway.device', g.device ?? null, 'must be the SD-EWAN device name (lower-case letters, digits and dashes)');
+  const file = (field: string): string => {
+    const f = absolutePath(`gateway.${field}`, str(g, field));
+    if (f === undefined) throw bad(`gateway.${field}`, null, 'is required');
+    return f;
+  };
+  const caFiles = list(g, 'caFiles', 'gateway.caFiles', 'absolute paths (the root and overlay CAs)').map((f, i) => {
+    if (typeof f !== 'string' || !f.startsWith('/')) throw bad(`gateway.caFiles[${i}]`, f, 'must be an absolute path');
+    return f;
+  });
+  const hubs = list(g, 'hubs', 'gateway.hubs', 'hubs ({name, address})').map((h, i) => {
+    const hub = section(path, `gateway.hubs[${i}]`, h, HUB_FIELDS, 'name and address');
+    const name = str(hub, 'name');
+    if (name === undefined || !SDEWAN_NAME.test(name)) throw bad(`gateway.hubs[${i}].name`, hub.name ?? null, 'must be the SD-EWAN hub name');
+    const address = hub.address;
+    if (typeof address !== 'string' || !isIPv4(address)) throw bad(`gateway.hubs[${i}].address`, address ?? null, 'must be the hub\'s public IPv4 address');
+    return { name, address };
+  });
+  const proposals = list(g, 'proposals', 'gateway.proposals', 'proposals, e.g. aes256-sha256-modp4096').map((p, i) => {
+    if (typeof p !== 'string' || !PROPOSAL.test(p)) throw bad(`gateway.proposals[${i}]`, p, 'must be a proposal such as aes256-sha256-modp4096');
+    return p;
+  });
+  const overlayRanges = list(g, 'overlayRanges', 'gateway.overlayRanges', 'IPv4 CIDRs').map((r, i) => {
+    try {
+      const c = parseCidr(String(r));
+      if (typeof r !== 'string' || c.family !== 4) throw new Error('not IPv4');
+      return formatCidr(c);
+    } catch {
+      throw bad(`gateway.overlayRanges[${i}]`, r, 'must be an IPv4 CIDR such as 10.10.0.0/16');
+    }
+  });
+  return {
+    candidates, device, certFile: file('certFile'), keyFile: file('keyFile'), caFiles, hubs, proposals, overlayRanges,
+    dpdSeconds: int({ 'gateway.dpdSeconds': g.dpdSeconds }, 'gateway.dpdSeconds', 1, 300, 2)!,
+  };
 }
 
 function endpoint(field: string, v: unknown, example = '"192.0.2.10:3478"'): string {
@@ -220,5 +307,6 @@ export function parseAgentConfig(path: string, text: string, env: Record<string,
     kubernetes: kubernetesSettings(path, d.kubernetes, env),
     metrics: metricsSettings(d.metricsAddress),
     cniLogFile: absolutePath('cniLogFile', str(d, 'cniLogFile', DEFAULTS.cniLogFile))!,
+    gateway: gatewaySettings(path, d.gateway),
   };
 }

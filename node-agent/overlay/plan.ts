@@ -52,6 +52,11 @@ export interface OverlayPeer {
   endpoint?: string;
   /** Undefined or 0: off. */
   keepaliveSeconds?: number;
+  /**
+   * Address ranges reached through this peer beyond its own: the SD-EWAN overlay's, when
+   * the peer is the cluster's active gateway (a failover moves them to the next one).
+   */
+  routedRanges?: readonly string[];
 }
 
 export interface OverlayInput {
@@ -135,13 +140,15 @@ export function planOverlay(input: OverlayInput): OverlayPlan {
     }
   }));
   const peers: DesiredPeer[] = [];
+  const routes: OverlayRoute[] = [];
   candidates.forEach((c, i) => {
     const why = clash.get(i);
-    if (why) rejected.push({ publicKey: c.peer.publicKey, reason: why });
-    else peers.push(c.desired);
+    if (why) return void rejected.push({ publicKey: c.peer.publicKey, reason: why });
+    const ranges = routedRanges(c.peer, self, rejected);
+    peers.push({ ...c.desired, allowedIps: [...c.desired.allowedIps, ...ranges].sort(compare) });
+    routes.push({ dst: formatCidr(c.subnet), kind: 'interface' }, ...ranges.map((dst) => ({ dst, kind: 'interface' as const })));
   });
   peers.sort((a, b) => compare(a.publicKey, b.publicKey));
-  const routes: OverlayRoute[] = candidates.filter((_, i) => !clash.has(i)).map((c) => ({ dst: formatCidr(c.subnet), kind: 'interface' as const }));
   if (self.podCidr) routes.push({ dst: formatCidr(self.podCidr), kind: 'unreachable' });
   routes.sort((a, b) => compare(a.dst, b.dst));
   return {
@@ -220,6 +227,27 @@ function checkPeer(p: OverlayPeer, self: CheckedSelf): { subnet: Cidr; desired: 
     subnet,
     desired: { publicKey: p.publicKey, allowedIps: [hostRoute, formatCidr(subnet)].sort(compare), endpoint, keepaliveSeconds: keepalive },
   };
+}
+
+/**
+ * A peer's routed ranges that can be routed: a range overlapping this node's own networks
+ * would take them away from the node, so it is left out (and said why), the peer kept.
+ */
+function routedRanges(p: OverlayPeer, self: CheckedSelf, rejected: RejectedPeer[]): string[] {
+  const ok: string[] = [];
+  for (const text of p.routedRanges ?? []) {
+    let range: Cidr;
+    try {
+      range = parseCidr(text);
+    } catch (err) {
+      rejected.push({ publicKey: p.publicKey, reason: `routed range ${JSON.stringify(text)}: ${(err as Error).message}` });
+      continue;
+    }
+    const mine = [self.hostCidr, self.podSubnet, ...(self.podCidr ? [self.podCidr] : [])].find((c) => cidrsOverlap(c, range));
+    if (mine) rejected.push({ publicKey: p.publicKey, reason: `routed range ${text} overlaps this node's ${formatCidr(mine)}` });
+    else ok.push(formatCidr(range));
+  }
+  return ok;
 }
 
 function safeContains(c: Cidr, address: string): boolean {

@@ -27,6 +27,31 @@ describe('parseAgentConfig', () => {
     expect(parseAgentConfig('a.yaml', 'metricsAddress: "off"', env).metrics).toBeUndefined();
   });
 
+  it('reads the SD-EWAN gateway role, and names the field and value of every mistake in it', () => {
+    const gateway = {
+      candidates: ['edge-1', 'edge-2'], device: 'site-a', certFile: '/etc/warren/sdewan/device.crt', keyFile: '/etc/warren/sdewan/device.key',
+      caFiles: ['/etc/warren/sdewan/root.crt', '/etc/warren/sdewan/overlay.crt'], hubs: [{ name: 'hub-1', address: '203.0.113.7' }],
+      proposals: ['aes256-sha256-modp4096'], overlayRanges: ['10.10.0.0/16'],
+    };
+    const parse = (g: unknown) => parseAgentConfig('a.yaml', JSON.stringify({ gateway: g }), env);
+    expect(parseAgentConfig('a.yaml', '', env).gateway).toBeUndefined();
+    expect(parse(gateway).gateway).toEqual({ ...gateway, dpdSeconds: 2 });
+    for (const [change, message] of [
+      [{ candidates: [] }, 'gateway.candidates [] must be a non-empty list of node names'],
+      [{ candidates: ['Edge_1'] }, 'gateway.candidates[0] "Edge_1"'],
+      [{ device: 'Site A' }, 'gateway.device "Site A" must be the SD-EWAN device name'],
+      [{ certFile: 'device.crt' }, 'gateway.certFile "device.crt" must be an absolute path'],
+      [{ keyFile: undefined }, 'gateway.keyFile null is required'],
+      [{ hubs: [{ name: 'hub-1', address: 'hub.example.com' }] }, 'gateway.hubs[0].address "hub.example.com" must be the hub\'s public IPv4 address'],
+      [{ hubs: [{ name: 'hub-1', address: '203.0.113.7', port: 500 }] }, 'unknown field gateway.hubs[0].port'],
+      [{ proposals: ['aes256 sha256'] }, 'gateway.proposals[0] "aes256 sha256" must be a proposal'],
+      [{ overlayRanges: ['10.10.0.1/16'] }, 'gateway.overlayRanges[0] "10.10.0.1/16" must be an IPv4 CIDR'],
+      [{ overlayRanges: ['fd00::/64'] }, 'gateway.overlayRanges[0] "fd00::/64" must be an IPv4 CIDR'],
+      [{ dpdSeconds: 0 }, 'gateway.dpdSeconds 0 must be a whole number from 1 to 300'],
+      [{ hub: 'x' }, 'unknown field gateway.hub'],
+    ] as const) expect(() => parse({ ...gateway, ...change }), message).toThrow(message);
+  });
+
   it('reads YAML with a TURN relay and STUN servers, canonicalising addresses', () => {
     const c = parseAgentConfig('a.yaml', [
       'nodeName: factory-gw',

@@ -28,6 +28,19 @@ describe('planOverlay', () => {
     expect(desired.routes).toEqual([{ dst: '10.244.0.0/16', kind: 'unreachable' }, { dst: '10.244.2.0/24', kind: 'interface' }]);
   });
 
+  it('routes the SD-EWAN overlay\'s ranges to the peer that is the active gateway, and never a range of this node\'s own', () => {
+    const gateway = { ...peerB, routedRanges: ['10.30.0.0/16', '192.168.100.0/24', '10.244.0.0/16', 'not-a-cidr'] };
+    const { desired, rejected } = planOverlay({ self: { ...self, podCidr: '10.244.0.0/16' }, peers: [gateway, peerC] });
+    expect(desired.peers.find((p) => p.publicKey === B)!.allowedIps).toEqual(['10.10.0.2/32', '10.244.2.0/24', '10.30.0.0/16', '192.168.100.0/24']);
+    expect(desired.peers.find((p) => p.publicKey === C)!.allowedIps).toEqual(['10.10.0.3/32', '10.244.3.0/24']);
+    expect(desired.routes).toEqual(expect.arrayContaining([{ dst: '10.30.0.0/16', kind: 'interface' }, { dst: '192.168.100.0/24', kind: 'interface' }]));
+    // The gateway stays a peer; only the ranges that cannot be are left out, each with why.
+    expect(rejected).toEqual([
+      { publicKey: B, reason: 'routed range 10.244.0.0/16 overlaps this node\'s 10.244.1.0/24' },
+      { publicKey: B, reason: expect.stringMatching(/^routed range "not-a-cidr": /) },
+    ]);
+  });
+
   it('skips this node in the peer list', () => {
     const { desired, rejected } = planOverlay({ self, peers: [{ publicKey: SELF, hostAddress: '10.10.0.1', podSubnet: '10.244.1.0/24' }, peerB] });
     expect(desired.peers.map((p) => p.publicKey)).toEqual([B]);
