@@ -5,6 +5,20 @@ import { connect, createServer, type Server } from 'node:net';
 import { dirname } from 'node:path';
 import { WarrenError } from '../lib/errors.js';
 import type { KubeStatus } from './kube/publisher.js';
+import type { HubSaState } from './gateway/sa-state.js';
+
+/** The SD-EWAN gateway role: which node carries the cluster's IPsec, and its tunnels when this node does. */
+export interface GatewayStatus {
+  /** active: this node holds the tunnels; standby: a candidate waiting; member: not a candidate. */
+  role: 'active' | 'standby' | 'member';
+  /** The active node, undefined while none is elected. */
+  activeNode: string | undefined;
+  device: string;
+  /** kernel ESP or charon's kernel-libipsec; on the active node only. */
+  dataPath?: string;
+  /** Per hub: OIP, IKE and CHILD SA state, last rekey, bytes; on the active node only. */
+  hubs: HubSaState[];
+}
 
 export interface PeerStatus {
   node: string;
@@ -34,6 +48,8 @@ export interface AgentStatus {
   peers: PeerStatus[];
   /** The Node publisher; undefined when the agent has no Kubernetes access (kubernetes.enabled false). */
   kubernetes?: KubeStatus;
+  /** Undefined when the config has no gateway section. */
+  gateway?: GatewayStatus;
 }
 
 export class StatusError extends WarrenError {
@@ -71,18 +87,30 @@ function kubernetesLine(k: KubeStatus | undefined, now: Date): string {
   return [`kubernetes node ${k.node} at ${k.server}: ${condition}`, sync, patch, ...(k.podCIDRConflict ? [k.podCIDRConflict] : [])].join('; ');
 }
 
+function gatewayLines(g: GatewayStatus | undefined, now: Date): string[] {
+  if (!g) return [];
+  const head = `SD-EWAN device ${g.device}: this node ${g.role}, active gateway ${g.activeNode ?? 'none elected'}${g.dataPath ? `, ESP by ${g.dataPath}` : ''}`;
+  const rows = [['HUB', 'OIP', 'IKE', 'CHILD', 'REKEYED', 'IN', 'OUT']];
+  for (const h of g.hubs) rows.push([h.hub, h.oip ?? '-', h.ike, h.child, h.lastRekey ? ago(h.lastRekey, now) : 'never', bytes(h.bytesIn), bytes(h.bytesOut)]);
+  return g.hubs.length ? [head, ...table(rows)] : [head];
+}
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+}
+
 /** Pure: the status as the table a person reads. */
 export function formatStatus(s: AgentStatus, now = new Date()): string {
   const head = [
     `node ${s.node}  ${s.hostAddress}  pods ${s.podSubnet}  ${s.interface} (${s.backend}) :${s.listenPort}`,
     `NAT ${s.nat.mapping}${s.nat.reflexive ? `, public ${s.nat.reflexive}` : ''}${s.nat.punchTtl ? `, punch TTL ${s.nat.punchTtl}` : ''}; ${relayLine(s)}; etcd publisher ${s.etcd.publisher}, watcher ${s.etcd.watcher}`,
     kubernetesLine(s.kubernetes, now),
+    ...gatewayLines(s.gateway, now),
   ];
   const rows = [['PEER', 'PATH', 'ENDPOINT', 'HANDSHAKE', 'RX', 'TX']];
   for (const p of s.peers) rows.push([p.node, p.path, p.endpoint ?? '-', ago(p.lastHandshake, now), bytes(p.rxBytes), bytes(p.txBytes)]);
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const table = rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
-  return [...head, '', ...(s.peers.length ? table : ['no peers yet'])].join('\n') + '\n';
+  return [...head, '', ...(s.peers.length ? table(rows) : ['no peers yet'])].join('\n') + '\n';
 }
 
 /** Serves `get()` to every connection; replaces a stale socket file left by a killed agent. */

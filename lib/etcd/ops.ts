@@ -20,6 +20,11 @@ export function put(key: string, value: string): IRequestOp {
   return { request_put: { key: b(key), value: b(value) } };
 }
 
+/** A put whose key etcd deletes when `lease` expires or is revoked. */
+export function putWithLease(key: string, value: string, lease: string): IRequestOp {
+  return { request_put: { key: b(key), value: b(value), lease } };
+}
+
 export function del(key: string): IRequestOp {
   return { request_delete_range: { key: b(key) } };
 }

@@ -45,14 +45,21 @@ export interface CharonConfig {
 }
 
 /**
- * Pure: strongswan.conf. Routes are the gateway's (install_routes = no): charon's own
- * would send everything of the node into the tunnel (the hub's side is 0.0.0.0/0), where
- * only the overlay's ranges belong.
+ * The routing table charon (and kernel-libipsec, which installs routes into the TUN device
+ * for every SA whatever install_routes says) writes to. Not 220, a host's own strongSwan's.
+ * The policy rule charon adds for it is removed (routes.ts): with the hub's side 0.0.0.0/0
+ * it would send everything of the node into the tunnel, WireGuard and etcd included, where
+ * only the overlay's ranges belong; those the gateway routes itself, in the main table.
  */
+export const CHARON_ROUTING_TABLE = 2201;
+
+/** Pure: strongswan.conf. */
 export function strongswanConf(c: CharonConfig): string {
   return `charon {
   load = ${charonPlugins(c.dataPath).join(' ')}
   install_routes = no
+  routing_table = ${CHARON_ROUTING_TABLE}
+  routing_table_prio = ${CHARON_ROUTING_TABLE}
   install_virtual_ip = yes
   retransmit_timeout = ${c.retransmit.timeoutSeconds}
   retransmit_base = ${c.retransmit.base}
@@ -112,9 +119,11 @@ export async function startCharon(dir: string, config: Omit<CharonConfig, 'viciS
   const conf = join(dir, 'strongswan.conf');
   writeFileAtomic(conf, strongswanConf({ ...config, viciSocket, logFile: join(dir, 'charon.log') }), 0o600);
   const out = openSync(join(dir, 'charon.out'), 'a');
-  // nsenter, unshare and sh exec: the child's pid is charon's, so signals reach it.
+  // setpriv, nsenter, unshare and sh exec: the child's pid is charon's, so signals reach it.
   const inNs = netnsPath ? ['nsenter', `--net=${netnsPath}`] : [];
-  const [file, ...args] = [...inNs, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs tmpfs /run && exec ${CHARON_BINARY}`];
+  // charon dies with the agent (parent-death signal, kept across exec): a killed agent must
+  // not leave a charon holding the device's SAs while a standby brings up its own.
+  const [file, ...args] = ['setpriv', '--pdeathsig', 'TERM', ...inNs, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs tmpfs /run && exec ${CHARON_BINARY}`];
   const child: ChildProcess = spawn(file!, args, { stdio: ['ignore', out, out], env: { ...process.env, STRONGSWAN_CONF: conf } });
   closeSync(out);
   let running = true;

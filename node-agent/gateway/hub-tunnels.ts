@@ -9,9 +9,9 @@
 import { join } from 'node:path';
 import { errorMessage } from '../../lib/errors.js';
 import type { Runner } from '../../lib/runner.js';
-import { probeKernelEsp, retransmitGiveUpSeconds, startCharon, type CharonConfig, type CharonProcess, type IpsecDataPath } from './charon.js';
+import { CHARON_ROUTING_TABLE, probeKernelEsp, retransmitGiveUpSeconds, startCharon, type CharonConfig, type CharonProcess, type IpsecDataPath } from './charon.js';
 import { credentialMessages, hubConnection, hubConnMessage, staleConnections, type DeviceIdentity, type HubTarget, type IpsecSettings } from './ipsec-plan.js';
-import { desiredRoutes, reconcileGatewayRoutes, type Egress } from './routes.js';
+import { desiredRoutes, reconcileGatewayRoutes, removeCharonRules, type Egress } from './routes.js';
 import { applyEvent, fromListSas, withHubs, type HubSaState } from './sa-state.js';
 import { ViciClient, type ViciListener } from './vici/client.js';
 
@@ -148,6 +148,8 @@ export class HubTunnels {
     if (this.stopping) return;
     const egress: Egress = { dev: LIBIPSEC_DEVICE };
     try {
+      // charon adds its rule at start, and again if it was started again: checked every time.
+      await removeCharonRules(this.o.runner, CHARON_ROUTING_TABLE);
       const r = await reconcileGatewayRoutes(this.o.runner, desiredRoutes(this.states, this.o.hubs.map((h) => h.name), this.o.overlayRanges, egress));
       if (r.added || r.removed) this.o.log('info', 'overlay routes', { ...r, via: desiredRoutes(this.states, this.o.hubs.map((h) => h.name), this.o.overlayRanges, egress)[0]?.src ?? 'none' });
     } catch (err) {

@@ -72,3 +72,16 @@ export async function reconcileGatewayRoutes(runner: Runner, desired: readonly G
   for (const r of remove) await runner('ip', ['route', 'del', r.dst, ...proto], { allowFailure: true });
   return { added: add.length, removed: remove.length };
 }
+
+interface RuleJson {
+  priority: number;
+  table?: string;
+}
+
+/** Removes the policy rules that send traffic to charon's table (charon.ts says why); none left is the converged state. */
+export async function removeCharonRules(runner: Runner, table: number): Promise<number> {
+  const rules = await ipJson<RuleJson[]>(runner, ['-4', 'rule', 'show']);
+  const ours = rules.filter((r) => r.table === String(table));
+  for (const r of ours) await runner('ip', ['-4', 'rule', 'del', 'priority', String(r.priority), 'table', String(table)], { allowFailure: true });
+  return ours.length;
+}

@@ -36,6 +36,20 @@ describe('status', () => {
       .toBe('kubernetes node edge-1 at https://10.96.0.1:443: NetworkUnavailable not written yet; ERROR (3 failed in a row): GET node edge-1: HTTP 403: forbidden; last patch none; the Node has spec.podCIDR 10.244.9.0/24, node.json says 10.244.3.0/24');
   });
 
+  it('shows the SD-EWAN gateway role, and on the active node each hub\'s OIP, SA states, last rekey and traffic', () => {
+    const at = new Date('2026-11-23T12:00:30.000Z');
+    const member = formatStatus({ ...status, gateway: { role: 'member', activeNode: 'cloud-vm', device: 'site-a', hubs: [] } }, at);
+    expect(member).toContain('SD-EWAN device site-a: this node member, active gateway cloud-vm\n');
+    const active = formatStatus({ ...status, gateway: { role: 'active', activeNode: 'edge-1', device: 'site-a', dataPath: 'libipsec', hubs: [
+      { hub: 'hub-1', ike: 'established', child: 'installed', oip: '10.10.0.5', lastRekey: '2026-11-23T12:00:00.000Z', bytesIn: 2048, bytesOut: 100 },
+      { hub: 'hub-2', ike: 'connecting', child: 'down', bytesIn: 0, bytesOut: 0 },
+    ] } }, at).split('\n');
+    expect(active).toContain('SD-EWAN device site-a: this node active, active gateway edge-1, ESP by libipsec');
+    expect(active).toContain('hub-1  10.10.0.5  established  installed  30s ago  2.0 KiB  100 B');
+    expect(active).toContain('hub-2  -          connecting   down       never    0 B      0 B');
+    expect(formatStatus(status, at)).not.toContain('SD-EWAN');
+  });
+
   it('is served over a unix socket, and a missing agent is a clear error', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'warren-status-'));
     try {

@@ -125,6 +125,10 @@ describe('the gateway\'s IPsec to an SD-EWAN hub', () => {
       const routes = JSON.parse((await devNs.runner('ip', ['-json', 'route', 'show', 'proto', String(GATEWAY_ROUTE_PROTOCOL)])).stdout) as { dst: string; dev: string; prefsrc: string }[];
       expect(routes).toEqual([expect.objectContaining({ dst: '10.10.0.0/24', dev: 'ipsec0', prefsrc: OIP })]);
       await waitFor('a ping to the hub\'s overlay address', () => ping(HUB_OVERLAY_ADDR), 10_000, 100);
+      // Only the overlay goes into the tunnel: the rest of the node's traffic (WireGuard, etcd) is untouched,
+      // although kernel-libipsec routes everything of the hub's 0.0.0.0/0 into its TUN device in charon's table.
+      expect(JSON.parse((await devNs.runner('ip', ['-json', 'rule', 'show'])).stdout).map((r: { table: string }) => r.table)).toEqual(['local', 'main', 'default']);
+      expect(JSON.parse((await devNs.runner('ip', ['-json', 'route', 'get', '198.51.100.77'])).stdout)[0]).toMatchObject({ dev: 'eth0' });
       const firstPacketMs = Date.now() - t0;
       const [state] = await t.refresh();
       expect(state!.bytesOut).toBeGreaterThan(0);
