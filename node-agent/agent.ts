@@ -37,6 +37,8 @@ import { readRelayedPeers, writeRelayedPeers } from './engine/relayed-peers.js';
 import { RelayProxy, type RelayTraffic } from './relay/relay-proxy.js';
 import { readRelayState, relayStateFits, writeRelayState, type RelayState } from './relay/relay-state.js';
 import { handoverSocket, requestHandover, serveHandover } from './handover.js';
+import { openGateway } from './gateway/open-gateway.js';
+import type { GatewayRole } from './gateway/gateway-role.js';
 import { agentKeys } from './signal/keys.js';
 import { Publisher } from './signal/publisher.js';
 import type { Candidate, NatMapping, NodeRecord, NodeRecordContent } from './signal/record.js';
@@ -138,6 +140,7 @@ export class Agent {
   private stopped: Promise<void> | undefined;
   private kube: NodePublisher | undefined;
   private metrics: MetricsService | undefined;
+  private gateway: GatewayRole | undefined;
 
   constructor(private readonly config: AgentConfig, private readonly log: Log = jsonLog, private readonly runner: Runner = execRunner) {}
 
@@ -199,6 +202,11 @@ export class Agent {
     });
     this.publisher.start();
     this.watcher.start();
+    if (c.gateway) {
+      // Every node follows the election: the overlay's ranges go to whichever node is active.
+      this.gateway = openGateway({ config: c, store: this.store, runner: this.runner, log: this.log, onActiveChange: () => this.requestReconcile() });
+      this.gateway.start();
+    }
     this.timers.push(setInterval(() => this.requestReconcile(), c.reconcileSeconds * 1000));
     if (c.turn) this.timers.push(setInterval(() => void this.checkRelay(), TURN_CHECK_MS));
     this.timers.push(setInterval(() => void this.checkDaemon(), DAEMON_CHECK_MS));
@@ -235,6 +243,8 @@ export class Agent {
     this.handoverServer?.close();
     this.kube?.stop();
     await this.metrics?.stop();
+    // Resigns at once if active: a standby (or this node's next agent) takes over without waiting for the lease.
+    await this.gateway?.stop();
     await Promise.allSettled([this.watcher?.stop(), this.publisher?.stop()]);
     this.engine?.stop();
     await this.reconciling;
@@ -532,6 +542,7 @@ export class Agent {
       podSubnet: r.podSubnet,
       endpoint: endpoints.get(r.publicKey),
       keepaliveSeconds: KEEPALIVE_SECONDS,
+      routedRanges: this.gateway && r.node === this.gateway.activeNode() ? this.config.gateway!.overlayRanges : undefined,
     }));
     const result = await reconcileOverlay(this.backend, this.runner, {
       self: {
@@ -556,6 +567,7 @@ export class Agent {
   }
 
   async status(): Promise<AgentStatus> {
+    await this.gateway?.refresh();
     const wg = await readWgStatus(this.runner, this.config.interface).catch(() => []);
     const byKey = new Map(wg.map((p) => [p.publicKey, p]));
     const paths = this.peerPaths();
@@ -584,6 +596,7 @@ export class Agent {
         };
       }).sort((a, b) => a.node.localeCompare(b.node)),
       kubernetes: this.kube?.status(),
+      gateway: this.gateway?.status(),
     };
   }
 }

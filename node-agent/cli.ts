@@ -2,6 +2,7 @@
 // the DaemonSet's main container after) and `status` (a person's view of the running one).
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { GatewayIdentityError } from './gateway/gateway-role.js';
 import { errorMessage } from '../lib/errors.js';
 import { StoreConfigError } from '../lib/etcd/errors.js';
 import { ConfigError } from '../configgen/errors.js';
@@ -11,7 +12,7 @@ import { NodeFileError } from './node-file.js';
 import { formatStatus, readStatus } from './status.js';
 
 /** Bad input (exit 2): the agent's config, the node file configgen wrote, etcd settings, the etcd prefix. */
-const BAD_INPUT = [AgentConfigError, NodeFileError, StoreConfigError, ConfigError];
+const BAD_INPUT = [AgentConfigError, NodeFileError, StoreConfigError, ConfigError, GatewayIdentityError];
 
 export const PROGRAM = 'warren-agent';
 export const DEFAULT_CONFIG = '/etc/warren/agent.yaml';
