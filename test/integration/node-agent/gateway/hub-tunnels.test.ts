@@ -4,14 +4,14 @@
 // only pool address and 0.0.0.0/0 on its side (SDEWAN.md §2.2). Both in namespaces joined
 // by a veth; ESP through kernel-libipsec (this kernel has none).
 import { X509Certificate } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GATEWAY_ROUTE_PROTOCOL } from '../../../../node-agent/gateway/routes.js';
 import { HubTunnels } from '../../../../node-agent/gateway/hub-tunnels.js';
-import { ViciClient } from '../../../../node-agent/gateway/vici/client.js';
-import { Charon } from '../../../helpers/charon.js';
+import type { Charon } from '../../../helpers/charon.js';
+import { startResponderHub } from '../../../helpers/sdewan/responder-hub.js';
 import { Netns } from '../../../helpers/netns.js';
 import { issueCert, SccPki, type IssuedCert } from '../../../helpers/sdewan/scc-server.js';
 import { run, waitFor } from '../../../helpers/sh.js';
@@ -33,29 +33,8 @@ const log = (level: string, msg: string, fields?: Record<string, unknown>): void
 
 const der = (pem: string): Buffer => new X509Certificate(pem).raw;
 
-/** The hub's side of one device, as SCC's IpsecSite CR makes the CNF configure it. */
-async function configureHub(): Promise<ViciClient> {
-  const hubCert = await issueCert(dir, 'hub-h1-cert', overlayCa, false);
-  const vici = await ViciClient.connect(hub.socketPath);
-  for (const ca of [pki.root, overlayCa]) await vici.request('load-cert', { type: 'X509', flag: 'CA', data: der(ca.certPem) });
-  await vici.request('load-cert', { type: 'X509', flag: 'NONE', data: der(hubCert.certPem) });
-  await vici.request('load-key', { type: 'any', data: hubCert.keyPem });
-  await vici.request('load-pool', { 'oip-edge1': { addrs: `${OIP}/32` } });
-  await vici.request('load-conn', {
-    'hubh1-edge1': {
-      version: 2, remote_addrs: ['%any'], encap: true, proposals: PROPOSALS, pools: ['oip-edge1'], dpd_delay: '30s',
-      local: { auth: 'pubkey', certs: [der(hubCert.certPem)], id: 'CN=hub-h1-cert' },
-      remote: { auth: 'pubkey', id: 'CN=device-edge1-cert' },
-      children: { 'Connedge1': { local_ts: ['0.0.0.0/0'], esp_proposals: PROPOSALS, dpd_action: 'restart' } },
-    },
-  });
-  return vici;
-}
-
 async function startHub(): Promise<void> {
-  mkdirSync(join(dir, 'hub'), { recursive: true });
-  hub = await Charon.start(hubNs, { dir: join(dir, 'hub') });
-  (await configureHub()).close();
+  hub = await startResponderHub({ dir, ns: hubNs, hub: 'h1', device: 'edge1', oip: OIP, proposals: PROPOSALS, root: pki.root, overlayCa });
 }
 
 async function tunnels(device: IssuedCert, name: string): Promise<HubTunnels> {

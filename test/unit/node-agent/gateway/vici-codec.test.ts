@@ -1,7 +1,6 @@
 // The VICI codec against bytes a real swanctl and charon 5.9.8 exchanged
 // (test/fixtures/vici/README.md says how they were captured), then against broken input.
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   decodeMessage, decodePacket, encodeMessage, encodePacket, MAX_DEPTH, MAX_FRAME, PacketType, ViciFramer,
