@@ -45,7 +45,7 @@ export interface HubTunnelsOptions {
  */
 export const DEFAULT_RETRANSMIT = { timeoutSeconds: 1, base: 1.5, tries: 2 };
 
-/** How often a hub without a tunnel, and without one being set up, is initiated again. */
+/** How often a hub without a tunnel, and without one being set up, is initiated again, and the routes converged. */
 export const REINITIATE_MS = 2000;
 
 export class HubTunnels {
@@ -103,7 +103,9 @@ export class HubTunnels {
     for (const hub of this.o.hubs) await vici.request('load-conn', hubConnMessage(this.o.identity, hub, settings));
     this.states = fromListSas(this.states, await vici.list('list-sas'), this.now());
     this.changed();
-    this.supervisor = setInterval(() => void (this.supervising ??= this.reinitiate().finally(() => (this.supervising = undefined))), REINITIATE_MS);
+    // Also converges the routes: one that could not be added when the SA came up (the
+    // virtual IP not yet on the device: "invalid prefsrc") is added at the next tick.
+    this.supervisor = setInterval(() => void (this.supervising ??= this.reinitiate().then(() => this.queueRoutes()).finally(() => (this.supervising = undefined))), REINITIATE_MS);
   }
 
   /** Initiates every hub that is down and has no IKE_SA under way (charon gave up on it). */
@@ -141,7 +143,12 @@ export class HubTunnels {
 
   private changed(): void {
     for (const l of this.listeners) l();
+    void this.queueRoutes();
+  }
+
+  private queueRoutes(): Promise<void> {
     this.routing = this.routing.then(() => this.reconcileRoutes());
+    return this.routing;
   }
 
   private async reconcileRoutes(): Promise<void> {

@@ -6,6 +6,8 @@ import type { AgentConfig } from '../config.js';
 import { errorMessage } from '../../lib/errors.js';
 import { GatewayElection } from './election.js';
 import { GatewayRole } from './gateway-role.js';
+import { LIBIPSEC_DEVICE } from './hub-tunnels.js';
+import { applyGatewayNat } from './nat-apply.js';
 
 export interface OpenGatewayOptions {
   config: AgentConfig;
@@ -23,6 +25,7 @@ export function openGateway(o: OpenGatewayOptions): GatewayRole {
       store: o.store, prefix: c.etcdPrefix, node: c.nodeName, candidate: c.gateway!.candidates.includes(c.nodeName), onChange,
       onError: (err) => o.log('warn', 'gateway election', { error: errorMessage(err) }),
     }),
-    nat: async () => {},
+    // Exports (OIP ports DNATed into the cluster) are not configurable yet: none.
+    nat: (oip) => applyGatewayNat(o.runner, { oip, egressDevice: LIBIPSEC_DEVICE, overlayRanges: c.gateway!.overlayRanges, exports: [] }).then(() => undefined),
   });
 }

@@ -9,7 +9,7 @@ import { charonPlugins } from '../../node-agent/gateway/charon.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Netns } from './netns.js';
-import { run, waitFor } from './sh.js';
+import { readIfExists, run, waitFor } from './sh.js';
 
 /** As the gateway's: kernel-libipsec, since this kernel has no ESP (node-agent/gateway/charon.ts says why each). */
 export const CHARON_PLUGINS = charonPlugins('libipsec');
@@ -46,13 +46,7 @@ export class Charon {
 
   /** charon's own log (filelog at level 1, ike 2) and whatever it printed. */
   log(): string {
-    const read = (f: string): string => {
-      try {
-        return readFileSync(join(this.dir, f), 'utf8');
-      } catch {
-        return '';
-      }
-    };
+    const read = (f: string): string => readIfExists(join(this.dir, f));
     return read('charon.log') + read('stdout');
   }
 
