@@ -64,6 +64,11 @@ export interface GatewaySettings {
   /** The overlay's address ranges (other devices' OIPs, hubs), routed through the gateway. */
   overlayRanges: string[];
   dpdSeconds: number;
+  /**
+   * Ports of the OIP that other sites reach, each to an endpoint in the cluster (SD-EWAN
+   * expects the Kubernetes API at OIP:6443): an address, not a Service ClusterIP.
+   */
+  exports: { port: number; protocol: 'tcp' | 'udp'; target: string; targetPort: number }[];
 }
 
 /** The metrics port on the host-overlay address. */
@@ -113,7 +118,8 @@ const DEFAULTS = {
 const FIELDS = new Set(['nodeName', 'etcdEndpoints', 'etcdCACert', 'etcdCert', 'etcdKey', 'etcdPrefix', 'etcdTimeoutSeconds', 'stateDir',
   'interface', 'listenPort', 'probePort', 'stunServers', 'turn', 'mtu', 'statusSocket', 'reconcileSeconds',
   'kubernetes', 'metricsAddress', 'cniLogFile', 'gateway']);
-const GATEWAY_FIELDS = new Set(['candidates', 'device', 'certFile', 'keyFile', 'caFiles', 'hubs', 'proposals', 'overlayRanges', 'dpdSeconds']);
+const GATEWAY_FIELDS = new Set(['candidates', 'device', 'certFile', 'keyFile', 'caFiles', 'hubs', 'proposals', 'overlayRanges', 'dpdSeconds', 'exports']);
+const EXPORT_FIELDS = new Set(['port', 'protocol', 'to']);
 const HUB_FIELDS = new Set(['name', 'address']);
 /** `<enc>-<hash>-<dh>` as SD-EWAN's proposals are written (SDEWAN.md §2.5). */
 const PROPOSAL = /^[a-z0-9]+(-[a-z0-9]+)+$/;
@@ -217,7 +223,24 @@ function gatewaySettings(path: string, v: unknown): GatewaySettings | undefined 
       throw bad(`gateway.overlayRanges[${i}]`, r, 'must be an IPv4 CIDR such as 10.10.0.0/16');
     }
   });
+  const exports = (g.exports === undefined ? [] : Array.isArray(g.exports) ? g.exports : [g.exports]).map((e, i) => {
+    const x = section(path, `gateway.exports[${i}]`, e, EXPORT_FIELDS, 'port, to ("address:port") and protocol (tcp, udp)');
+    const port = int({ [`gateway.exports[${i}].port`]: x.port }, `gateway.exports[${i}].port`, 1, 65535);
+    if (port === undefined) throw bad(`gateway.exports[${i}].port`, null, 'is required');
+    const protocol = x.protocol ?? 'tcp';
+    if (protocol !== 'tcp' && protocol !== 'udp') throw bad(`gateway.exports[${i}].protocol`, protocol, 'must be tcp or udp');
+    const to = typeof x.to === 'string' ? canonicalEndpoint(x.to) : undefined;
+    const [target, targetPort] = to ? [to.slice(0, to.lastIndexOf(':')), Number(to.slice(to.lastIndexOf(':') + 1))] : [];
+    if (!target || !isIPv4(target)) throw bad(`gateway.exports[${i}].to`, x.to ?? null, 'must be an IPv4 address and port in the cluster, e.g. "172.20.0.1:6443"');
+    return { port, protocol: protocol as 'tcp' | 'udp', target, targetPort: targetPort! };
+  });
+  const taken = new Set<string>();
+  exports.forEach((e, i) => {
+    if (taken.has(`${e.protocol}/${e.port}`)) throw bad(`gateway.exports[${i}].port`, e.port, `is exported twice (${e.protocol})`);
+    taken.add(`${e.protocol}/${e.port}`);
+  });
   return {
+    exports,
     candidates, device, certFile: file('certFile'), keyFile: file('keyFile'), caFiles, hubs, proposals, overlayRanges,
     dpdSeconds: int({ 'gateway.dpdSeconds': g.dpdSeconds }, 'gateway.dpdSeconds', 1, 300, 2)!,
   };

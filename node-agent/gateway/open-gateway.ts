@@ -25,7 +25,6 @@ export function openGateway(o: OpenGatewayOptions): GatewayRole {
       store: o.store, prefix: c.etcdPrefix, node: c.nodeName, candidate: c.gateway!.candidates.includes(c.nodeName), onChange,
       onError: (err) => o.log('warn', 'gateway election', { error: errorMessage(err) }),
     }),
-    // Exports (OIP ports DNATed into the cluster) are not configurable yet: none.
-    nat: (oip) => applyGatewayNat(o.runner, { oip, egressDevice: LIBIPSEC_DEVICE, overlayRanges: c.gateway!.overlayRanges, exports: [] }).then(() => undefined),
+    nat: (oip) => applyGatewayNat(o.runner, { oip, egressDevice: LIBIPSEC_DEVICE, overlayRanges: c.gateway!.overlayRanges, exports: c.gateway!.exports }).then(() => undefined),
   });
 }

@@ -35,7 +35,10 @@ describe('parseAgentConfig', () => {
     };
     const parse = (g: unknown) => parseAgentConfig('a.yaml', JSON.stringify({ gateway: g }), env);
     expect(parseAgentConfig('a.yaml', '', env).gateway).toBeUndefined();
-    expect(parse(gateway).gateway).toEqual({ ...gateway, dpdSeconds: 2 });
+    expect(parse(gateway).gateway).toEqual({ ...gateway, dpdSeconds: 2, exports: [] });
+    expect(parse({ ...gateway, exports: [{ port: 6443, to: '172.20.0.1:6443' }, { port: 53, protocol: 'udp', to: '172.20.0.2:5353' }] }).gateway!.exports).toEqual([
+      { port: 6443, protocol: 'tcp', target: '172.20.0.1', targetPort: 6443 }, { port: 53, protocol: 'udp', target: '172.20.0.2', targetPort: 5353 },
+    ]);
     for (const [change, message] of [
       [{ candidates: [] }, 'gateway.candidates [] must be a non-empty list of node names'],
       [{ candidates: ['Edge_1'] }, 'gateway.candidates[0] "Edge_1"'],
@@ -49,6 +52,10 @@ describe('parseAgentConfig', () => {
       [{ overlayRanges: ['fd00::/64'] }, 'gateway.overlayRanges[0] "fd00::/64" must be an IPv4 CIDR'],
       [{ dpdSeconds: 0 }, 'gateway.dpdSeconds 0 must be a whole number from 1 to 300'],
       [{ hub: 'x' }, 'unknown field gateway.hub'],
+      [{ exports: [{ port: 6443, to: 'kubernetes.default:443' }] }, 'gateway.exports[0].to "kubernetes.default:443" must be an IPv4 address and port'],
+      [{ exports: [{ port: 70000, to: '172.20.0.1:6443' }] }, 'gateway.exports[0].port 70000 must be a whole number from 1 to 65535'],
+      [{ exports: [{ port: 6443, protocol: 'sctp', to: '172.20.0.1:6443' }] }, 'gateway.exports[0].protocol "sctp" must be tcp or udp'],
+      [{ exports: [{ port: 6443, to: '172.20.0.1:6443' }, { port: 6443, to: '172.20.0.2:6443' }] }, 'gateway.exports[1].port 6443 is exported twice (tcp)'],
     ] as const) expect(() => parse({ ...gateway, ...change }), message).toThrow(message);
   });
 

@@ -21,6 +21,7 @@ const OVERLAY = '10.200.0.0/24';
 const OIP = '10.200.0.5';
 const HUB_OVERLAY_ADDRESS = '10.200.0.1';
 const ECHO_PORT = 7000;
+const API_PORT = 6443;
 
 let lab: AgentLab;
 let pki: SccPki;
@@ -29,6 +30,7 @@ let b: AgentNode;
 let hub: Charon;
 let hubAddress: string;
 let hubEcho: ChildProcess | undefined;
+let hubNsName: string;
 
 function withGateway(node: AgentNode, files: { cert: string; key: string; cas: string[] }): void {
   const path = join(node.dir, 'agent.yaml');
@@ -38,6 +40,8 @@ function withGateway(node: AgentNode, files: { cert: string; key: string; cas: s
     gateway: {
       candidates: [a.name, b.name], device: 'site-a', certFile: files.cert, keyFile: files.key, caFiles: files.cas,
       hubs: [{ name: 'hub-1', address: hubAddress }], proposals: PROPOSALS, overlayRanges: [OVERLAY],
+      // The Kubernetes API's port, as SD-EWAN expects of a device: here a TCP server on node a.
+      exports: [{ port: API_PORT, to: `${a.hostAddress}:${API_PORT}` }],
     },
   }, null, 2));
 }
@@ -49,6 +53,14 @@ const ping = async (from: AgentNode, to: string): Promise<boolean> =>
 async function sourceSeenByHub(from: AgentNode): Promise<string> {
   const r = await from.site.host.exec('timeout', ['5', 'bash', '-c', `exec 3<>/dev/tcp/${HUB_OVERLAY_ADDRESS}/${ECHO_PORT} && cat <&3`], { allowFailure: true });
   return r.stdout.trim() || `nothing (exit ${r.exitCode}: ${r.stderr.trim()})`;
+}
+
+/** A TCP connection from the hub's overlay address to `address:port`: what the server there answered. */
+async function hubConnects(address: string, port: number): Promise<string> {
+  const script = `const s = require('net').connect({ host: '${address}', port: ${port}, localAddress: '${HUB_OVERLAY_ADDRESS}' });
+let out = ''; s.on('data', (d) => (out += d)); s.on('end', () => console.log(out.trim())); s.on('error', () => process.exit(1));`;
+  const r = await run('timeout', ['5', 'ip', 'netns', 'exec', hubNsName, process.execPath, '-e', script], { allowFailure: true });
+  return r.trim();
 }
 
 async function roles(): Promise<Record<string, string | undefined>> {
@@ -70,6 +82,7 @@ beforeAll(async () => {
   const device = await issueCert(dir, 'device-site-a-cert', overlayCa, false);
   const hubSite = await lab.lab.addSite('public');
   hubAddress = hubSite.hostAddress;
+  hubNsName = hubSite.host.name;
   await run('ip', ['-n', hubSite.host.name, 'addr', 'add', `${HUB_OVERLAY_ADDRESS}/32`, 'dev', 'lo']);
   hub = await startResponderHub({ dir, ns: hubSite.host, hub: 'hub-1', device: 'site-a', oip: OIP, proposals: PROPOSALS, root: pki.root, overlayCa });
   // Answers every connection with the address it came from; ends with the lab's namespace.
@@ -109,6 +122,15 @@ describe('warren-agent as an SD-EWAN device', () => {
     console.log(`gateway: agents started to first packet through the hub ${activeMs} ms (active ${active.name}), from the other node ${Date.now() - t0} ms`);
     // What the far side sees: the cluster is one device behind its OIP, whichever node sent.
     for (const n of [active, other]) expect(await sourceSeenByHub(n)).toBe(OIP);
+    // And the other way: OIP:6443 reaches the exported server on node a (through the
+    // gateway, whichever node that is), which sees the hub's own address.
+    const apiServer = spawn('ip', ['netns', 'exec', a.site.host.name, process.execPath, '-e',
+      `require('net').createServer((s) => s.end(s.remoteAddress + '\\n')).listen(${API_PORT}, '${a.hostAddress}')`], { stdio: 'ignore' });
+    try {
+      await waitFor('OIP:6443 to answer from the hub', async () => (await hubConnects(OIP, API_PORT)) === HUB_OVERLAY_ADDRESS, 10_000, 200);
+    } finally {
+      apiServer.kill();
+    }
   }, 120_000);
 
   it('fails over when the active gateway\'s agent is killed: the standby brings the tunnel up with the same identity', async () => {

@@ -21,7 +21,7 @@ beforeAll(async () => {
   device = await issueCert(dir, 'device-site-a-cert', overlay, false);
   settings = {
     candidates: ['n1'], device: 'site-a', certFile: device.certFile, keyFile: device.keyFile, caFiles: [pki.root.certFile, overlay.certFile],
-    hubs: [{ name: 'hub-1', address: '203.0.113.7' }], proposals: ['aes256-sha256-modp4096'], overlayRanges: ['10.10.0.0/16'], dpdSeconds: 2,
+    hubs: [{ name: 'hub-1', address: '203.0.113.7' }], proposals: ['aes256-sha256-modp4096'], overlayRanges: ['10.10.0.0/16'], dpdSeconds: 2, exports: [],
   };
 }, 60_000);
 
