@@ -12,7 +12,6 @@ import type { GatewaySettings } from '../config.js';
 import type { GatewayStatus } from '../status.js';
 import { HubTunnels } from './hub-tunnels.js';
 import type { DeviceIdentity } from './ipsec-plan.js';
-import { activeHub } from './routes.js';
 
 export class GatewayIdentityError extends WarrenError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -142,7 +141,7 @@ export class GatewayRole {
 
   /** The NAT stands behind the OIP of the hub that carries the overlay now. */
   private async followOip(tunnels: HubTunnels): Promise<void> {
-    const oip = activeHub(new Map(tunnels.hubStates().map((h) => [h.hub, h])), this.o.settings.hubs.map((h) => h.name))?.oip;
+    const oip = tunnels.activeOip();
     if (oip === this.oip || tunnels !== this.tunnels) return;
     this.oip = oip;
     await this.o.nat(oip).catch((err: unknown) => this.o.log('warn', 'gateway NAT', { error: errorMessage(err) }));

@@ -11,7 +11,7 @@ import { errorMessage } from '../../lib/errors.js';
 import type { Runner } from '../../lib/runner.js';
 import { CHARON_ROUTING_TABLE, probeKernelEsp, retransmitGiveUpSeconds, startCharon, type CharonConfig, type CharonProcess, type IpsecDataPath } from './charon.js';
 import { credentialMessages, hubConnection, hubConnMessage, staleConnections, type DeviceIdentity, type HubTarget, type IpsecSettings } from './ipsec-plan.js';
-import { desiredRoutes, reconcileGatewayRoutes, removeCharonRules, type Egress } from './routes.js';
+import { activeHub, desiredRoutes, reconcileGatewayRoutes, removeCharonRules, type Egress } from './routes.js';
 import { applyEvent, fromListSas, withHubs, type HubSaState } from './sa-state.js';
 import { ViciClient, type ViciListener } from './vici/client.js';
 
@@ -77,6 +77,15 @@ export class HubTunnels {
 
   hubStates(): HubSaState[] {
     return [...this.states.values()];
+  }
+
+  /** The OIP of the hub carrying the overlay now (the routes' source, the NAT's address). */
+  activeOip(): string | undefined {
+    return activeHub(this.states, this.hubOrder())?.oip;
+  }
+
+  private hubOrder(): string[] {
+    return this.o.hubs.map((h) => h.name);
   }
 
   async start(): Promise<void> {
@@ -157,8 +166,8 @@ export class HubTunnels {
     try {
       // charon adds its rule at start, and again if it was started again: checked every time.
       await removeCharonRules(this.o.runner, CHARON_ROUTING_TABLE);
-      const r = await reconcileGatewayRoutes(this.o.runner, desiredRoutes(this.states, this.o.hubs.map((h) => h.name), this.o.overlayRanges, egress));
-      if (r.added || r.removed) this.o.log('info', 'overlay routes', { ...r, via: desiredRoutes(this.states, this.o.hubs.map((h) => h.name), this.o.overlayRanges, egress)[0]?.src ?? 'none' });
+      const r = await reconcileGatewayRoutes(this.o.runner, desiredRoutes(this.states, this.hubOrder(), this.o.overlayRanges, egress));
+      if (r.added || r.removed) this.o.log('info', 'overlay routes', { ...r, via: this.activeOip() ?? 'none' });
     } catch (err) {
       this.o.log('warn', 'routing the overlay into IPsec', { error: errorMessage(err) });
     }
