@@ -31,6 +31,9 @@ import { addNode, startLab } from '../scripts/demo/cluster.js';
 import { startPod } from '../scripts/demo/containers.js';
 import { leftovers, teardown } from '../scripts/demo/teardown.js';
 import { run, waitFor } from '../test/helpers/sh.js';
+import { iperfClient } from '../test/helpers/iperf.js';
+import { inNetns } from '../lib/netns.js';
+import { execRunner } from '../lib/runner.js';
 import { readStatus } from '../node-agent/status.js';
 import { uapiAnswers } from '../node-agent/wireguard/uapi.js';
 import { fmt, percentile, ratio } from './stats.js';
@@ -272,9 +275,7 @@ async function iperfServer(netns: string, log: string): Promise<() => Promise<vo
 }
 
 async function iperf(from: string, to: string): Promise<{ gbps: number; retransmits: number }> {
-  const out = await run('nsenter', [`--net=${from}`, '--', 'iperf3', '-c', to, '-p', String(IPERF_PORT), '-t', String(IPERF_SECONDS), '-J']);
-  const r = JSON.parse(out) as { end: { sum_received: { bits_per_second: number }; sum_sent: { retransmits?: number } } };
-  return { gbps: r.end.sum_received.bits_per_second / 1e9, retransmits: r.end.sum_sent.retransmits ?? 0 };
+  return iperfClient(inNetns(execRunner, from), to, { port: IPERF_PORT, seconds: IPERF_SECONDS });
 }
 
 async function pingAvg(from: string, to: string): Promise<number> {

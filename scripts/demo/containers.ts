@@ -1,6 +1,9 @@
 // Containers on a node's runtime (podman executes warren-cni), and what the demo asks of them.
 import { execa } from 'execa';
 import { run, waitFor } from '../../test/helpers/sh.js';
+import { iperfClient } from '../../test/helpers/iperf.js';
+import { inNetns } from '../../lib/netns.js';
+import { execRunner } from '../../lib/runner.js';
 import type { ClusterNode } from './cluster.js';
 import { check, show } from './report.js';
 import { mustVanish } from './teardown.js';
@@ -49,10 +52,9 @@ export async function iperf(from: Pod, to: Pod, seconds: number): Promise<{ mbps
   const server = execa('nsenter', [`--net=${to.netns}`, 'iperf3', '-s', '-1', '-p', '5201', '--json']);
   try {
     await waitFor('iperf3 server', async () => (await run('nsenter', [`--net=${to.netns}`, 'ss', '-ltn'])).includes(':5201'), 10_000);
-    const client = JSON.parse(await run('nsenter', [`--net=${from.netns}`, 'iperf3', '-c', to.ip, '-p', '5201', '-t', String(seconds), '--json'])) as
-      { end: { sum_received: { bits_per_second: number } } };
+    const client = await iperfClient(inNetns(execRunner, from.netns), to.ip, { seconds });
     const report = JSON.parse((await server).stdout) as { start: { accepted_connection: { host: string } } };
-    return { mbps: client.end.sum_received.bits_per_second / 1e6, source: report.start.accepted_connection.host };
+    return { mbps: client.gbps * 1e3, source: report.start.accepted_connection.host };
   } finally {
     // A server nobody connected to must not outlive the demo.
     server.kill();

@@ -8,6 +8,9 @@ import { AgentLab, type AgentNode } from '../../../helpers/agent-lab.js';
 import { startOvs, type OvsInstance } from '../../../helpers/ovs.js';
 import { Podman } from '../../../helpers/podman.js';
 import { run, waitFor } from '../../../helpers/sh.js';
+import { iperfClient } from '../../../helpers/iperf.js';
+import { inNetns } from '../../../../lib/netns.js';
+import { execRunner } from '../../../../lib/runner.js';
 
 let lab: AgentLab;
 const ovs: OvsInstance[] = [];
@@ -69,7 +72,7 @@ describe('a cluster across NATs', () => {
     const netnsA = await sandbox(na.podman, 'pa');
     const server = run('nsenter', [`--net=${netnsC}`, 'iperf3', '-s', '-1', '-p', '5201', '--json']);
     await waitFor('iperf3 server', async () => (await run('nsenter', [`--net=${netnsC}`, 'ss', '-ltn'])).includes(':5201'), 10_000);
-    const client = JSON.parse(await run('nsenter', [`--net=${netnsA}`, 'iperf3', '-c', ipC, '-p', '5201', '-t', '3', '--json'])) as { end: { sum_received: { bits_per_second: number } } };
+    const client = await iperfClient(inNetns(execRunner, netnsA), ipC);
     const serverReport = JSON.parse(await server) as { start: { accepted_connection: { host: string } } };
     expect(serverReport.start.accepted_connection.host).toBe(ipA);
     const ping = await run('nsenter', [`--net=${netnsA}`, 'ping', '-c', '10', '-i', '0.2', '-q', ipC]);
@@ -77,7 +80,7 @@ describe('a cluster across NATs', () => {
     const status = await lab.status(a);
     console.log([
       `pod ${ipA} on ${a.name} (home router) -> pod ${ipC} on ${c.name} (double NAT)`,
-      `  iperf3 TCP: ${(client.end.sum_received.bits_per_second / 1e9).toFixed(2)} Gbit/s; ping avg ${rtt} ms`,
+      `  iperf3 TCP: ${client.gbps.toFixed(2)} Gbit/s; ping avg ${rtt} ms`,
       ...status.peers.map((p) => `  ${a.name} -> ${p.node}: ${p.path} via ${p.endpoint}`),
     ].join('\n'));
     expect(status.peers.find((p) => p.node === c.name)?.path).toBe('direct');

@@ -8,6 +8,7 @@ import type { WgPortMapping } from '../../../../node-agent/traversal/prober.js';
 import { disablePortShare, enablePortShare, readPortShareCounters } from '../../../../node-agent/traversal/port-share.js';
 import { useNatLab, type NsWorker, type Site, type SiteKind } from '../../../helpers/natlab.js';
 import { waitFor } from '../../../helpers/sh.js';
+import { iperfClient } from '../../../helpers/iperf.js';
 import { pingCounts, pingOk } from '../wireguard/cluster.js';
 import type { StunLoopReport } from './prober-worker.js';
 import { PROBE_PORT, WG_PORT, useWgHosts, type WgHost } from './wg-hosts.js';
@@ -99,10 +100,7 @@ describe('WGPORT\'s public mapping through the port share (real wireguard-go, re
     await handshakeFrom(n, pub);
     const server = hosts().spawnIn(pub.site.host, 'iperf3', ['-s', '-p', '5201']);
     await waitFor('iperf3 to listen', async () => (await pub.site.host.runner('ss', ['-Hltn', 'sport = :5201'])).stdout.trim() !== '');
-    const gbps = async (): Promise<number> => {
-      const out = await n.site.host.runner('iperf3', ['-c', pub.wg.overlayAddress, '-p', '5201', '-t', '3', '-J']);
-      return (JSON.parse(out.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second / 1e9;
-    };
+    const gbps = async (): Promise<number> => (await iperfClient(n.site.host.runner, pub.wg.overlayAddress)).gbps;
     const withTable = await gbps();
     expect(await disablePortShare(n.site.host.runner)).toBe('removed');
     const without = await gbps();

@@ -7,6 +7,7 @@ import { readWgDump } from '../../../../node-agent/wireguard/dump.js';
 import { readStatus } from '../../../../node-agent/wireguard/status.js';
 import { WireguardGoBackend } from '../../../../node-agent/wireguard/wireguard-go-backend.js';
 import { run, waitFor } from '../../../helpers/sh.js';
+import { iperfClient } from '../../../helpers/iperf.js';
 import { Cluster, ping, pingCounts, pingOk, type EmulatedNode } from './cluster.js';
 import { isRunning } from '../../../../lib/pid.js';
 
@@ -192,10 +193,7 @@ describe('WireGuard overlay on emulated nodes', () => {
     await waitFor('a to ping c', () => pingOk(a!.ns, c!.hostAddress), 20_000, 0);
     const server = cluster!.spawnIn(c!.ns, 'iperf3', ['-s', '-p', '5201']);
     await waitFor('iperf3 to listen', async () => (await c!.ns.runner('ss', ['-Hltn', 'sport = :5201'])).stdout.trim() !== '');
-    const gbps = async (target: string) => {
-      const out = await a!.ns.runner('iperf3', ['-c', target, '-p', '5201', '-t', '3', '-J']);
-      return (JSON.parse(out.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second / 1e9;
-    };
+    const gbps = async (target: string) => (await iperfClient(a!.ns.runner, target)).gbps;
     const overlay = await gbps(c!.hostAddress);
     const underlay = await gbps(c!.underlayAddress);
     console.info(`[wireguard] iperf3 TCP a->c, 1 stream, 3 s: overlay ${overlay.toFixed(2)} Gbit/s, underlay ${underlay.toFixed(2)} Gbit/s`);
