@@ -43,8 +43,23 @@ export interface MetricsSettings {
 
 export interface GatewayHub {
   name: string;
-  /** The hub's public IPv4 address. */
-  address: string;
+  /** The hub's public IPv4 address; with SCC, undefined: the address SCC verified. */
+  address?: string;
+}
+
+/** Registration through SD-EWAN's central controller (node-agent/gateway/scc/). */
+export interface SccSettings {
+  /** SCC's base URL, e.g. http://scc.example:31298 (`/scc/v1` is added). */
+  url: string;
+  overlay: string;
+  /** The cluster's kubeconfig as SCC will use it (SCC checks it reaches the API). */
+  kubeconfigFile: string;
+  /** The CA of an https SCC's server certificate. */
+  caFile?: string;
+  /** Mode 1 (the cluster's API reachable at these addresses); empty: Mode 2, behind NAT. */
+  publicIps: string[];
+  /** How long one registration attempt may wait for SCC before it is retried later (or the last registration is used). */
+  timeoutSeconds: number;
 }
 
 /** The SD-EWAN gateway role (node-agent/gateway/): this cluster as one SD-EWAN device. */
@@ -53,13 +68,16 @@ export interface GatewaySettings {
   candidates: string[];
   /** The device name SD-EWAN knows; its certificate's subject is CN=device-<device>-cert. */
   device: string;
-  certFile: string;
-  keyFile: string;
+  /** Undefined with scc: SCC issues the certificate, key and CAs. */
+  certFile?: string;
+  keyFile?: string;
   /** SD-EWAN's root CA and the overlay CA. */
-  caFiles: string[];
+  caFiles?: string[];
+  /** Undefined: everything comes from this config (an overlay managed by hand). */
+  scc?: SccSettings;
   /** Tried in this order: the first whose tunnel is up carries the overlay. */
   hubs: GatewayHub[];
-  /** The overlay's proposals, e.g. aes256-sha256-modp4096. */
+  /** The overlay's proposals, e.g. aes256-sha256-modp4096; empty with scc: the overlay's, read from SCC. */
   proposals: string[];
   /** The overlay's address ranges (other devices' OIPs, hubs), routed through the gateway. */
   overlayRanges: string[];
@@ -118,7 +136,9 @@ const DEFAULTS = {
 const FIELDS = new Set(['nodeName', 'etcdEndpoints', 'etcdCACert', 'etcdCert', 'etcdKey', 'etcdPrefix', 'etcdTimeoutSeconds', 'stateDir',
   'interface', 'listenPort', 'probePort', 'stunServers', 'turn', 'mtu', 'statusSocket', 'reconcileSeconds',
   'kubernetes', 'metricsAddress', 'cniLogFile', 'gateway']);
-const GATEWAY_FIELDS = new Set(['candidates', 'device', 'certFile', 'keyFile', 'caFiles', 'hubs', 'proposals', 'overlayRanges', 'dpdSeconds', 'exports']);
+const GATEWAY_FIELDS = new Set(['candidates', 'device', 'certFile', 'keyFile', 'caFiles', 'scc', 'hubs', 'proposals', 'overlayRanges', 'dpdSeconds', 'exports']);
+const SCC_FIELDS = new Set(['url', 'overlay', 'kubeconfigFile', 'caFile', 'publicIps', 'timeoutSeconds']);
+const IDENTITY_FILES = ['certFile', 'keyFile', 'caFiles'] as const;
 const EXPORT_FIELDS = new Set(['port', 'protocol', 'to']);
 const HUB_FIELDS = new Set(['name', 'address']);
 /** `<enc>-<hash>-<dh>` as SD-EWAN's proposals are written (SDEWAN.md §2.5). */
@@ -193,12 +213,15 @@ function gatewaySettings(path: string, v: unknown): GatewaySettings | undefined 
   });
   const device = str(g, 'device');
   if (device === undefined || !SDEWAN_NAME.test(device)) throw bad('gateway.device', g.device ?? null, 'must be the SD-EWAN device name (lower-case letters, digits and dashes)');
-  const file = (field: string): string => {
+  const scc = g.scc === undefined ? undefined : sccSettings(path, g.scc);
+  // Two sources of one identity would leave it unclear which charon presents.
+  if (scc) for (const f of IDENTITY_FILES) if (g[f] !== undefined) throw bad(`gateway.${f}`, g[f], 'must not be set with gateway.scc: SCC issues the certificate, key and CAs');
+  const file = (field: string): string | undefined => {
     const f = absolutePath(`gateway.${field}`, str(g, field));
-    if (f === undefined) throw bad(`gateway.${field}`, null, 'is required');
+    if (f === undefined && !scc) throw bad(`gateway.${field}`, null, 'is required (or gateway.scc, to have SCC issue it)');
     return f;
   };
-  const caFiles = list(g, 'caFiles', 'gateway.caFiles', 'absolute paths (the root and overlay CAs)').map((f, i) => {
+  const caFiles = scc ? undefined : list(g, 'caFiles', 'gateway.caFiles', 'absolute paths (the root and overlay CAs)').map((f, i) => {
     if (typeof f !== 'string' || !f.startsWith('/')) throw bad(`gateway.caFiles[${i}]`, f, 'must be an absolute path');
     return f;
   });
@@ -207,10 +230,14 @@ function gatewaySettings(path: string, v: unknown): GatewaySettings | undefined 
     const name = str(hub, 'name');
     if (name === undefined || !SDEWAN_NAME.test(name)) throw bad(`gateway.hubs[${i}].name`, hub.name ?? null, 'must be the SD-EWAN hub name');
     const address = hub.address;
-    if (typeof address !== 'string' || !isIPv4(address)) throw bad(`gateway.hubs[${i}].address`, address ?? null, 'must be the hub\'s public IPv4 address');
+    if (address === undefined && scc) return { name };
+    if (typeof address !== 'string' || !isIPv4(address)) throw bad(`gateway.hubs[${i}].address`, address ?? null, `must be the hub's public IPv4 address${scc ? ' (or absent: the one SCC reports)' : ''}`);
     return { name, address };
   });
-  const proposals = list(g, 'proposals', 'gateway.proposals', 'proposals, e.g. aes256-sha256-modp4096').map((p, i) => {
+  hubs.forEach((h, i) => {
+    if (hubs.findIndex((x) => x.name === h.name) !== i) throw bad(`gateway.hubs[${i}].name`, h.name, 'is listed twice');
+  });
+  const proposals = (scc && g.proposals === undefined ? [] : list(g, 'proposals', 'gateway.proposals', 'proposals, e.g. aes256-sha256-modp4096')).map((p, i) => {
     if (typeof p !== 'string' || !PROPOSAL.test(p)) throw bad(`gateway.proposals[${i}]`, p, 'must be a proposal such as aes256-sha256-modp4096');
     return p;
   });
@@ -241,9 +268,32 @@ function gatewaySettings(path: string, v: unknown): GatewaySettings | undefined 
   });
   return {
     exports,
-    candidates, device, certFile: file('certFile'), keyFile: file('keyFile'), caFiles, hubs, proposals, overlayRanges,
+    candidates, device, certFile: file('certFile'), keyFile: file('keyFile'), caFiles, scc, hubs, proposals, overlayRanges,
     dpdSeconds: int({ 'gateway.dpdSeconds': g.dpdSeconds }, 'gateway.dpdSeconds', 1, 300, 2)!,
   };
+}
+
+function sccSettings(path: string, v: unknown): SccSettings {
+  const c = section(path, 'gateway.scc', v, SCC_FIELDS, [...SCC_FIELDS].join(', '));
+  const url = c.url;
+  let parsed: URL | undefined;
+  try {
+    parsed = typeof url === 'string' ? new URL(url) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) throw bad('gateway.scc.url', url ?? null, 'must be SCC\'s http or https URL, e.g. "http://scc.example:31298"');
+  const overlay = c.overlay;
+  if (typeof overlay !== 'string' || !SDEWAN_NAME.test(overlay)) throw bad('gateway.scc.overlay', overlay ?? null, 'must be the SD-EWAN overlay name');
+  const kubeconfigFile = absolutePath('gateway.scc.kubeconfigFile', typeof c.kubeconfigFile === 'string' ? c.kubeconfigFile : undefined);
+  if (kubeconfigFile === undefined) throw bad('gateway.scc.kubeconfigFile', c.kubeconfigFile ?? null, 'must be the absolute path of the kubeconfig SCC registers the cluster with');
+  const caFile = c.caFile === undefined ? undefined : absolutePath('gateway.scc.caFile', typeof c.caFile === 'string' ? c.caFile : undefined);
+  if (c.caFile !== undefined && caFile === undefined) throw bad('gateway.scc.caFile', c.caFile, 'must be an absolute path');
+  const publicIps = (c.publicIps === undefined ? [] : Array.isArray(c.publicIps) ? c.publicIps : [c.publicIps]).map((ip, i) => {
+    if (typeof ip !== 'string' || !isIPv4(ip)) throw bad(`gateway.scc.publicIps[${i}]`, ip, 'must be an IPv4 address at which the cluster\'s API answers on 6443');
+    return ip;
+  });
+  return { url: url as string, overlay, kubeconfigFile, caFile, publicIps, timeoutSeconds: int({ 'gateway.scc.timeoutSeconds': c.timeoutSeconds }, 'gateway.scc.timeoutSeconds', 5, 3600, 120)! };
 }
 
 function endpoint(field: string, v: unknown, example = '"192.0.2.10:3478"'): string {

@@ -18,6 +18,10 @@ export interface GatewayStatus {
   dataPath?: string;
   /** Per hub: OIP, IKE and CHILD SA state, last rekey, bytes; on the active node only. */
   hubs: HubSaState[];
+  /** Candidates: where the device identity came from (files, scc, scc-cache), or pending while SCC has not answered. */
+  identity?: string;
+  /** Why this candidate is not standing for election (SCC's refusal, SCC unreachable). */
+  error?: string;
 }
 
 export interface PeerStatus {
@@ -89,10 +93,11 @@ function kubernetesLine(k: KubeStatus | undefined, now: Date): string {
 
 function gatewayLines(g: GatewayStatus | undefined, now: Date): string[] {
   if (!g) return [];
-  const head = `SD-EWAN device ${g.device}: this node ${g.role}, active gateway ${g.activeNode ?? 'none elected'}${g.dataPath ? `, ESP by ${g.dataPath}` : ''}`;
+  const head = `SD-EWAN device ${g.device}: this node ${g.role}, active gateway ${g.activeNode ?? 'none elected'}${g.dataPath ? `, ESP by ${g.dataPath}` : ''}${g.identity ? `, identity from ${g.identity}` : ''}`;
+  const error = g.error ? [`  not standing for election: ${g.error}`] : [];
   const rows = [['HUB', 'OIP', 'IKE', 'CHILD', 'REKEYED', 'IN', 'OUT']];
   for (const h of g.hubs) rows.push([h.hub, h.oip ?? '-', h.ike, h.child, h.lastRekey ? ago(h.lastRekey, now) : 'never', bytes(h.bytesIn), bytes(h.bytesOut)]);
-  return g.hubs.length ? [head, ...table(rows)] : [head];
+  return g.hubs.length ? [head, ...error, ...table(rows)] : [head, ...error];
 }
 
 function table(rows: string[][]): string[] {

@@ -184,8 +184,10 @@ export class GatewayElection {
   private stopping = false;
   private loops: Promise<void>[] | undefined;
   private stopped: Promise<void> | undefined;
+  private candidate: boolean;
 
   constructor(private readonly o: GatewayElectionOptions) {
+    this.candidate = o.candidate;
     const problem = nodeNameProblem(o.node);
     if (problem) throw new ElectionConfigError(`gateway election node name ${JSON.stringify(o.node)} ${problem}`);
     this.key = gatewayKey(o.prefix);
@@ -199,7 +201,17 @@ export class GatewayElection {
   }
 
   start(): void {
-    this.loops ??= [this.followLoop(), ...(this.o.candidate ? [this.leaseLoop()] : [])];
+    this.loops ??= [this.followLoop(), ...(this.candidate ? [this.leaseLoop()] : [])];
+  }
+
+  /**
+   * A node that was only following becomes a candidate: one whose device identity had
+   * to come from SCC first (a candidate must not win before it can hold the tunnels).
+   */
+  stand(): void {
+    if (this.candidate || this.stopping) return;
+    this.candidate = true;
+    if (this.loops) this.loops.push(this.leaseLoop());
   }
 
   status(): ElectionStatus {
@@ -234,7 +246,7 @@ export class GatewayElection {
 
   private evaluate(): ElectionAction {
     const action = decideElection(
-      { me: this.o.node, candidate: this.o.candidate, holder: this.holder, lease: this.lease, now: this.timers.now() }, this.timing);
+      { me: this.o.node, candidate: this.candidate, holder: this.holder, lease: this.lease, now: this.timers.now() }, this.timing);
     if (this.stopping) return action;
     this.clearStepDown();
     // The step-down must not wait for the loop: a keep-alive to a silent etcd hangs until its deadline.

@@ -2,7 +2,10 @@
 // overlay's ranges to whichever node is active); a candidate that wins runs the tunnels to
 // the hubs (hub-tunnels.ts) and the NAT that makes the cluster one device behind its OIP
 // (nat-plan.ts); one that loses them stops both. The agent asks activeNode() at every
-// reconcile and is told when it changes.
+// reconcile and is told when it changes. A candidate stands for election only once it has
+// its device identity: read from files at start (a bad one stops the agent, exit 2), or
+// registered with SCC (scc/registration.ts), retried in the background while that fails,
+// the node following the election meanwhile.
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,7 +14,8 @@ import type { Runner } from '../../lib/runner.js';
 import type { GatewaySettings } from '../config.js';
 import type { GatewayStatus } from '../status.js';
 import { HubTunnels } from './hub-tunnels.js';
-import type { DeviceIdentity } from './ipsec-plan.js';
+import type { DeviceIdentity, HubTarget } from './ipsec-plan.js';
+import type { GatewaySetup } from './scc/registration.js';
 
 export class GatewayIdentityError extends WarrenError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -22,13 +26,18 @@ export class GatewayIdentityError extends WarrenError {
 /** What the role needs of the election (election.ts): who is active, told on every change. */
 export interface Election {
   start(): void;
+  /** From follower to candidate. */
+  stand(): void;
   stop(): Promise<void>;
 }
 
-export type ElectionFactory = (onChange: (active: string | undefined, iAmActive: boolean) => void) => Election;
+export type ElectionFactory = (onChange: (active: string | undefined, iAmActive: boolean) => void, candidate: boolean) => Election;
 
-/** What the role needs of the NAT (nat-apply.ts): the OIP to stand behind, or none. */
-export type NatApplier = (oip: string | undefined) => Promise<void>;
+/** After SCC refused: the next registration attempt (an operator has to change something first). */
+export const SCC_RETRY_MS = 30_000;
+
+/** What the role needs of the NAT (nat-apply.ts): the OIP to stand behind (or none), and every OIP exports answer at. */
+export type NatApplier = (oip: string | undefined, exportOips: readonly string[]) => Promise<void>;
 
 export interface GatewayRoleOptions {
   settings: GatewaySettings;
@@ -37,6 +46,10 @@ export interface GatewayRoleOptions {
   runner: Runner;
   netnsPath?: string;
   election: ElectionFactory;
+  /** The device setup from SCC, for settings with `scc` (scc/registration.ts). */
+  sccSetup?: (attempt: number) => Promise<GatewaySetup>;
+  /** How long to wait after a failed registration; SCC_RETRY_MS unless told (an outage is worth a sooner look). */
+  sccRetryMs?: (err: unknown) => number;
   nat: NatApplier;
   onActiveChange: () => void;
   log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
@@ -44,6 +57,7 @@ export interface GatewayRoleOptions {
 
 /** Reads the device's certificate, key and CAs, checking what charon would otherwise reject later and vaguer. */
 export function readDeviceIdentity(s: GatewaySettings): DeviceIdentity {
+  if (!s.certFile || !s.keyFile || !s.caFiles) throw new GatewayIdentityError('gateway.certFile, keyFile and caFiles are required without gateway.scc');
   const read = (field: string, file: string): string => {
     try {
       return readFileSync(file, 'utf8');
@@ -59,22 +73,36 @@ export function readDeviceIdentity(s: GatewaySettings): DeviceIdentity {
       throw new GatewayIdentityError(`gateway.${field} ${file} is not a PEM certificate: ${errorMessage(err)}`, { cause: err });
     }
   };
-  const device = cert('certFile', s.certFile);
+  const [certFile, keyFile, caFiles] = [s.certFile, s.keyFile, s.caFiles];
+  const device = cert('certFile', certFile);
   const subject = `CN=device-${s.device}-cert`;
-  if (device.subject !== subject) throw new GatewayIdentityError(`gateway.certFile ${s.certFile} is for ${device.subject.replace(/\n/g, ', ')}, not ${subject} (gateway.device ${s.device})`);
-  const keyPem = read('keyFile', s.keyFile);
-  const cas = s.caFiles.map((f, i) => cert(`caFiles[${i}]`, f));
-  if (!cas.some((ca) => device.checkIssued(ca))) throw new GatewayIdentityError(`gateway.certFile ${s.certFile} was issued by none of gateway.caFiles`);
+  if (device.subject !== subject) throw new GatewayIdentityError(`gateway.certFile ${certFile} is for ${device.subject.replace(/\n/g, ', ')}, not ${subject} (gateway.device ${s.device})`);
+  const keyPem = read('keyFile', keyFile);
+  const cas = caFiles.map((f, i) => cert(`caFiles[${i}]`, f));
+  if (!cas.some((ca) => device.checkIssued(ca))) throw new GatewayIdentityError(`gateway.certFile ${certFile} was issued by none of gateway.caFiles`);
   return { device: s.device, certDer: device.raw, keyPem, caDers: cas.map((c) => c.raw) };
 }
 
+/** An overlay managed by hand: everything from the config. */
+export function setupFromFiles(s: GatewaySettings): GatewaySetup {
+  const hubs = s.hubs.map((h): HubTarget => {
+    if (!h.address) throw new GatewayIdentityError(`gateway.hubs ${h.name}: an address is required without gateway.scc`);
+    return { name: h.name, address: h.address };
+  });
+  return { identity: readDeviceIdentity(s), hubs, proposals: s.proposals, source: 'files' };
+}
+
 export class GatewayRole {
-  private identity!: DeviceIdentity;
+  private setup: GatewaySetup | undefined;
+  private setupError: string | undefined;
+  private preparing: Promise<void> | undefined;
+  private stopping = false;
+  private wakeRetry: (() => void) | undefined;
   private election: Election | undefined;
   private tunnels: HubTunnels | undefined;
   private active: string | undefined;
   private switching: Promise<void> = Promise.resolve();
-  private oip: string | undefined;
+  private oips: string | undefined;
 
   constructor(private readonly o: GatewayRoleOptions) {}
 
@@ -89,7 +117,8 @@ export class GatewayRole {
 
   start(): void {
     // A candidate without a usable identity must not win the election and then fail.
-    if (this.candidate) this.identity = readDeviceIdentity(this.o.settings);
+    const fromScc = this.candidate && this.o.settings.scc !== undefined;
+    if (this.candidate && !fromScc) this.setup = setupFromFiles(this.o.settings);
     this.election = this.o.election((active, iAmActive) => {
       const changed = active !== this.active;
       this.active = active;
@@ -98,11 +127,42 @@ export class GatewayRole {
         this.o.log('info', 'SD-EWAN gateway', { active: active ?? 'none', thisNode: iAmActive ? 'active' : this.candidate ? 'standby' : 'member' });
         this.o.onActiveChange();
       }
-    });
+    }, this.candidate && !fromScc);
     this.election.start();
+    if (fromScc) this.preparing = this.prepare();
+  }
+
+  /** SCC until it answers; then this node stands for election. */
+  private async prepare(): Promise<void> {
+    const get = this.o.sccSetup;
+    if (!get) throw new GatewayIdentityError('gateway.scc is set but the agent was built without an SCC client');
+    for (let attempt = 0; !this.stopping; attempt++) {
+      try {
+        const setup = await get(attempt);
+        if (this.stopping) return;
+        this.setup = setup;
+        this.setupError = undefined;
+        this.o.log('info', 'SD-EWAN device registered', { device: this.o.settings.device, source: setup.source, oips: setup.oips, hubs: setup.hubs.map((h) => `${h.name}=${h.address}`) });
+        this.election?.stand();
+        return;
+      } catch (err) {
+        this.setupError = errorMessage(err);
+        const retryInMs = this.o.sccRetryMs?.(err) ?? SCC_RETRY_MS;
+        this.o.log('error', 'SD-EWAN registration with SCC failed; this node stays out of the gateway election', { error: this.setupError, retryInMs });
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, retryInMs);
+          this.wakeRetry = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+      }
+    }
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
+    this.wakeRetry?.();
     await this.election?.stop();
     await this.switching;
     await this.standDown();
@@ -115,6 +175,8 @@ export class GatewayRole {
       device: this.o.settings.device,
       dataPath: this.tunnels?.kind,
       hubs: this.tunnels?.hubStates() ?? [],
+      ...(this.candidate ? { identity: this.setup?.source ?? 'pending' } : {}),
+      ...(this.setupError ? { error: this.setupError } : {}),
     };
   }
 
@@ -124,11 +186,12 @@ export class GatewayRole {
   }
 
   private async becomeActive(): Promise<void> {
-    if (this.tunnels) return;
+    const setup = this.setup;
+    if (this.tunnels || !setup) return;
     const s = this.o.settings;
     const tunnels = new HubTunnels({
-      dir: join(this.o.stateDir, 'gateway'), runner: this.o.runner, netnsPath: this.o.netnsPath, log: this.o.log, identity: this.identity,
-      hubs: s.hubs, settings: { proposals: s.proposals, dpdSeconds: s.dpdSeconds }, overlayRanges: s.overlayRanges,
+      dir: join(this.o.stateDir, 'gateway'), runner: this.o.runner, netnsPath: this.o.netnsPath, log: this.o.log, identity: setup.identity,
+      hubs: setup.hubs, settings: { proposals: setup.proposals, dpdSeconds: s.dpdSeconds }, overlayRanges: s.overlayRanges,
     });
     this.tunnels = tunnels;
     tunnels.onChange(() => void this.followOip(tunnels));
@@ -139,20 +202,22 @@ export class GatewayRole {
     }
   }
 
-  /** The NAT stands behind the OIP of the hub that carries the overlay now. */
+  /** The NAT stands behind the OIP of the hub that carries the overlay now, and answers exports at every hub's. */
   private async followOip(tunnels: HubTunnels): Promise<void> {
     const oip = tunnels.activeOip();
-    if (oip === this.oip || tunnels !== this.tunnels) return;
-    this.oip = oip;
-    await this.o.nat(oip).catch((err: unknown) => this.o.log('warn', 'gateway NAT', { error: errorMessage(err) }));
+    const exportOips = tunnels.upOips();
+    const key = `${oip ?? ''} ${exportOips.join(',')}`;
+    if (key === this.oips || tunnels !== this.tunnels) return;
+    this.oips = key;
+    await this.o.nat(oip, exportOips).catch((err: unknown) => this.o.log('warn', 'gateway NAT', { error: errorMessage(err) }));
   }
 
   private async standDown(): Promise<void> {
     const tunnels = this.tunnels;
     if (!tunnels) return;
     this.tunnels = undefined;
-    this.oip = undefined;
+    this.oips = undefined;
     await tunnels.stop().catch((err: unknown) => this.o.log('warn', 'stopping the IPsec tunnels', { error: errorMessage(err) }));
-    await this.o.nat(undefined).catch((err: unknown) => this.o.log('warn', 'removing the gateway NAT', { error: errorMessage(err) }));
+    await this.o.nat(undefined, []).catch((err: unknown) => this.o.log('warn', 'removing the gateway NAT', { error: errorMessage(err) }));
   }
 }

@@ -84,6 +84,11 @@ export class HubTunnels {
     return activeHub(this.states, this.hubOrder())?.oip;
   }
 
+  /** The OIPs of every hub whose tunnel is up: where other sites may reach this device. */
+  upOips(): string[] {
+    return this.hubStates().filter((s) => s.ike === 'established' && s.child === 'installed' && s.oip !== undefined).map((s) => s.oip!);
+  }
+
   private hubOrder(): string[] {
     return this.o.hubs.map((h) => h.name);
   }

@@ -5,8 +5,9 @@
 //   postrouting: whatever leaves through the egress device toward the overlay's ranges
 //                with another source (pods of every node, which reach the gateway over
 //                WireGuard with their own addresses) leaves as the OIP.
-//   prerouting:  connections arriving from the egress device at the OIP on an exported
-//                port go to their target, source kept: a target on another node answers
+//   prerouting:  connections arriving from the egress device at any of our OIPs (one per
+//                hub whose tunnel is up: a site on the second hub knows us by that
+//                hub's OIP) on an exported port go to their target, source kept: a target on another node answers
 //                through the gateway because every node routes the overlay's ranges to it,
 //                and conntrack turns the answer back into the OIP.
 //
@@ -52,6 +53,8 @@ export interface NatExport {
 export interface GatewayNatInput {
   /** The OIP of the hub that carries the overlay now; undefined while no hub is up (no table). */
   oip: string | undefined;
+  /** Every OIP whose tunnel is up, where exports answer; absent: the one above. */
+  exportOips?: readonly string[];
   /** Where traffic into IPsec leaves: libipsec's TUN (ipsec0), or the way to the hub with kernel ESP. */
   egressDevice: string;
   overlayRanges: readonly string[];
@@ -72,6 +75,8 @@ export function kubeApiExport(target: string, targetPort = KUBE_API_PORT): NatEx
 
 interface Checked {
   oip: string | undefined;
+  /** Sorted, without duplicates, `oip` included. */
+  exportOips: string[];
   dev: string;
   ranges: string[];
   exports: NatExport[];
@@ -97,6 +102,9 @@ function port(field: string, v: unknown): number {
 
 function check(input: GatewayNatInput): Checked {
   const oip = input.oip === undefined ? undefined : address('oip', input.oip);
+  if (input.exportOips !== undefined && !Array.isArray(input.exportOips)) throw new GatewayNatInputError('exportOips', input.exportOips, 'must be a list');
+  const exportOips = [...new Set([...(oip ? [oip] : []), ...(input.exportOips ?? []).map((a, i) => address(`exportOips[${i}]`, a))])]
+    .sort((a, b) => Number(addressToBigInt(a) - addressToBigInt(b)));
   if (typeof input.egressDevice !== 'string' || !IFNAME.test(input.egressDevice)) throw new GatewayNatInputError('egressDevice', input.egressDevice, 'is not a network interface name');
   if (!Array.isArray(input.overlayRanges) || input.overlayRanges.length === 0) throw new GatewayNatInputError('overlayRanges', input.overlayRanges, 'must list at least one IPv4 CIDR');
   const cidrs = input.overlayRanges.map((r, i) => {
@@ -125,7 +133,7 @@ function check(input: GatewayNatInput): Checked {
   // Sorted, duplicates and ranges inside another dropped: the same input in any order is the same script.
   const ordered = [...cidrs].sort((a, b) => Number(addressToBigInt(a.network) - addressToBigInt(b.network)) || a.prefix - b.prefix);
   const ranges = ordered.filter((c, i) => !ordered.slice(0, i).some((o) => o.prefix <= c.prefix && ipaddr.IPv4.parse(c.network).match(ipaddr.IPv4.parse(o.network), o.prefix))).map(formatCidr);
-  return { oip, dev: input.egressDevice, ranges, exports };
+  return { oip, exportOips, dev: input.egressDevice, ranges, exports };
 }
 
 const snatComment = (oip: string): string => `warren-gateway: pods to the overlay leave as ${oip}`;
@@ -140,6 +148,7 @@ export function gatewayNatScript(input: GatewayNatInput): string | undefined {
   const c = check(input);
   if (c.oip === undefined) return undefined;
   const ranges = c.ranges.length === 1 ? c.ranges[0]! : `{ ${c.ranges.join(', ')} }`;
+  const oips = c.exportOips.length === 1 ? c.exportOips[0]! : `{ ${c.exportOips.join(', ')} }`;
   return [
     `add table ip ${GATEWAY_NAT_TABLE}`,
     `delete table ip ${GATEWAY_NAT_TABLE}`,
@@ -151,7 +160,7 @@ export function gatewayNatScript(input: GatewayNatInput): string | undefined {
     '  }',
     '  chain prerouting {',
     '    type nat hook prerouting priority dstnat - 10; policy accept;',
-    ...c.exports.map((e) => `    iifname "${c.dev}" ip daddr ${c.oip} ${e.protocol} dport ${e.port} counter dnat to ${e.target}:${e.targetPort} comment "${dnatComment(e)}"`),
+    ...c.exports.map((e) => `    iifname "${c.dev}" ip daddr ${oips} ${e.protocol} dport ${e.port} counter dnat to ${e.target}:${e.targetPort} comment "${dnatComment(e)}"`),
     '  }',
     '}',
   ].join('\n') + '\n';
@@ -194,7 +203,7 @@ function expectedRules(c: Checked): Required<Rule>[] {
     ...c.exports.map((e) => ({
       chain: 'prerouting',
       comment: dnatComment(e),
-      expr: [match('==', meta('iifname'), c.dev), match('==', payload('ip', 'daddr'), oip), match('==', payload(e.protocol, 'dport'), e.port),
+      expr: [match('==', meta('iifname'), c.dev), match('==', payload('ip', 'daddr'), c.exportOips.length === 1 ? oip : { set: c.exportOips }), match('==', payload(e.protocol, 'dport'), e.port),
         { dnat: { addr: e.target, port: e.targetPort } }],
     })),
   ];

@@ -1,13 +1,15 @@
 // Builds the gateway role from the agent's config: the election on the agent's etcd store
 // and the NAT on the node's nftables. Kept apart so gateway-role.ts stays free of both.
+import { join } from 'node:path';
 import type { EtcdStore } from '../../lib/etcd/store.js';
 import type { Runner } from '../../lib/runner.js';
 import type { AgentConfig } from '../config.js';
 import { errorMessage } from '../../lib/errors.js';
 import { GatewayElection } from './election.js';
-import { GatewayRole } from './gateway-role.js';
+import { GatewayRole, SCC_RETRY_MS } from './gateway-role.js';
 import { LIBIPSEC_DEVICE } from './hub-tunnels.js';
 import { applyGatewayNat } from './nat-apply.js';
+import { isSccOutage, SCC_OUTAGE_RETRY_MS, setupFromScc } from './scc/registration.js';
 
 export interface OpenGatewayOptions {
   config: AgentConfig;
@@ -21,10 +23,13 @@ export function openGateway(o: OpenGatewayOptions): GatewayRole {
   const c = o.config;
   return new GatewayRole({
     settings: c.gateway!, node: c.nodeName, stateDir: c.stateDir, runner: o.runner, log: o.log, onActiveChange: o.onActiveChange,
-    election: (onChange) => new GatewayElection({
-      store: o.store, prefix: c.etcdPrefix, node: c.nodeName, candidate: c.gateway!.candidates.includes(c.nodeName), onChange,
+    election: (onChange, candidate) => new GatewayElection({
+      store: o.store, prefix: c.etcdPrefix, node: c.nodeName, candidate, onChange,
       onError: (err) => o.log('warn', 'gateway election', { error: errorMessage(err) }),
     }),
-    nat: (oip) => applyGatewayNat(o.runner, { oip, egressDevice: LIBIPSEC_DEVICE, overlayRanges: c.gateway!.overlayRanges, exports: c.gateway!.exports }).then(() => undefined),
+    // The first candidate creates the hub connections; the others only after a round without them.
+    sccSetup: (attempt) => setupFromScc({ settings: c.gateway!, dir: join(c.stateDir, 'gateway'), log: o.log, connect: attempt > 0 || c.gateway!.candidates[0] === c.nodeName }),
+    sccRetryMs: (err) => (isSccOutage(err) ? SCC_OUTAGE_RETRY_MS : SCC_RETRY_MS),
+    nat: (oip, exportOips) => applyGatewayNat(o.runner, { oip, exportOips, egressDevice: LIBIPSEC_DEVICE, overlayRanges: c.gateway!.overlayRanges, exports: c.gateway!.exports }).then(() => undefined),
   });
 }

@@ -2,7 +2,9 @@
 // sites, routers and coturn, one etcd on the emulated internet, and per node
 // warren-configgen (allocation, node.json) then warren-agent, each in the node's
 // namespace. destroy() takes everything down, wireguard-go included. The host overlay is
-// 172.20.0.0/16: the lab's site LANs are 10.k.0.0/24 and must not overlap it.
+// 172.20.0.0/16: the lab's site LANs are 10.k.0.0/24 and must not overlap it. Two clusters
+// may share one NAT lab (SD-EWAN tests): the second gets its etcd on a public site of its
+// own, and leaves the lab to its owner.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,18 +39,33 @@ export interface AgentNode {
 
 export class AgentLab {
   readonly nodes: AgentNode[] = [];
-  private constructor(readonly lab: NatLab, readonly etcd: EtcdServer, readonly dir: string) {}
+  /** Interface names are unique across the labs of this process: wireguard-go's sockets share one directory. */
+  private static labs = 0;
+  private readonly number = AgentLab.labs++;
+  private constructor(readonly lab: NatLab, readonly etcd: EtcdServer, readonly dir: string, private readonly ownsLab: boolean) {}
 
-  static async create(): Promise<AgentLab> {
-    const lab = await NatLab.create();
+  /** A cluster on a NAT lab of its own, or on `shared` (which the caller destroys, after this cluster). */
+  static async create(shared?: NatLab): Promise<AgentLab> {
+    const lab = shared ?? await NatLab.create();
     let etcd: EtcdServer | undefined;
     try {
-      etcd = await EtcdServer.start({ host: ETCD_ADDRESS, netns: lab.turnNs.name });
+      if (shared) {
+        const site = await lab.addSite('public');
+        etcd = await EtcdServer.start({ host: site.publicAddress, netns: site.host.name });
+      } else {
+        etcd = await EtcdServer.start({ host: ETCD_ADDRESS, netns: lab.turnNs.name });
+      }
     } catch (err) {
-      await lab.destroy();
+      if (!shared) await lab.destroy();
       throw err;
     }
-    return new AgentLab(lab, etcd, mkdtempSync(join(tmpdir(), 'warren-agentlab-')));
+    return new AgentLab(lab, etcd, mkdtempSync(join(tmpdir(), 'warren-agentlab-')), !shared);
+  }
+
+  /** Merges `fields` into the node's agent config (top level), e.g. a gateway section. */
+  configure(node: AgentNode, fields: Record<string, unknown>): void {
+    const path = join(node.dir, 'agent.yaml');
+    writeFileSync(path, JSON.stringify({ ...(JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>), ...fields }, null, 2));
   }
 
   /**
@@ -69,7 +86,7 @@ export class AgentLab {
     const configgenOutput = (await site.host.exec(WARREN_CONFIGGEN, configgenArgs)).stdout.trim();
     const allocation = JSON.parse(readFileSync(join(dir, 'node.json'), 'utf8')) as { hostAddress: string; podSubnet: string };
     // Unique across the machine: wireguard-go's control sockets share one directory.
-    const ifname = `wg${process.pid.toString(36)}${this.nodes.length}`.slice(0, 15);
+    const ifname = `wg${process.pid.toString(36)}${this.number ? `l${this.number}` : ''}${this.nodes.length}`.slice(0, 15);
     const socket = join(dir, 'agent.sock');
     const { turn, stunServers } = this.lab;
     writeFileSync(join(dir, 'agent.yaml'), JSON.stringify({
@@ -134,7 +151,7 @@ export class AgentLab {
     for (const n of this.nodes) await run('pkill', ['-f', `wireguard-go -f ${n.ifname}$`], { allowFailure: true });
     for (const n of this.nodes) await execRunner('rm', ['-f', `/var/run/wireguard/${n.ifname}.sock`], { allowFailure: true });
     await this.etcd.destroy();
-    await this.lab.destroy();
+    if (this.ownsLab) await this.lab.destroy();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -154,7 +154,7 @@ export class NatLab {
   }
 
   /** Starts `modulePath` (absolute, .ts) in `ns`; stopped by destroy() at the latest. */
-  async startWorker(ns: Netns, modulePath: string): Promise<NsWorker> {
+  async startWorker(ns: WorkerNs, modulePath: string): Promise<NsWorker> {
     const worker = await NsWorker.start(ns, modulePath);
     this.workers.add(worker);
     return worker;
@@ -293,6 +293,9 @@ interface Reply {
 }
 
 /** A node process inside a namespace; call(method, ...args) runs the module's export there. */
+/** Where a worker runs: a lab namespace, or any namespace by path (a pod's sandbox). */
+export type WorkerNs = Pick<Netns, 'name' | 'path'>;
+
 export class NsWorker {
   private nextId = 0;
   private stderr = '';
@@ -300,7 +303,7 @@ export class NsWorker {
   private readonly exited: Promise<void>;
   private gone = false;
 
-  private constructor(private readonly child: ChildProcess, readonly ns: Netns) {
+  private constructor(private readonly child: ChildProcess, readonly ns: WorkerNs) {
     const keep = (d: Buffer): void => { this.stderr = (this.stderr + d.toString()).slice(-4000); };
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
@@ -321,7 +324,7 @@ export class NsWorker {
     }));
   }
 
-  static async start(ns: Netns, modulePath: string): Promise<NsWorker> {
+  static async start(ns: WorkerNs, modulePath: string): Promise<NsWorker> {
     const child = spawn('nsenter', [`--net=${ns.path}`, '--', process.execPath, '--import', 'tsx', '--input-type=module', '-e', BOOTSTRAP], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'advanced',
@@ -350,4 +353,20 @@ export class NsWorker {
 /** A fresh lab for each test of the calling file. */
 export function useNatLab(): () => NatLab {
   return perTest('the NAT lab', () => NatLab.create(), (lab) => lab.destroy());
+}
+
+/**
+ * Takes the site's host off the network without a word (its default route's link down):
+ * peers learn of it only by their own timeouts, as when a node or hub loses power or its
+ * uplink. Returns what puts it back (the link up and the default route again).
+ */
+export async function cutUplink(site: Site): Promise<() => Promise<void>> {
+  const routes = JSON.parse((await site.host.runner('ip', ['-json', 'route', 'show', 'default'])).stdout) as { dev: string; gateway?: string }[];
+  const r = routes[0];
+  if (!r) throw new Error(`${site.host.name} has no default route to cut`);
+  await site.host.runner('ip', ['link', 'set', r.dev, 'down']);
+  return async () => {
+    await site.host.runner('ip', ['link', 'set', r.dev, 'up']);
+    await site.host.runner('ip', ['route', 'replace', 'default', ...(r.gateway ? ['via', r.gateway] : []), 'dev', r.dev]);
+  };
 }

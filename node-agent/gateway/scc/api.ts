@@ -264,6 +264,24 @@ export function decodeHubs(body: unknown, source: string): SccHub[] {
   });
 }
 
+/**
+ * The overlay's proposals as strongSwan strings, `<encryption>-<hash>-<dhGroup>` (SDEWAN.md
+ * §1.3: SCC pushes every one of them to both ends of every connection, unvalidated).
+ */
+export function decodeProposals(body: unknown, source: string): string[] {
+  const r = new Reader(source);
+  return r.list(body).map((p, i) => {
+    const o = r.obj(p, `[${i}]`);
+    r.metadata(o, `[${i}]`);
+    const spec = r.obj(o.spec, `[${i}].spec`);
+    const parts = (['encryption', 'hash', 'dhGroup'] as const).map((k) => r.str(spec, k, `[${i}].spec`));
+    parts.forEach((v, k) => {
+      if (!/^[a-z0-9_]+$/.test(v)) r.fail(`[${i}].spec.${['encryption', 'hash', 'dhGroup'][k]}`, `is ${show(v)}, not an algorithm name`);
+    });
+    return parts.join('-');
+  });
+}
+
 export function decodeConnections(body: unknown, source: string): SccConnection[] {
   const r = new Reader(source);
   return r.list(body).map((c, i) => {

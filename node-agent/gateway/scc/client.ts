@@ -12,7 +12,7 @@ import { WarrenError, errorMessage } from '../../../lib/errors.js';
 import { realClock, withRetry, type BackoffOptions, type Clock } from '../../../lib/etcd/retry.js';
 import {
   SccProtocolError, certificateMaterial, certificateName, certificateRequest, decodeCertificate, decodeConnections, decodeDevice,
-  decodeHubDevice, decodeHubs, deviceDifferences, deviceRequestBody, hubDeviceRequestBody, isPendingConnectionQuirk,
+  decodeHubDevice, decodeHubs, decodeProposals, deviceDifferences, deviceRequestBody, hubDeviceRequestBody, isPendingConnectionQuirk,
   registrationProgress, registrationResult, type DeviceRequest, type RegistrationGoal, type SccCertificate, type SccConnection,
   type SccDevice, type SccHub, type SccRegistration,
 } from './api.js';
@@ -155,6 +155,12 @@ export class SccClient {
   async hub(name: string): Promise<SccHub> {
     const get = await this.expect('GET', `/hubs/${seg(name)}`, 200);
     return decodeHubs([json(get)], where(get))[0]!;
+  }
+
+  /** The overlay's proposals as `<enc>-<hash>-<dh>`; SCC ships none by default. */
+  async proposals(): Promise<string[]> {
+    const get = await this.expect('GET', '/proposals', 200);
+    return decodeProposals(json(get), where(get));
   }
 
   async deviceConnections(device: string): Promise<SccConnection[]> {

@@ -125,9 +125,9 @@ export class PlainDevice {
   }
 
   /** A TCP exchange from this device's OIP with another device's echo service. */
-  request(to: string, line: string, timeoutMs = 5000): Promise<string> {
+  request(to: string, line: string, timeoutMs = 5000, port = ECHO_PORT): Promise<string> {
     if (!this.echo) throw new Error(`device ${this.name} has no worker yet: call waitForOip()`);
-    return this.echo.call<string>('request', { host: to, port: ECHO_PORT, localAddress: this.oip, line, timeoutMs });
+    return this.echo.call<string>('request', { host: to, port, localAddress: this.oip, line, timeoutMs });
   }
 
   sas(): Promise<IkeSaState[]> {

@@ -31,6 +31,7 @@ import { isIPv4 } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
+import { listenInNetns } from '../netns-listener.js';
 import { run } from '../sh.js';
 
 // ---------------------------------------------------------------------------------------
@@ -256,6 +257,11 @@ export interface SccServerOptions {
   /** Serve https with this certificate (SCC does when it finds server.cert and server.key). */
   tls?: { cert: string; key: string };
   hooks?: SccHooks;
+  /**
+   * Listen inside this namespace (a site of the NAT lab) instead of the test's own; `host`
+   * is an address there. The test's own process reaches it at `operatorUrl`.
+   */
+  netnsPath?: string;
 }
 
 interface Reply {
@@ -286,7 +292,8 @@ export class SccServer {
   private listening = false;
 
   private constructor(private readonly server: Server, readonly host: string, public port: number, readonly pki: SccPki,
-    private readonly ownPki: boolean, private readonly dir: string, readonly protocol: 'http' | 'https', hooks: SccHooks) {
+    private readonly ownPki: boolean, private readonly dir: string, readonly protocol: 'http' | 'https', hooks: SccHooks,
+    private readonly netnsPath: string | undefined) {
     this.hooks = hooks;
   }
 
@@ -297,13 +304,28 @@ export class SccServer {
     // A request cut by closeListener must not surface as an unhandled rejection.
     const handler = (req: IncomingMessage, res: ServerResponse) => void self!.handle(req, res).catch(() => res.destroy());
     const server = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, handler) : createHttpServer(handler);
-    self = new SccServer(server, options.host ?? '127.0.0.1', options.port ?? 0, pki, !options.pki, dir, options.tls ? 'https' : 'http', options.hooks ?? {});
+    self = new SccServer(server, options.host ?? '127.0.0.1', options.port ?? 0, pki, !options.pki, dir, options.tls ? 'https' : 'http', options.hooks ?? {}, options.netnsPath);
     await self.reopenListener();
+    if (options.netnsPath) {
+      // The operator's door, in the test's own namespace: stays open while the lab's is closed.
+      const operator = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, handler) : createHttpServer(handler);
+      await new Promise<void>((resolve) => operator.listen(0, '127.0.0.1', resolve));
+      self.operator = operator;
+    }
     return self;
   }
 
+  private operator: Server | undefined;
+  private serial: Promise<void> = Promise.resolve();
+
+  /** Where the agents reach SCC. */
   get url(): string {
     return `${this.protocol}://${this.host}:${this.port}`;
+  }
+
+  /** Where the test process reaches SCC: `url`, or its own door when SCC listens in a lab namespace. */
+  get operatorUrl(): string {
+    return this.operator ? `${this.protocol}://127.0.0.1:${(this.operator.address() as { port: number }).port}` : this.url;
   }
 
   /** The next `count` requests get `status` with `message`, whatever they ask. */
@@ -322,19 +344,27 @@ export class SccServer {
 
   async reopenListener(): Promise<void> {
     if (this.listening) return;
+    const inNetns = this.netnsPath ? await listenInNetns(this.netnsPath, this.host, this.port) : undefined;
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(this.port, this.host, () => {
+      const listening = () => {
         this.server.off('error', reject);
         resolve();
-      });
+      };
+      if (inNetns) this.server.listen(inNetns.handle, listening);
+      else this.server.listen(this.port, this.host, listening);
     });
-    this.port = (this.server.address() as { port: number }).port;
+    this.port = inNetns?.port ?? (this.server.address() as { port: number }).port;
     this.listening = true;
   }
 
   async destroy(): Promise<void> {
     await this.closeListener();
+    if (this.operator) {
+      const closed = new Promise<void>((resolve) => this.operator!.close(() => resolve()));
+      this.operator.closeAllConnections();
+      await closed;
+    }
     rmSync(this.dir, { recursive: true, force: true });
     if (this.ownPki) this.pki.destroy();
   }
@@ -367,8 +397,12 @@ export class SccServer {
     const fault = this.faults.shift();
     if (fault) reply = { status: fault.status, text: fault.message };
     else {
+      // One request at a time: SCC's check-then-create steps are not atomic either, but two
+      // interleaved here would also race on the PKI's files (openssl writes <name>.key).
+      const routed = this.serial.then(() => this.route(method, path, Buffer.concat(chunks).toString('utf8')));
+      this.serial = routed.then(() => undefined, () => undefined);
       try {
-        reply = await this.route(method, path, Buffer.concat(chunks).toString('utf8'));
+        reply = await routed;
       } catch (err) {
         reply = err instanceof Fail ? { status: err.status, text: err.message } : { status: 500, text: `emulator bug: ${(err as Error).stack}` };
       }

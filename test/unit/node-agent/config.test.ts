@@ -59,6 +59,36 @@ describe('parseAgentConfig', () => {
     ] as const) expect(() => parse({ ...gateway, ...change }), message).toThrow(message);
   });
 
+  it('reads a gateway registered through SCC: no identity files, hub addresses and proposals may come from SCC', () => {
+    const gateway = {
+      candidates: ['edge-1'], device: 'site-a', hubs: [{ name: 'hub-1' }, { name: 'hub-2', address: '203.0.113.8' }], overlayRanges: ['10.10.0.0/16'],
+      scc: { url: 'http://scc.example:31298', overlay: 'ovl', kubeconfigFile: '/etc/warren/sdewan/kubeconfig' },
+    };
+    const parse = (g: unknown) => parseAgentConfig('a.yaml', JSON.stringify({ gateway: g }), env).gateway!;
+    expect(parse(gateway)).toMatchObject({
+      scc: { url: 'http://scc.example:31298', overlay: 'ovl', kubeconfigFile: '/etc/warren/sdewan/kubeconfig', publicIps: [], timeoutSeconds: 120 },
+      hubs: [{ name: 'hub-1' }, { name: 'hub-2', address: '203.0.113.8' }], proposals: [],
+    });
+    expect(parse(gateway).certFile).toBeUndefined();
+    for (const [change, message] of [
+      [{ certFile: '/etc/warren/device.crt' }, 'gateway.certFile "/etc/warren/device.crt" must not be set with gateway.scc'],
+      [{ scc: { ...gateway.scc, url: 'scc.example:31298' } }, 'gateway.scc.url "scc.example:31298" must be SCC\'s http or https URL'],
+      [{ scc: { ...gateway.scc, url: 'ftp://scc.example' } }, 'gateway.scc.url "ftp://scc.example" must be SCC\'s http or https URL'],
+      [{ scc: { ...gateway.scc, overlay: 'Overlay 1' } }, 'gateway.scc.overlay "Overlay 1" must be the SD-EWAN overlay name'],
+      [{ scc: { ...gateway.scc, kubeconfigFile: undefined } }, 'gateway.scc.kubeconfigFile null must be the absolute path'],
+      [{ scc: { ...gateway.scc, publicIps: ['edge.example'] } }, 'gateway.scc.publicIps[0] "edge.example" must be an IPv4 address'],
+      [{ scc: { ...gateway.scc, timeoutSeconds: 1 } }, 'gateway.scc.timeoutSeconds 1 must be a whole number from 5 to 3600'],
+      [{ scc: { ...gateway.scc, token: 'x' } }, 'unknown field gateway.scc.token'],
+      [{ hubs: [{ name: 'hub-1' }, { name: 'hub-1' }] }, 'gateway.hubs[1].name "hub-1" is listed twice'],
+    ] as const) expect(() => parse({ ...gateway, ...change }), message).toThrow(message);
+    // Without SCC, the files and every hub's address stay required.
+    const { scc: _, ...manual } = gateway;
+    expect(() => parse(manual)).toThrow('gateway.caFiles null must be a non-empty list');
+    expect(() => parse({ ...manual, caFiles: ['/ca.crt'], proposals: ['aes256-sha256-modp4096'], hubs: [{ name: 'hub-1', address: '203.0.113.7' }] })).toThrow('gateway.certFile null is required (or gateway.scc, to have SCC issue it)');
+    expect(() => parse({ ...manual, certFile: '/a.crt', keyFile: '/a.key', caFiles: ['/ca.crt'], proposals: ['aes256-sha256-modp4096'] }))
+      .toThrow('gateway.hubs[0].address null must be the hub\'s public IPv4 address');
+  });
+
   it('reads YAML with a TURN relay and STUN servers, canonicalising addresses', () => {
     const c = parseAgentConfig('a.yaml', [
       'nodeName: factory-gw',

@@ -3,7 +3,8 @@
 // answers 5xx (retried on an injected clock, so waits cost nothing but the HTTP is real),
 // a 4xx that is not retried, SCC's pending-connection quirk, and certificates that
 // openssl verifies against the CAs SCC hands out.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -13,6 +14,8 @@ import {
   SccClient, SccConflictError, SccHttpError, SccPendingConnectionError, SccProtocolError, SccRegistrationError, SccTimeoutError,
   SccUnreachableError, register, type RegisterOptions, type RegisterRequest,
 } from '../../../../node-agent/gateway/scc/client.js';
+import { REGISTRATION_FILE, setupFromRegistration, setupFromScc } from '../../../../node-agent/gateway/scc/registration.js';
+import type { GatewaySettings } from '../../../../node-agent/config.js';
 import { makePki } from '../../../helpers/etcd.js';
 import { SccPki, SccServer } from '../../../helpers/sdewan/scc-server.js';
 import { run } from '../../../helpers/sh.js';
@@ -315,5 +318,63 @@ describe('SCC client against the emulated SCC', () => {
     } finally {
       rmSync(tls.dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the gateway\'s setup from SCC (what the agent runs)', () => {
+  const settings = (url: string, over: Partial<GatewaySettings> = {}): GatewaySettings => ({
+    candidates: ['n1'], device: 'edge-1', hubs: [{ name: 'hub-a' }], proposals: [], overlayRanges: ['10.10.0.0/24'], dpdSeconds: 2, exports: [],
+    scc: { url, overlay: 'ov1', kubeconfigFile: join(tmp, 'kubeconfig'), publicIps: [], timeoutSeconds: 5 },
+    ...over,
+  });
+  const logs: string[] = [];
+  const setup = (s: GatewaySettings, clock = fakeClock()) =>
+    setupFromScc({ settings: s, dir: join(tmp, 'gateway'), clock, backoff: BACKOFF, connect: true, log: (_l, msg, f) => void logs.push(`${msg} ${JSON.stringify(f ?? {})}`) });
+
+  it('registers, takes the hub address and proposals from SCC, and keeps a 0600 copy that serves while SCC is down', async () => {
+    await startScc();
+    writeFileSync(join(tmp, 'kubeconfig'), KUBECONFIG);
+    const s = settings(scc.url);
+
+    const fresh = await setup(s);
+
+    expect(fresh).toMatchObject({ source: 'scc', hubs: [{ name: 'hub-a', address: '192.0.2.10' }], proposals: ['aes256-sha256-modp4096'], oips: { 'hub-a': '10.10.0.1' } });
+    expect(new X509Certificate(fresh.identity.certDer).subject).toBe('CN=device-edge-1-cert');
+    expect(fresh.identity.caDers).toHaveLength(2);
+    const copy = join(tmp, 'gateway', REGISTRATION_FILE);
+    expect(statSync(copy).mode & 0o777).toBe(0o600);
+
+    // A restart finds SCC gone: the same setup from the copy, said in the log.
+    const url = scc.url;
+    await scc.destroy();
+    const cached = await setup(s);
+    expect(cached).toEqual({ ...fresh, source: 'scc-cache' });
+    expect(logs.some((l) => l.startsWith('SCC unavailable: using the last registration') && l.includes('ECONNREFUSED'))).toBe(true);
+    // The copy answers for what it was made for only: another hub list gets SCC's error.
+    await expect(setup(settings(url, { hubs: [{ name: 'hub-a' }, { name: 'hub-b' }] }))).rejects.toBeInstanceOf(SccUnreachableError);
+  });
+
+  it('never covers a refusal with the copy, and names a missing kubeconfig', async () => {
+    await startScc();
+    writeFileSync(join(tmp, 'kubeconfig'), KUBECONFIG);
+    await setup(settings(scc.url));
+    // The operator re-registered the device in Mode 1 meanwhile: SCC's 409 differs from what we ask.
+    await operator('DELETE', '/overlays/ov1/hubs/hub-a/devices/edge-1', undefined, 204);
+    await operator('DELETE', '/overlays/ov1/devices/edge-1', undefined, 204);
+    await operator('POST', '/overlays/ov1/devices', { metadata: { name: 'edge-1' }, spec: { publicIps: ['198.51.100.7'], kubeConfig: Buffer.from(KUBECONFIG).toString('base64') } }, 201);
+    await expect(setup(settings(scc.url))).rejects.toBeInstanceOf(SccConflictError);
+
+    await expect(setup(settings(scc.url, { scc: { ...settings(scc.url).scc!, kubeconfigFile: join(tmp, 'nope') } })))
+      .rejects.toThrow(`gateway.scc.kubeconfigFile ${join(tmp, 'nope')}: ENOENT`);
+  });
+
+  it('refuses an overlay without proposals when the config names none (SCC would fail every connection)', async () => {
+    scc = await SccServer.start({ pki });
+    await operator('POST', '/overlays', { metadata: { name: 'ov1' } }, 201);
+    writeFileSync(join(tmp, 'kubeconfig'), KUBECONFIG);
+    const reg = { caRoot: '', caOverlay: '', certificate: '', key: '', mode: 2, deviceIp: '', dataOips: {}, hubPublicIps: { 'hub-a': ['192.0.2.10'] }, hubEndpoints: {} };
+    expect(() => setupFromRegistration(settings(scc.url), reg, [], 'scc')).toThrow('overlay ov1 has no proposals in SCC and gateway.proposals is empty');
+    expect(() => setupFromRegistration(settings(scc.url, { hubs: [{ name: 'hub-z' }] }), reg, ['aes256-sha256-modp4096'], 'scc'))
+      .toThrow('gateway.hubs: SCC reports no address for hub hub-z; set gateway.hubs[].address');
   });
 });

@@ -44,6 +44,18 @@ describe('gatewayNatScript', () => {
     ].join('\n'));
   });
 
+  it('answers exports at every OIP whose tunnel is up (a site on the second hub knows us by that one), SNAT to the active one only', () => {
+    const two: GatewayNatInput = { oip: '10.10.0.5', exportOips: ['10.10.1.9', '10.10.0.5'], egressDevice: 'ipsec0', overlayRanges: ['10.10.0.0/16'], exports: [kubeApiExport('192.168.1.10')] };
+    const script = gatewayNatScript(two)!;
+    expect(script).toContain('ip daddr { 10.10.0.5, 10.10.1.9 } tcp dport 6443 counter dnat to 192.168.1.10:6443');
+    expect(script).toContain('ip saddr != 10.10.0.5 counter snat to 10.10.0.5');
+    // What nft 1.0.6 printed for exactly that script: in sync; with the second hub gone, not.
+    const printed = JSON.parse("{\"nftables\": [{\"metainfo\": {\"version\": \"1.0.6\", \"release_name\": \"Lester Gooch #5\", \"json_schema_version\": 1}}, {\"table\": {\"family\": \"ip\", \"name\": \"warren_gateway\", \"handle\": 2}}, {\"chain\": {\"family\": \"ip\", \"table\": \"warren_gateway\", \"name\": \"postrouting\", \"handle\": 1, \"type\": \"nat\", \"hook\": \"postrouting\", \"prio\": 90, \"policy\": \"accept\"}}, {\"chain\": {\"family\": \"ip\", \"table\": \"warren_gateway\", \"name\": \"prerouting\", \"handle\": 2, \"type\": \"nat\", \"hook\": \"prerouting\", \"prio\": -110, \"policy\": \"accept\"}}, {\"rule\": {\"family\": \"ip\", \"table\": \"warren_gateway\", \"chain\": \"postrouting\", \"handle\": 3, \"comment\": \"warren-gateway: pods to the overlay leave as 10.10.0.5\", \"expr\": [{\"match\": {\"op\": \"==\", \"left\": {\"meta\": {\"key\": \"oifname\"}}, \"right\": \"ipsec0\"}}, {\"match\": {\"op\": \"==\", \"left\": {\"payload\": {\"protocol\": \"ip\", \"field\": \"daddr\"}}, \"right\": {\"prefix\": {\"addr\": \"10.10.0.0\", \"len\": 16}}}}, {\"match\": {\"op\": \"!=\", \"left\": {\"payload\": {\"protocol\": \"ip\", \"field\": \"saddr\"}}, \"right\": \"10.10.0.5\"}}, {\"counter\": {\"packets\": 0, \"bytes\": 0}}, {\"snat\": {\"addr\": \"10.10.0.5\"}}]}}, {\"rule\": {\"family\": \"ip\", \"table\": \"warren_gateway\", \"chain\": \"prerouting\", \"handle\": 5, \"comment\": \"warren-gateway: tcp 6443 goes to 192.168.1.10:6443\", \"expr\": [{\"match\": {\"op\": \"==\", \"left\": {\"meta\": {\"key\": \"iifname\"}}, \"right\": \"ipsec0\"}}, {\"match\": {\"op\": \"==\", \"left\": {\"payload\": {\"protocol\": \"ip\", \"field\": \"daddr\"}}, \"right\": {\"set\": [\"10.10.0.5\", \"10.10.1.9\"]}}}, {\"match\": {\"op\": \"==\", \"left\": {\"payload\": {\"protocol\": \"tcp\", \"field\": \"dport\"}}, \"right\": 6443}}, {\"counter\": {\"packets\": 0, \"bytes\": 0}}, {\"dnat\": {\"addr\": \"192.168.1.10\", \"port\": 6443}}]}}]}") as unknown;
+    expect(gatewayNatInSync(two, printed)).toBe(true);
+    expect(gatewayNatInSync({ ...two, exportOips: [] }, printed)).toBe(false);
+    expect(() => gatewayNatScript({ ...two, exportOips: ['10.10.1'] })).toThrow('gateway NAT: exportOips[0] "10.10.1" is not an IPv4 address');
+  });
+
   it('writes one range as a plain match and drops ranges another one covers, in any input order', () => {
     const one = gatewayNatScript({ ...input, overlayRanges: ['10.10.0.0/16'], exports: [] })!;
     expect(one).toContain('oifname "ipsec0" ip daddr 10.10.0.0/16 ip saddr != 10.10.0.5 counter snat to 10.10.0.5');
