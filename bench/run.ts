@@ -10,6 +10,11 @@ if (existsSync(new URL('./configgen.ts', import.meta.url))) {
   const { benchConfiggen } = (await import(configgenBench)) as { benchConfiggen?: () => Promise<unknown> };
   if (benchConfiggen) await benchConfiggen();
 }
+const gatewayBench = './gateway.js';
+if (existsSync(new URL('./gateway.ts', import.meta.url))) {
+  const { benchGateway } = (await import(gatewayBench)) as { benchGateway?: () => Promise<unknown> };
+  if (benchGateway) await benchGateway();
+}
 const agentBench = './agent.js';
 if (existsSync(new URL('./agent.ts', import.meta.url))) {
   const { benchAgent } = (await import(agentBench)) as { benchAgent?: () => Promise<unknown> };

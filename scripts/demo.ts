@@ -3,7 +3,8 @@
 // init container: pod subnet and host address from etcd, the node's CNI config),
 // warren-cni (executed by podman for every container) and warren-agent (the encrypted
 // overlay across the NATs: STUN, hole punching, TURN relay). It ends with pods pinging
-// across nodes by their own addresses and the agent's status table.
+// across nodes by their own addresses and the agent's status table. Part two joins two
+// more clusters through an emulated SD-EWAN hub (scripts/demo/sdewan.ts).
 //
 //   edge-a ── home router ────────────────────┐
 //   edge-b ── symmetric (carrier-grade) NAT ──┼── internet ── coturn and etcd (192.0.2.10)
@@ -22,6 +23,7 @@ import { run, waitFor } from '../test/helpers/sh.js';
 import { addNode, addWebHost, type ClusterNode, allocation, conflist, configgenList, etcdRevision, fingerprint, rerunConfiggen, startLab, whoAmI as serveWhoAmI } from './demo/cluster.js';
 import { iperf, ping, reachable, startPod, whoAmI, type Pod } from './demo/containers.js';
 import { check, show, showCommand, step } from './demo/report.js';
+import { sdewanDemo } from './demo/sdewan.js';
 import { catchSignals, interrupted, leftovers, teardown } from './demo/teardown.js';
 
 const NODES: [string, SiteKind, string][] = [
@@ -153,6 +155,8 @@ async function demo(): Promise<void> {
   show(status);
   const row = (peer: string) => status.split('\n').find((l) => l.startsWith(`${peer} `))?.split(/\s+/);
   check(row('edge-c')?.[1] === 'direct' && row('edge-b')?.[1] === 'relayed', 'edge-c direct, edge-b relayed');
+
+  await sdewanDemo();
 }
 
 catchSignals();

@@ -42,8 +42,8 @@ const BUSY_PAUSE_MS = 250;
  * the namespace). A server still finishing the previous client answers "busy": that is
  * waited out, any other error is thrown.
  */
-export async function iperfClient(runner: Runner, target: string, options: { port?: number; seconds?: number } = {}): Promise<IperfResult> {
-  const args = ['-c', target, '-p', String(options.port ?? 5201), '-t', String(options.seconds ?? 3), '-J'];
+export async function iperfClient(runner: Runner, target: string, options: { port?: number; seconds?: number; bind?: string } = {}): Promise<IperfResult> {
+  const args = ['-c', target, '-p', String(options.port ?? 5201), '-t', String(options.seconds ?? 3), '-J', ...(options.bind ? ['-B', options.bind] : [])];
   for (let attempt = 0; ; attempt++) {
     const out = await runner('iperf3', args, { allowFailure: true });
     try {

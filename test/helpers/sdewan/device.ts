@@ -83,6 +83,12 @@ export class PlainDevice {
     return new PlainDevice(o.name, site, cnf, lab);
   }
 
+  /** The worker in the device's namespace (its echo service, its probes); only after waitForOip. */
+  get worker(): NsWorker {
+    if (!this.echo) throw new Error(`device ${this.name} has no worker yet: call waitForOip()`);
+    return this.echo;
+  }
+
   /** The data OIP the hub gave; only after waitForOip. */
   get oip(): string {
     if (!this.dataOip) throw new Error(`device ${this.name} has no OIP yet: call waitForOip()`);

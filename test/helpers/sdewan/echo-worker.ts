@@ -55,9 +55,9 @@ export async function request(o: { host: string; port: number; localAddress?: st
 let probe: { stopped: boolean; results: [number, boolean][]; done: Promise<void> } | undefined;
 
 /** One connection that must deliver a greeting line within timeoutMs. */
-function greeted(host: string, port: number, timeoutMs: number): Promise<boolean> {
+function greeted(host: string, port: number, timeoutMs: number, localAddress?: string): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = connect({ host, port });
+    const socket = connect({ host, port, localAddress });
     const finish = (ok: boolean) => {
       clearTimeout(timer);
       socket.destroy();
@@ -74,13 +74,13 @@ function greeted(host: string, port: number, timeoutMs: number): Promise<boolean
 }
 
 /** Starts connecting to host:port every everyMs (each attempt given timeoutMs), recording [ms since epoch, answered]. */
-export function startProbe(o: { host: string; port: number; everyMs: number; timeoutMs: number }): void {
+export function startProbe(o: { host: string; port: number; everyMs: number; timeoutMs: number; localAddress?: string }): void {
   if (probe && !probe.stopped) throw new Error('a probe is already running');
   const state = { stopped: false, results: [] as [number, boolean][], done: Promise.resolve() };
   state.done = (async () => {
     while (!state.stopped) {
       const at = Date.now();
-      const ok = await greeted(o.host, o.port, o.timeoutMs);
+      const ok = await greeted(o.host, o.port, o.timeoutMs, o.localAddress);
       state.results.push([at, ok]);
       const rest = o.everyMs - (Date.now() - at);
       if (rest > 0) await new Promise((r) => setTimeout(r, rest));

@@ -120,13 +120,14 @@ export class SdewanLab {
   /**
    * A plain strongSwan SD-EWAN edge on `hub`, registered and connected through SCC's API,
    * up with its OIP and its echo service. Its operator added closeaction=restart, without
-   * which a hub restart leaves it down for good (hub.test.ts (c)).
+   * which a hub restart leaves it down for good (hub.test.ts (c)), unless `handEdits` says
+   * otherwise ([]: exactly as SCC renders it).
    */
-  async plainDevice(name: string, hub: string): Promise<PlainDevice> {
+  async plainDevice(name: string, hub: string, handEdits: readonly string[] = ['closeaction=restart']): Promise<PlainDevice> {
     const cert = await this.api('POST', `overlays/${OVERLAY}/certificates`, { metadata: { name }, spec: { isCA: false, clusterType: 'Device' } });
     await this.api('POST', `overlays/${OVERLAY}/devices`, { metadata: { name }, spec: { publicIps: [], kubeConfig: Buffer.from(KUBECONFIG).toString('base64') } });
     await this.api('POST', `overlays/${OVERLAY}/hubs/${hub}/devices`, { metadata: { name }, spec: { device: name, isDelegateHub: false } });
-    const d = await PlainDevice.start(this.lab, { name, hub: this.hub(hub), credentials: credentialsFromScc(cert.data), proposals: [PROPOSAL], handEdits: ['closeaction=restart'] });
+    const d = await PlainDevice.start(this.lab, { name, hub: this.hub(hub), credentials: credentialsFromScc(cert.data), proposals: [PROPOSAL], handEdits });
     this.devices.set(name, d);
     await d.waitForOip(60_000);
     return d;
@@ -238,10 +239,11 @@ export const answers = (from: NsWorker, host: string, port: number) => async ():
  * until `recovered` holds, then 1.5 s more so a flap right after shows; the record and when
  * the event started.
  */
-export async function probeAround(from: NsWorker, host: string, port: number, event: () => Promise<void>, recovered: () => Promise<boolean>, timeoutMs = 60_000): Promise<{ record: [number, boolean][]; at: number }> {
+export async function probeAround(from: NsWorker, host: string, port: number, event: () => Promise<void>, recovered: () => Promise<boolean>,
+  timeoutMs = 60_000, localAddress?: string): Promise<{ record: [number, boolean][]; at: number }> {
   // An outage left over from what ran before is not this event's.
   await waitFor(`${host}:${port} to answer before the event`, recovered, timeoutMs, 100);
-  await from.call('startProbe', { host, port, everyMs: 100, timeoutMs: 500 });
+  await from.call('startProbe', { host, port, everyMs: 100, timeoutMs: 500, localAddress });
   try {
     await new Promise((r) => setTimeout(r, 500));
     const at = Date.now();
