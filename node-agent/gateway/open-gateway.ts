@@ -8,7 +8,7 @@ import { errorMessage } from '../../lib/errors.js';
 import { GatewayElection } from './election.js';
 import { GatewayRole, SCC_RETRY_MS } from './gateway-role.js';
 import { LIBIPSEC_DEVICE } from './hub-tunnels.js';
-import { applyGatewayNat } from './nat-apply.js';
+import { applyGatewayNat, forgetOipConnections } from './nat-apply.js';
 import { isSccOutage, SCC_OUTAGE_RETRY_MS, setupFromScc } from './scc/registration.js';
 
 export interface OpenGatewayOptions {
@@ -21,6 +21,7 @@ export interface OpenGatewayOptions {
 
 export function openGateway(o: OpenGatewayOptions): GatewayRole {
   const c = o.config;
+  let inUse: string | undefined;
   return new GatewayRole({
     settings: c.gateway!, node: c.nodeName, stateDir: c.stateDir, runner: o.runner, log: o.log, onActiveChange: o.onActiveChange,
     election: (onChange, candidate) => new GatewayElection({
@@ -30,6 +31,14 @@ export function openGateway(o: OpenGatewayOptions): GatewayRole {
     // The first candidate creates the hub connections; the others only after a round without them.
     sccSetup: (attempt) => setupFromScc({ settings: c.gateway!, dir: join(c.stateDir, 'gateway'), log: o.log, connect: attempt > 0 || c.gateway!.candidates[0] === c.nodeName }),
     sccRetryMs: (err) => (isSccOutage(err) ? SCC_OUTAGE_RETRY_MS : SCC_RETRY_MS),
-    nat: (oip, exportOips) => applyGatewayNat(o.runner, { oip, exportOips, egressDevice: LIBIPSEC_DEVICE, overlayRanges: c.gateway!.overlayRanges, exports: c.gateway!.exports }).then(() => undefined),
+    nat: async (oip, exportOips) => {
+      await applyGatewayNat(o.runner, { oip, exportOips, egressDevice: LIBIPSEC_DEVICE, overlayRanges: c.gateway!.overlayRanges, exports: c.gateway!.exports });
+      const old = inUse;
+      inUse = oip;
+      if (old !== undefined && old !== oip) {
+        const r = await forgetOipConnections(o.runner, old);
+        o.log('info', 'connections of the previous OIP forgotten', { oip: old, now: oip ?? 'none', conntrack: r });
+      }
+    },
   });
 }

@@ -173,5 +173,10 @@ describe('two Warren clusters and a plain device through emulated SD-EWAN hubs',
     const g = (await sd.gateways(B)).find((x) => x.role === 'active')!;
     expect(g.hubs.find((s) => s.hub === 'h1')?.child).toBe('down');
     expect(g.hubs.find((s) => s.hub === 'h2')).toMatchObject({ child: 'installed', oip: oipB2 });
+    // Flows bound to the h1 OIP were dropped, so none keeps leaving as an address no hub takes.
+    const oipB1 = await sd.oip('cluster-b', 'h1');
+    const activeNode = B.nodes.find((n) => n.name === g.activeNode)!;
+    await waitFor('the old OIP\'s flows forgotten', () => B.agents.log(activeNode).split('\n').some((l) =>
+      l.includes('connections of the previous OIP forgotten') && l.includes(`"oip":"${oipB1}"`) && l.includes(`"now":"${oipB2}"`)), 10_000, 100);
   }, 120_000);
 });

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../../cni/config.js';
 import { masqueradeScript } from '../../../../cni/plan.js';
 import { nftApply, nftJsonIfExists } from '../../../../lib/nft.js';
-import { applyGatewayNat, removeGatewayNat } from '../../../../node-agent/gateway/nat-apply.js';
+import { applyGatewayNat, forgetOipConnections, removeGatewayNat } from '../../../../node-agent/gateway/nat-apply.js';
 import { kubeApiExport, type GatewayNatInput } from '../../../../node-agent/gateway/nat-plan.js';
 import { Netns } from '../../../helpers/netns.js';
 import { run, waitFor } from '../../../helpers/sh.js';
@@ -39,6 +39,21 @@ const net = require('node:net');
 const [host, port] = process.argv.slice(1);
 net.createServer((s) => s.end(s.remoteAddress + ':' + s.remotePort)).listen(Number(port), host, () => console.log('listening'));
 `;
+// A UDP server answering each datagram with the address it came from.
+const UDP_SERVER = `
+const s = require('node:dgram').createSocket('udp4');
+s.on('message', (m, r) => s.send(r.address + ':' + r.port, r.port, r.address));
+s.bind(Number(process.argv[2]), process.argv[1], () => console.log('listening'));
+`;
+// Sends one datagram from a fixed source port (one flow, as a resolver or a tunnel keeps); prints what the server saw.
+const UDP_CLIENT = `
+const s = require('node:dgram').createSocket('udp4');
+const [host, port, from] = process.argv.slice(1);
+s.bind(Number(from), () => s.send('x', Number(port), host));
+s.on('message', (m) => { console.log(String(m)); process.exit(0); });
+setTimeout(() => { console.log('timeout'); process.exit(0); }, 2000);
+`;
+const UDP_PORT = 7001;
 // Prints {local, seen}: its own address and the one the server saw, or {error}.
 const CLIENT = `
 const net = require('node:net');
@@ -203,6 +218,31 @@ describe('the gateway NAT on a real kernel', () => {
     } finally {
       await dropCni();
       await gw!.runner('ip', ['addr', 'del', `${OTHER_ON_EGRESS}/24`, 'dev', 'ipsec0']);
+    }
+  });
+
+  it('forgets the flows of an OIP no longer in use: a UDP flow that never pauses then leaves as the new one', async () => {
+    const OIP2 = '10.10.0.6';
+    await gw!.runner('ip', ['addr', 'add', `${OIP2}/32`, 'dev', 'ipsec0']);
+    const s = spawnIn(remote!, process.execPath, ['-e', UDP_SERVER, REMOTE, String(UDP_PORT)]);
+    servers.push(s);
+    await waitFor('the UDP server', () => s.output().includes('listening'), 10_000);
+    const send = async () => (await pod!.runner(process.execPath, ['-e', UDP_CLIENT, REMOTE, String(UDP_PORT), '40000'])).stdout.trim();
+    try {
+      await removeGatewayNat(gw!.runner);
+      expect(await applyGatewayNat(gw!.runner, input)).toBe('created');
+      expect(await send()).toBe(`${OIP}:40000`);
+      // The hub in use changes: the new table alone leaves the flow on its old binding (what the test tells apart).
+      expect(await applyGatewayNat(gw!.runner, { ...input, oip: OIP2 })).toBe('replaced');
+      expect(await send()).toBe(`${OIP}:40000`);
+      expect(await forgetOipConnections(gw!.runner, OIP)).toBe('flushed');
+      expect(await send()).toBe(`${OIP2}:40000`);
+      // Nothing left to forget is not an error; a bad address is refused before conntrack runs.
+      expect(await forgetOipConnections(gw!.runner, OIP)).toBe('none');
+      await expect(forgetOipConnections(gw!.runner, '10.10.0')).rejects.toThrow('gateway NAT: oip "10.10.0" is not an IPv4 address');
+    } finally {
+      await removeGatewayNat(gw!.runner);
+      await gw!.runner('ip', ['addr', 'del', `${OIP2}/32`, 'dev', 'ipsec0']);
     }
   });
 
