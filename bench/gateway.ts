@@ -20,7 +20,7 @@
 //
 // Run alone with `npx tsx bench/gateway.ts`, or through `make bench`.
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inNetns } from '../lib/netns.js';
@@ -145,9 +145,8 @@ async function active(s: Setup): Promise<AgentNode> {
 async function setDpd(s: Setup, dpdSeconds: number): Promise<void> {
   for (const n of s.B.nodes) await s.B.agents.stop(n);
   for (const n of s.B.nodes) {
-    const path = join(n.dir, 'agent.yaml');
-    const c = JSON.parse(readFileSync(path, 'utf8')) as { gateway: Record<string, unknown> };
-    writeFileSync(path, JSON.stringify({ ...c, gateway: { ...c.gateway, dpdSeconds } }, null, 2));
+    const { gateway } = JSON.parse(readFileSync(join(n.dir, 'agent.yaml'), 'utf8')) as { gateway: Record<string, unknown> };
+    s.B.agents.configure(n, { gateway: { ...gateway, dpdSeconds } });
   }
   await s.sd.start(s.B);
 }

@@ -13,6 +13,8 @@ import { WarrenError, errorMessage } from '../../lib/errors.js';
 import type { Runner } from '../../lib/runner.js';
 import type { GatewaySettings } from '../config.js';
 import type { GatewayStatus } from '../status.js';
+import { systemTimers } from '../nat/timers.js';
+import { Wakeable } from '../signal/wakeable.js';
 import { HubTunnels } from './hub-tunnels.js';
 import type { DeviceIdentity, HubTarget } from './ipsec-plan.js';
 import type { GatewaySetup } from './scc/registration.js';
@@ -57,7 +59,8 @@ export interface GatewayRoleOptions {
 
 /** Reads the device's certificate, key and CAs, checking what charon would otherwise reject later and vaguer. */
 export function readDeviceIdentity(s: GatewaySettings): DeviceIdentity {
-  if (!s.certFile || !s.keyFile || !s.caFiles) throw new GatewayIdentityError('gateway.certFile, keyFile and caFiles are required without gateway.scc');
+  const { certFile, keyFile, caFiles } = s;
+  if (!certFile || !keyFile || !caFiles) throw new GatewayIdentityError('gateway.certFile, keyFile and caFiles are required without gateway.scc');
   const read = (field: string, file: string): string => {
     try {
       return readFileSync(file, 'utf8');
@@ -73,7 +76,6 @@ export function readDeviceIdentity(s: GatewaySettings): DeviceIdentity {
       throw new GatewayIdentityError(`gateway.${field} ${file} is not a PEM certificate: ${errorMessage(err)}`, { cause: err });
     }
   };
-  const [certFile, keyFile, caFiles] = [s.certFile, s.keyFile, s.caFiles];
   const device = cert('certFile', certFile);
   const subject = `CN=device-${s.device}-cert`;
   if (device.subject !== subject) throw new GatewayIdentityError(`gateway.certFile ${certFile} is for ${device.subject.replace(/\n/g, ', ')}, not ${subject} (gateway.device ${s.device})`);
@@ -95,9 +97,8 @@ export function setupFromFiles(s: GatewaySettings): GatewaySetup {
 export class GatewayRole {
   private setup: GatewaySetup | undefined;
   private setupError: string | undefined;
-  private preparing: Promise<void> | undefined;
   private stopping = false;
-  private wakeRetry: (() => void) | undefined;
+  private readonly retry = new Wakeable(systemTimers);
   private election: Election | undefined;
   private tunnels: HubTunnels | undefined;
   private active: string | undefined;
@@ -119,6 +120,7 @@ export class GatewayRole {
     // A candidate without a usable identity must not win the election and then fail.
     const fromScc = this.candidate && this.o.settings.scc !== undefined;
     if (this.candidate && !fromScc) this.setup = setupFromFiles(this.o.settings);
+    if (fromScc && !this.o.sccSetup) throw new GatewayIdentityError('gateway.scc is set but the agent was built without an SCC client');
     this.election = this.o.election((active, iAmActive) => {
       const changed = active !== this.active;
       this.active = active;
@@ -129,13 +131,12 @@ export class GatewayRole {
       }
     }, this.candidate && !fromScc);
     this.election.start();
-    if (fromScc) this.preparing = this.prepare();
+    if (fromScc) void this.prepare();
   }
 
   /** SCC until it answers; then this node stands for election. */
   private async prepare(): Promise<void> {
-    const get = this.o.sccSetup;
-    if (!get) throw new GatewayIdentityError('gateway.scc is set but the agent was built without an SCC client');
+    const get = this.o.sccSetup!;
     for (let attempt = 0; !this.stopping; attempt++) {
       try {
         const setup = await get(attempt);
@@ -149,20 +150,16 @@ export class GatewayRole {
         this.setupError = errorMessage(err);
         const retryInMs = this.o.sccRetryMs?.(err) ?? SCC_RETRY_MS;
         this.o.log('error', 'SD-EWAN registration with SCC failed; this node stays out of the gateway election', { error: this.setupError, retryInMs });
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, retryInMs);
-          this.wakeRetry = () => {
-            clearTimeout(t);
-            resolve();
-          };
-        });
+        await this.retry.wait(retryInMs);
       }
     }
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
-    this.wakeRetry?.();
+    // Not waiting for a registration in flight (up to SCC's timeout): once it returns it sees
+    // `stopping`, and a stopped election refuses stand().
+    this.retry.wake();
     await this.election?.stop();
     await this.switching;
     await this.standDown();

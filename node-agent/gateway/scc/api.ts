@@ -274,11 +274,11 @@ export function decodeProposals(body: unknown, source: string): string[] {
     const o = r.obj(p, `[${i}]`);
     r.metadata(o, `[${i}]`);
     const spec = r.obj(o.spec, `[${i}].spec`);
-    const parts = (['encryption', 'hash', 'dhGroup'] as const).map((k) => r.str(spec, k, `[${i}].spec`));
-    parts.forEach((v, k) => {
-      if (!/^[a-z0-9_]+$/.test(v)) r.fail(`[${i}].spec.${['encryption', 'hash', 'dhGroup'][k]}`, `is ${show(v)}, not an algorithm name`);
-    });
-    return parts.join('-');
+    return (['encryption', 'hash', 'dhGroup'] as const).map((k) => {
+      const v = r.str(spec, k, `[${i}].spec`);
+      if (!/^[a-z0-9_]+$/.test(v)) r.fail(`[${i}].spec.${k}`, `is ${show(v)}, not an algorithm name`);
+      return v;
+    }).join('-');
   });
 }
 

@@ -328,6 +328,14 @@ export class SccServer {
     return this.operator ? `${this.protocol}://127.0.0.1:${(this.operator.address() as { port: number }).port}` : this.url;
   }
 
+  /** An operator's call on the REST API (`path` under /scc/v1/): the answer's JSON; any status from 300 up throws with SCC's message. */
+  async operatorCall(method: string, path: string, body?: unknown): Promise<any> {
+    const res = await fetch(`${this.operatorUrl}/scc/v1/${path}`, { method, body: body === undefined ? undefined : JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+    const text = await res.text();
+    if (res.status >= 300) throw new Error(`SCC ${method} ${path}: ${res.status} ${text}`);
+    return text ? JSON.parse(text) : undefined;
+  }
+
   /** The next `count` requests get `status` with `message`, whatever they ask. */
   failNext(count: number, status = 500, message = 'emulated SCC fault'): void {
     for (let i = 0; i < count; i++) this.faults.push({ status, message });

@@ -110,11 +110,8 @@ export class SdewanLab {
   }
 
   /** SCC's REST API as an operator uses it; any status from 300 up throws with SCC's message. */
-  async api(method: string, path: string, body?: unknown): Promise<any> {
-    const res = await fetch(`${this.scc.operatorUrl}/scc/v1/${path}`, { method, body: body === undefined ? undefined : JSON.stringify(body), headers: { 'content-type': 'application/json' } });
-    const text = await res.text();
-    if (res.status >= 300) throw new Error(`SCC ${method} ${path}: ${res.status} ${text}`);
-    return text ? JSON.parse(text) : undefined;
+  api(method: string, path: string, body?: unknown): Promise<any> {
+    return this.scc.operatorCall(method, path, body);
   }
 
   /**

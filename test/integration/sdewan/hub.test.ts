@@ -38,12 +38,7 @@ const hubs = new Map<string, Hub>();
 const devices = new Map<string, PlainDevice>();
 const times: string[] = [];
 
-async function api(method: string, path: string, body?: unknown): Promise<any> {
-  const res = await fetch(`${scc.url}/scc/v1/${path}`, { method, body: body === undefined ? undefined : JSON.stringify(body), headers: { 'content-type': 'application/json' } });
-  const text = await res.text();
-  if (res.status >= 300) throw new Error(`SCC ${method} ${path}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : undefined;
-}
+const api = (method: string, path: string, body?: unknown): Promise<any> => scc.operatorCall(method, path, body);
 
 /** The certificate SCC issues for a hub or device, as the CNF decodes it from the CR (or from GET certificates). */
 async function sccCredentials(name: string, clusterType: 'Hub' | 'Device'): Promise<CnfCredentials> {

@@ -25,12 +25,7 @@ let lab: AgentLab;
 let scc: SccServer;
 let n: AgentNode;
 
-async function operator(method: string, path: string, body?: unknown): Promise<unknown> {
-  const res = await fetch(`${scc.operatorUrl}/scc/v1/${path}`, { method, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  if (res.status >= 300) throw new Error(`SCC ${method} ${path}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : undefined;
-}
+const operator = (method: string, path: string, body?: unknown): Promise<unknown> => scc.operatorCall(method, path, body);
 
 function configure(overlay: string): void {
   const kubeconfigFile = join(n.dir, 'sdewan.kubeconfig');
