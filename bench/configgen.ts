@@ -8,7 +8,7 @@
 //
 // Run alone with `npx tsx bench/configgen.ts`, or through `make bench`.
 import { allocate } from '../configgen/allocate.js';
-import { keyLayout } from '../configgen/keys.js';
+import { keyLayout } from '../lib/etcd/keys.js';
 import { listAllocations } from '../configgen/list.js';
 import { carvePool } from '../configgen/pool.js';
 import { EtcdStore } from '../lib/etcd/store.js';

@@ -1,7 +1,7 @@
 // Parses and validates one warren entry of a network configuration list. Pure: the
 // same bytes always give the same config or the same CniError, and nothing is touched.
 import { CidrError, parseCidr, type Cidr } from '../lib/cidr.js';
-import { interfaceNameProblem } from './env.js';
+import { interfaceNameProblem } from '../lib/names.js';
 import { CniCode, CniError } from './errors.js';
 import { requireSupported } from './versions.js';
 

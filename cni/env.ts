@@ -1,6 +1,7 @@
 // Reads the CNI_* environment the runtime sets (spec section "Parameters") and
 // rejects what a verb cannot work without, before anything on the node is touched.
 import { CniCode, CniError } from './errors.js';
+import { interfaceNameProblem } from '../lib/names.js';
 
 export const VERBS = ['ADD', 'DEL', 'CHECK', 'GC', 'STATUS', 'VERSION'] as const;
 export type Verb = (typeof VERBS)[number];
@@ -42,15 +43,6 @@ export function parseCniArgs(raw: string | undefined): Record<string, string> {
     out[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
   return out;
-}
-
-/** Interface names the kernel accepts: 1-15 bytes, no '/', ':' or white space, not '.' or '..'. */
-export function interfaceNameProblem(name: string): string | undefined {
-  if (name.length === 0) return 'is empty';
-  if (Buffer.byteLength(name) > 15) return 'is longer than 15 characters';
-  if (name === '.' || name === '..') return 'is not allowed';
-  if (/[/:\s]/.test(name)) return 'contains "/", ":" or white space';
-  return undefined;
 }
 
 export function parseCniEnv(env: Record<string, string | undefined>): CniEnv {

@@ -17,7 +17,7 @@ import { StoreDataError } from '../lib/etcd/errors.js';
 import { fnv1a32 } from '../lib/fnv.js';
 import { get, kvOf, missing, put, text, valueIs } from '../lib/etcd/ops.js';
 import { PoolExhaustedError } from './errors.js';
-import { indexWidth, prefixEnd, type KeyLayout } from './keys.js';
+import { indexWidth, prefixEnd, type KeyLayout } from '../lib/etcd/keys.js';
 import { ensurePool, poolRecord, checkStoredPool } from './pool-record.js';
 import { allocationAt, isConsistent, type NodeAllocation, type Pool } from './pool.js';
 

@@ -8,7 +8,7 @@ import { errorMessage } from '../lib/errors.js';
 import type { Runner } from '../lib/runner.js';
 import { readConfigFile, type FileSettings, type SettingName } from './config-file.js';
 import { ConfigError, EXIT_STATUSES, exitStatusOf } from './errors.js';
-import { nodeNameProblem } from './keys.js';
+import { nodeNameProblem } from '../lib/names.js';
 import { decideMtu, generate } from './generate.js';
 import { formatTable, listAllocations } from './list.js';
 import { release } from './release.js';

@@ -2,13 +2,8 @@
 // status scripts can rely on (listed in `warren-configgen --help`, see EXIT_STATUSES).
 import { WarrenError } from '../lib/errors.js';
 
-/** Bad input: a flag, variable or file field with an unusable value. Nothing was touched. */
-export class ConfigError extends WarrenError {
-  readonly exitStatus = 2;
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('CONFIG_INVALID', message, options);
-  }
-}
+/** Bad input (exit 2): lib's, shared with the agent. */
+export { ConfigError } from '../lib/errors.js';
 
 /** Every subnet (or host-overlay address) of the pool is taken. */
 export class PoolExhaustedError extends WarrenError {

@@ -10,9 +10,9 @@ import { CONFLIST_NAME, renderConflist, renderNodeFile, toFileText, type Conflis
 import { ConfigError } from './errors.js';
 import type { NodeAllocation } from './pool.js';
 import type { AllocateConfig } from './settings.js';
+import { NODE_FILE } from '../lib/node-file.js';
 import { writeFileAtomic, type WriteOutcome } from '../lib/write-file.js';
 
-export const NODE_FILE = 'node.json';
 
 export interface GenerateResult {
   allocation: NodeAllocation;

@@ -3,7 +3,7 @@
 import type { IKeyValue } from 'etcd3';
 import { text } from '../lib/etcd/ops.js';
 import type { Kv } from './allocate.js';
-import { prefixEnd, type KeyLayout } from './keys.js';
+import { prefixEnd, type KeyLayout } from '../lib/etcd/keys.js';
 import { parsePoolRecord } from './pool-record.js';
 import type { NodeAllocation, PoolParams } from './pool.js';
 

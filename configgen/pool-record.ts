@@ -5,7 +5,7 @@ import { StoreDataError } from '../lib/etcd/errors.js';
 import { missing, put } from '../lib/etcd/ops.js';
 import type { EtcdStore } from '../lib/etcd/store.js';
 import { PoolMismatchError } from './errors.js';
-import type { KeyLayout } from './keys.js';
+import type { KeyLayout } from '../lib/etcd/keys.js';
 import type { Pool, PoolParams } from './pool.js';
 
 /** Canonical JSON (fixed key order): etcd compares it byte for byte. */

@@ -7,7 +7,7 @@ import { StoreDataError } from '../lib/etcd/errors.js';
 import { del, get, kvOf, text, unchangedSince, valueIs } from '../lib/etcd/ops.js';
 import type { ICompare, IRequestOp } from 'etcd3';
 import type { Kv } from './allocate.js';
-import { indexWidth, type KeyLayout } from './keys.js';
+import { indexWidth, type KeyLayout } from '../lib/etcd/keys.js';
 import { parsePoolRecord } from './pool-record.js';
 import type { NodeAllocation } from './pool.js';
 

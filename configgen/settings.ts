@@ -3,11 +3,11 @@
 // over the default; each value keeps the name it was given under, so that an error
 // says "--node-bits" or "nodeBits in net-conf.json", whichever the user wrote.
 import { DEFAULT_CNI_LOG_FILE } from '../lib/cni-log.js';
-import { interfaceNameProblem } from '../cni/env.js';
+import { interfaceNameProblem, nodeNameProblem } from '../lib/names.js';
 import type { EtcdSettings } from '../lib/etcd/store.js';
 import { ConfigError } from './errors.js';
 import type { FileSettings, SettingName } from './config-file.js';
-import { keyLayout, nodeNameProblem, type KeyLayout } from './keys.js';
+import { keyLayout, type KeyLayout } from '../lib/etcd/keys.js';
 import { carvePool, type Pool, type PoolField } from './pool.js';
 
 export interface SettingSpec {

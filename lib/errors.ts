@@ -9,6 +9,14 @@ export class WarrenError extends Error {
   }
 }
 
+/** Bad input: a flag, variable or file field with an unusable value. Nothing was touched; exit status 2. */
+export class ConfigError extends WarrenError {
+  readonly exitStatus = 2;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('CONFIG_INVALID', message, options);
+  }
+}
+
 /** A command (ip, ovs-vsctl, nft, ...) exited non-zero or could not start. */
 export class CommandError extends WarrenError {
   readonly command: string;

@@ -30,7 +30,7 @@ import { MetricsService } from './metrics/service.js';
 import { formatEndpoint, parseEndpoint, type Endpoint } from './nat/stun-address.js';
 import { TurnClient } from './nat/turn-client.js';
 import { bindUdp, udpPort } from './nat/udp.js';
-import { NodeFileError, readNodeFile, type NodeFile } from './node-file.js';
+import { NodeFileError, readNodeFile, type NodeFile } from '../lib/node-file.js';
 import { mtuFor, type OverlayPeer } from './overlay/plan.js';
 import { reconcileOverlay } from './overlay/reconcile.js';
 import { readRelayedPeers, writeRelayedPeers } from './engine/relayed-peers.js';

@@ -3,12 +3,11 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { GatewayIdentityError } from './gateway/gateway-role.js';
-import { errorMessage } from '../lib/errors.js';
 import { StoreConfigError } from '../lib/etcd/errors.js';
-import { ConfigError } from '../configgen/errors.js';
+import { ConfigError, errorMessage } from '../lib/errors.js';
 import { Agent, type Log } from './agent.js';
 import { AgentConfigError, parseAgentConfig, type AgentConfig } from './config.js';
-import { NodeFileError } from './node-file.js';
+import { NodeFileError } from '../lib/node-file.js';
 import { formatStatus, readStatus } from './status.js';
 
 /** Bad input (exit 2): the agent's config, the node file configgen wrote, etcd settings, the etcd prefix. */

@@ -17,7 +17,8 @@
 //
 // Decisions are pure (decideElection, with `now` passed in); GatewayElection performs
 // them and owns the timing, as the signal publisher does.
-import { keyLayout, nodeNameProblem } from '../../configgen/keys.js';
+import { keyLayout } from '../../lib/etcd/keys.js';
+import { nodeNameProblem } from '../../lib/names.js';
 import { WarrenError } from '../../lib/errors.js';
 import { StoreUnavailableError } from '../../lib/etcd/errors.js';
 import { EtcdLeases, isLeaseGone } from '../../lib/etcd/lease.js';

@@ -1,6 +1,6 @@
 // Where node records live: <prefix>/agents/<node>, beside configgen's <prefix>/nodes/<node>
 // (the allocation) under the same prefix, which configgen's layout validates. Pure.
-import { keyLayout, prefixEnd } from '../../configgen/keys.js';
+import { keyLayout, prefixEnd } from '../../lib/etcd/keys.js';
 
 export interface AgentKeys {
   /** "<prefix>/agents/": the range every watcher reads. */

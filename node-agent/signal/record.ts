@@ -3,7 +3,7 @@
 // out of etcd (any reader may meet a hand-edited or foreign value), and the one
 // serialization that goes in. Only public values travel: every node reads every record.
 import { CidrError, formatCidr, parseAddress, parseCidr } from '../../lib/cidr.js';
-import { nodeNameProblem } from '../../configgen/keys.js';
+import { nodeNameProblem } from '../../lib/names.js';
 import { isWireguardKey } from '../wireguard/keys.js';
 import { NodeRecordError, RecordSecretError } from './errors.js';
 import { MAX_CANDIDATES } from './knobs.js';

@@ -18,6 +18,13 @@ export class Netns {
     this.runner = inNetns(execRunner, this.path);
   }
 
+  /** A namespace someone else made and owns under /run/netns (a pod's, made by podman): never destroy() it. */
+  static existing(path: string): Netns {
+    const m = /^\/run\/netns\/([^/]+)$/.exec(path);
+    if (!m) throw new Error(`${path} is not a named network namespace under /run/netns`);
+    return new Netns(m[1]!);
+  }
+
   static async create(prefix: string): Promise<Netns> {
     const ns = new Netns(uniqueName(prefix));
     await run('ip', ['netns', 'add', ns.name]);

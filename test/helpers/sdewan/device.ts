@@ -16,7 +16,8 @@
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { NatLab, NsWorker, Site, SiteKind } from '../natlab.js';
+import type { NatLab, NsWorker, SiteKind } from '../natlab.js';
+import type { Netns } from '../netns.js';
 import { waitFor } from '../sh.js';
 import { deviceSideOfHub, type Proposal } from './cnf-config.js';
 import { CnfIpsec, type CnfCredentials, type IkeSaState } from './cnf-ipsec.js';
@@ -34,6 +35,11 @@ export interface PlainDeviceOptions {
   proposals: readonly Proposal[];
   /** The NAT in front of the device; a home router unless told. */
   siteKind?: SiteKind;
+  /**
+   * An existing namespace to run in instead of a new site (a pod's: plain strongSwan from
+   * the very namespace Warren's traffic starts in). The namespace stays its owner's.
+   */
+  host?: Netns;
   /** The identity to claim when it must differ from CN=device-<name>-cert (a test of refusal). */
   localIdentifier?: string;
   /** ipsec.conf options an operator adds by hand beyond SCC's rendering, e.g. `closeaction=restart`. */
@@ -62,16 +68,17 @@ export class PlainDevice {
   private dataOip: string | undefined;
   private echo: NsWorker | undefined;
 
-  private constructor(readonly name: string, readonly site: Site, private readonly cnf: CnfIpsec, private readonly lab: NatLab) {}
+  /** `host` is the namespace charon and the echo service run in. */
+  private constructor(readonly name: string, readonly host: Netns, private readonly cnf: CnfIpsec, private readonly lab: NatLab) {}
 
   /** Starts the device's ipsec service; the tunnel comes up on its own (auto=start): see waitForOip. */
   static async start(lab: NatLab, o: PlainDeviceOptions): Promise<PlainDevice> {
-    const site = await lab.addSite(o.siteKind ?? 'home-router');
+    const host = o.host ?? (await lab.addSite(o.siteKind ?? 'home-router')).host;
     const dir = mkdtempSync(join(tmpdir(), `warren-sdewan-dev-${o.name}-`));
     const updown = join(dir, 'updown_oip');
     writeFileSync(updown, UPDOWN);
     chmodSync(updown, 0o755);
-    const cnf = await CnfIpsec.create(site.host, dir, { proposals: o.proposals, installVirtualIp: true, lab: { updown: () => updown, handEdits: o.handEdits } });
+    const cnf = await CnfIpsec.create(host, dir, { proposals: o.proposals, installVirtualIp: true, lab: { updown: () => updown, handEdits: o.handEdits } });
     const remote = deviceSideOfHub(o.name, o.hub.name, o.hub.address, o.proposals);
     cnf.setRemote(o.localIdentifier ? { ...remote, localIdentifier: o.localIdentifier } : remote, o.credentials);
     try {
@@ -80,7 +87,7 @@ export class PlainDevice {
       await cnf.destroy();
       throw err;
     }
-    return new PlainDevice(o.name, site, cnf, lab);
+    return new PlainDevice(o.name, host, cnf, lab);
   }
 
   /** The worker in the device's namespace (its echo service, its probes); only after waitForOip. */
@@ -108,7 +115,7 @@ export class PlainDevice {
     if (this.dataOip && this.dataOip !== oip) throw new Error(`device ${this.name} got ${oip}, not its earlier OIP ${this.dataOip}`);
     this.dataOip = oip!;
     if (!this.echo) {
-      this.echo = await this.lab.startWorker(this.site.host, ECHO_WORKER);
+      this.echo = await this.lab.startWorker(this.host, ECHO_WORKER);
       await this.echo.call('serve', this.dataOip, ECHO_PORT, `echo from ${this.name}`);
     }
     return this.dataOip;
@@ -119,14 +126,14 @@ export class PlainDevice {
     const sa = (await this.cnf.sas()).find((s) => s.state === 'ESTABLISHED' && s.children.some((c) => c.state === 'INSTALLED'));
     const vip = sa?.localVips[0];
     if (!vip) return undefined;
-    const addrs = (await this.site.host.runner('ip', ['-4', '-o', 'addr', 'show', 'dev', 'ipsec0'], { allowFailure: true })).stdout;
-    const rules = (await this.site.host.runner('ip', ['rule', 'show', 'pref', String(OIP_TABLE)])).stdout;
+    const addrs = (await this.host.runner('ip', ['-4', '-o', 'addr', 'show', 'dev', 'ipsec0'], { allowFailure: true })).stdout;
+    const rules = (await this.host.runner('ip', ['rule', 'show', 'pref', String(OIP_TABLE)])).stdout;
     return addrs.includes(` ${vip}/`) && rules.includes(`from ${vip} lookup ${OIP_TABLE}`) ? vip : undefined;
   }
 
   /** One ICMP echo from this device's OIP. */
   async ping(to: string, timeoutSeconds = 1): Promise<boolean> {
-    const r = await this.site.host.exec('ping', ['-c', '1', '-W', String(timeoutSeconds), '-I', this.oip, to], { allowFailure: true });
+    const r = await this.host.exec('ping', ['-c', '1', '-W', String(timeoutSeconds), '-I', this.oip, to], { allowFailure: true });
     return r.exitCode === 0;
   }
 
@@ -152,7 +159,7 @@ export class PlainDevice {
     return this.cnf.log();
   }
 
-  /** Stops the echo service and charon; the site's namespaces are the lab's to delete. */
+  /** Stops the echo service and charon; the namespaces are the lab's (or their owner's) to delete. */
   async destroy(): Promise<void> {
     await this.echo?.stop();
     await this.cnf.destroy();

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import type { GatewayStatus } from '../../../node-agent/status.js';
 import { AgentLab, type AgentNode } from '../agent-lab.js';
 import { NatLab, type NsWorker, type SiteKind } from '../natlab.js';
+import type { Netns } from '../netns.js';
 import { startOvs, type OvsInstance } from '../ovs.js';
 import { Podman } from '../podman.js';
 import { waitFor } from '../sh.js';
@@ -118,13 +119,14 @@ export class SdewanLab {
    * A plain strongSwan SD-EWAN edge on `hub`, registered and connected through SCC's API,
    * up with its OIP and its echo service. Its operator added closeaction=restart, without
    * which a hub restart leaves it down for good (hub.test.ts (c)), unless `handEdits` says
-   * otherwise ([]: exactly as SCC renders it).
+   * otherwise ([]: exactly as SCC renders it). In its own site behind a home router, or in
+   * `host` (a pod's namespace) when given.
    */
-  async plainDevice(name: string, hub: string, handEdits: readonly string[] = ['closeaction=restart']): Promise<PlainDevice> {
+  async plainDevice(name: string, hub: string, handEdits: readonly string[] = ['closeaction=restart'], host?: Netns): Promise<PlainDevice> {
     const cert = await this.api('POST', `overlays/${OVERLAY}/certificates`, { metadata: { name }, spec: { isCA: false, clusterType: 'Device' } });
     await this.api('POST', `overlays/${OVERLAY}/devices`, { metadata: { name }, spec: { publicIps: [], kubeConfig: Buffer.from(KUBECONFIG).toString('base64') } });
     await this.api('POST', `overlays/${OVERLAY}/hubs/${hub}/devices`, { metadata: { name }, spec: { device: name, isDelegateHub: false } });
-    const d = await PlainDevice.start(this.lab, { name, hub: this.hub(hub), credentials: credentialsFromScc(cert.data), proposals: [PROPOSAL], handEdits });
+    const d = await PlainDevice.start(this.lab, { name, hub: this.hub(hub), credentials: credentialsFromScc(cert.data), proposals: [PROPOSAL], handEdits, host });
     this.devices.set(name, d);
     await d.waitForOip(60_000);
     return d;

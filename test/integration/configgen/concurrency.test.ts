@@ -3,7 +3,7 @@
 // with its own etcd client, then 256 processes of the built binary started together.
 import { afterEach, describe, expect, it } from 'vitest';
 import { allocate } from '../../../configgen/allocate.js';
-import { keyLayout } from '../../../configgen/keys.js';
+import { keyLayout } from '../../../lib/etcd/keys.js';
 import { carvePool } from '../../../configgen/pool.js';
 import { EtcdStore } from '../../../lib/etcd/store.js';
 import { configgen, configgenFixture, listJson, nodeArgs, type ListedAllocation } from './run.js';

@@ -2,7 +2,7 @@
 // the binary retries with backoff, succeeds once etcd is back, and gives up with a clear
 // error after --etcd-timeout when it never comes back.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { keyLayout } from '../../../configgen/keys.js';
+import { keyLayout } from '../../../lib/etcd/keys.js';
 import { allocate } from '../../../configgen/allocate.js';
 import { carvePool } from '../../../configgen/pool.js';
 import { StoreUnavailableError } from '../../../lib/etcd/errors.js';

@@ -154,7 +154,7 @@ describe('an emulated SD-EWAN hub (stroke ipsec.conf as the CNF renders it) with
     expect(after[0]).toBeGreaterThan(before[0]!);
     expect(after[1]).toBeGreaterThan(before[1]!);
     // Only the OIP is protected (policy OIP/32 <-> 0/0): the device's own address does not reach the other device.
-    const plain = await device('d1').site.host.exec('ping', ['-c', '1', '-W', '1', dev('d2')], { allowFailure: true });
+    const plain = await device('d1').host.exec('ping', ['-c', '1', '-W', '1', dev('d2')], { allowFailure: true });
     expect(plain.exitCode).not.toBe(0);
   }, 60_000);
 

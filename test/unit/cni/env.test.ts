@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { interfaceNameProblem, parseCniArgs, parseCniEnv } from '../../../cni/env.js';
+import { parseCniArgs, parseCniEnv } from '../../../cni/env.js';
+import { interfaceNameProblem } from '../../../lib/names.js';
 import { CniError } from '../../../cni/errors.js';
 
 const base = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'abc', CNI_NETNS: '/run/netns/x', CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin:/usr/lib/cni' };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { localCandidates } from '../../../node-agent/local-candidates.js';
-import { parseNodeFile } from '../../../node-agent/node-file.js';
+import { parseNodeFile } from '../../../lib/node-file.js';
 
 // As warren-configgen writes it.
 const written = { node: 'node1', podSubnet: '10.244.3.0/24', gateway: '10.244.3.1', hostAddress: '10.10.0.3', podCIDR: '10.244.0.0/16', nodeBits: 8, hostCIDR: '10.10.0.0/16', bridge: 'warren0', mtu: 1420 };

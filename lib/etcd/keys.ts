@@ -1,4 +1,5 @@
-// The etcd key layout under the prefix (default /warren). Pure.
+// The etcd key layout under the prefix (default /warren), shared by warren-configgen and
+// warren-agent. Pure.
 //   <prefix>/pool             the pool parameters, written once by the first configgen
 //   <prefix>/nodes/<node>     the node's allocation (JSON): subnet, gateway, host address
 //   <prefix>/subnets/<index>  the node owning subnet number <index> (zero-padded, so that
@@ -6,7 +7,7 @@
 //   <prefix>/hosts/<address>  the node owning that host-overlay address
 //   <prefix>/agents/<node>    the node's record (public key, endpoints), written by its
 //                             warren-agent under a lease (node-agent/signal)
-import { ConfigError } from './errors.js';
+import { ConfigError } from '../errors.js';
 
 export interface KeyLayout {
   prefix: string;
@@ -53,14 +54,4 @@ export function indexWidth(subnets: number): number {
 /** The exclusive end of a prefix range, as etcd wants it ("a/" -> "a0"). */
 export function prefixEnd(prefix: string): string {
   return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
-}
-
-// Kubernetes node names are DNS subdomains; the name is also part of an etcd key.
-const NODE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
-export function nodeNameProblem(name: string): string | undefined {
-  if (name.length === 0) return 'is empty';
-  if (name.length > 253) return 'is longer than 253 characters';
-  if (!NODE_NAME.test(name)) return 'is not a Kubernetes node name (lowercase letters, digits, "-" and ".")';
-  return undefined;
 }

@@ -1,10 +1,12 @@
-// node.json, written by warren-configgen into the state directory: this node's place in
-// the cluster (pod subnet, host-overlay address, the cluster's ranges, the pod MTU).
+// node.json, written by warren-configgen into the state directory and read by warren-agent:
+// this node's place in the cluster (pod subnet, host-overlay address, the cluster's ranges,
+// the pod MTU). The file's name and what a reader requires of it.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CidrError, cidrContains, parseAddress, parseCidr } from '../lib/cidr.js';
-import { WarrenError, errorMessage } from '../lib/errors.js';
-import { NODE_FILE } from '../configgen/generate.js';
+import { CidrError, cidrContains, parseAddress, parseCidr } from './cidr.js';
+import { WarrenError, errorMessage } from './errors.js';
+
+export const NODE_FILE = 'node.json';
 
 export class NodeFileError extends WarrenError {
   constructor(message: string, options?: { cause?: unknown }) {
