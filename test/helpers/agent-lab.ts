@@ -101,11 +101,11 @@ export class AgentLab {
     return node;
   }
 
-  /** Spawns the node's agent in its namespace, its output appended to agent.log. */
-  spawnAgent(node: AgentNode): ChildProcess {
+  /** Spawns the node's agent in its namespace, its output appended to agent.log; `env` replaces the environment. */
+  spawnAgent(node: AgentNode, env?: NodeJS.ProcessEnv): ChildProcess {
     const log = openSync(join(node.dir, 'agent.log'), 'a');
     const child = spawn('ip', ['netns', 'exec', node.site.host.name, WARREN_AGENT, 'run', '--config', join(node.dir, 'agent.yaml')],
-      { stdio: ['ignore', log, log] });
+      { stdio: ['ignore', log, log], env });
     closeSync(log);
     node.process = child;
     node.exited = new Promise((r) => child.once('exit', () => r()));
@@ -113,8 +113,8 @@ export class AgentLab {
   }
 
   /** Starts (or restarts) the node's agent; resolves once it answers on its status socket. */
-  async start(node: AgentNode): Promise<void> {
-    const child = this.spawnAgent(node);
+  async start(node: AgentNode, env?: NodeJS.ProcessEnv): Promise<void> {
+    const child = this.spawnAgent(node, env);
     await waitFor(`${node.name}'s agent`, async () => {
       if (child.exitCode !== null) throw new Error(`${node.name}'s agent exited with ${child.exitCode}:\n${this.log(node).slice(-3000)}`);
       return readStatus(node.socket, 1000).then(() => true, () => false);

@@ -30,3 +30,17 @@ export function outage(record: ProbeRecord, since: number): Outage {
   }
   return { ms, failed, ongoing: failedSinceOk > 0 };
 }
+
+/** The record as runs of answers and failures, times from `since` (for a failed assertion's message). */
+export function describeRecord(record: ProbeRecord, since: number): string {
+  const runs: string[] = [];
+  let i = 0;
+  while (i < record.length) {
+    const ok = record[i]![1];
+    let j = i;
+    while (j + 1 < record.length && record[j + 1]![1] === ok) j++;
+    runs.push(`${ok ? 'ok' : 'FAIL'} x${j - i + 1} from ${record[i]![0] - since} ms`);
+    i = j + 1;
+  }
+  return runs.join(', ');
+}

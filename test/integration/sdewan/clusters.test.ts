@@ -25,7 +25,7 @@ import type { AgentNode } from '../../helpers/agent-lab.js';
 import { cutUplink, type NsWorker } from '../../helpers/natlab.js';
 import { waitFor } from '../../helpers/sh.js';
 import { ECHO_PORT, type PlainDevice } from '../../helpers/sdewan/device.js';
-import { outage } from '../../helpers/sdewan/outage.js';
+import { describeRecord, outage } from '../../helpers/sdewan/outage.js';
 import { answers, greeting, OVERLAY, probeAround, SdewanLab, type Cluster } from '../../helpers/sdewan/sdewan-lab.js';
 
 const API_PORT = 6443;
@@ -123,7 +123,7 @@ describe('two Warren clusters and a plain device through emulated SD-EWAN hubs',
     }, answers(pod, oipB, SERVICE_PORT));
     const o = outage(record, at);
     figures.push(`B's active gateway killed: pod A -> B's service interrupted ${o.ms} ms (${o.failed} of ${record.length} probes failed)`);
-    expect(o.ongoing).toBe(false);
+    expect(o.ongoing, describeRecord(record, at)).toBe(false);
     expect(o.ms).toBeLessThan(15_000);
     const now = await sd.activeWithHubs(B, ['h1', 'h2'], 30_000);
     expect(now).not.toBe(active);
@@ -140,7 +140,7 @@ describe('two Warren clusters and a plain device through emulated SD-EWAN hubs',
       const { record, at } = await probeAround(pod, oipB, port, async () => void (restore = await cutUplink(active.site)), answers(pod, oipB, port));
       const o = outage(record, at);
       figures.push(`B's active gateway node cut off: pod A -> B's service interrupted ${o.ms} ms (${o.failed} of ${record.length} probes failed)`);
-      expect(o.ongoing).toBe(false);
+      expect(o.ongoing, describeRecord(record, at)).toBe(false);
       expect(o.ms).toBeLessThan(15_000);
     } finally {
       await restore?.();
@@ -155,7 +155,7 @@ describe('two Warren clusters and a plain device through emulated SD-EWAN hubs',
     const { record, at } = await probeAround(pod, oipB, SERVICE_PORT, () => sd.hub('h1').restart(), answers(pod, oipB, SERVICE_PORT));
     const o = outage(record, at);
     figures.push(`h1's strongSwan restarted: pod A -> B's service interrupted ${o.ms} ms (${o.failed} of ${record.length} probes failed)`);
-    expect(o.ongoing).toBe(false);
+    expect(o.ongoing, describeRecord(record, at)).toBe(false);
     expect(o.ms).toBeLessThan(15_000);
     await sd.activeWithHubs(A, ['h1'], 30_000);
     await sd.activeWithHubs(B, ['h1', 'h2'], 30_000);
@@ -168,7 +168,7 @@ describe('two Warren clusters and a plain device through emulated SD-EWAN hubs',
     const { record, at } = await probeAround(b1Service, d3.oip, ECHO_PORT, async () => void await cutUplink(sd.hub('h1').site), answers(b1Service, d3.oip, ECHO_PORT));
     const o = outage(record, at);
     figures.push(`h1 lost: b1 -> d3 interrupted ${o.ms} ms (${o.failed} of ${record.length} probes failed), then through h2`);
-    expect(o.ongoing).toBe(false);
+    expect(o.ongoing, describeRecord(record, at)).toBe(false);
     expect(o.ms).toBeLessThan(15_000);
     const g = (await sd.gateways(B)).find((x) => x.role === 'active')!;
     expect(g.hubs.find((s) => s.hub === 'h1')?.child).toBe('down');

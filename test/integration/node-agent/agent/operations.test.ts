@@ -2,7 +2,8 @@
 // direct path; restarting an agent drops no established traffic; with etcd down the
 // tunnel keeps working; a node removed from etcd is removed by its peer.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentLab, WARREN_AGENT, type AgentNode } from '../../../helpers/agent-lab.js';
 import { run, waitFor } from '../../../helpers/sh.js';
@@ -132,6 +133,47 @@ describe('warren-agent', () => {
     await waitFor('c to settle on a path to a', async () => (await lab.status(c)).peers.find((p) => p.node === 'ops-a')?.path === 'relayed', 20_000);
     await lab.stop(c);
     await lab.etcd.etcdctl(['del', '/warren/agents/ops-c']);
+  }, 90_000);
+
+  it('stops gracefully on SIGTERM while a command is in flight, and a second signal forces the exit at once', async () => {
+    // A `wg` first in PATH that, once told, takes 2 s: the signal lands while it runs.
+    const dir = mkdtempSync(join(tmpdir(), 'warren-slow-wg-'));
+    const slow = join(dir, 'slow');
+    const started = join(dir, 'started');
+    writeFileSync(join(dir, 'wg'), `#!/bin/sh\nif [ -e ${slow} ]; then touch ${started}; sleep 2; fi\nexec /usr/bin/wg "$@"\n`, { mode: 0o755 });
+    const env = { ...process.env, PATH: `${dir}:${process.env.PATH}` };
+    const withWgInFlight = async (signals: number): Promise<{ code: number | null; signal: string | null; ms: number }> => {
+      await lab.stop(a);
+      rmSync(slow, { force: true });
+      await lab.start(a, env);
+      const child = a.process!;
+      const exit = new Promise<[number | null, string | null]>((r) => child.once('exit', (code, signal) => r([code, signal])));
+      rmSync(started, { force: true });
+      writeFileSync(slow, '');
+      await waitFor('the agent to run the slow wg', () => existsSync(started), 20_000, 20);
+      const t = Date.now();
+      for (let i = 0; i < signals; i++) {
+        if (i > 0) await new Promise((r) => setTimeout(r, 100));
+        child.kill('SIGTERM');
+      }
+      const [code, signal] = await exit;
+      a.process = undefined;
+      return { code, signal, ms: Date.now() - t };
+    };
+    try {
+      const graceful = await withWgInFlight(1);
+      expect(graceful, lab.log(a).slice(-2000)).toMatchObject({ code: 0, signal: null });
+      expect(lab.log(a)).toContain('stopping; the interface, its peers and routes stay for the next agent');
+      const forced = await withWgInFlight(2);
+      console.log(`SIGTERM with wg in flight: stopped gracefully in ${graceful.ms} ms; a second SIGTERM ended it ${forced.ms} ms after the first`);
+      expect(forced).toMatchObject({ code: 143, signal: null });
+      expect(forced.ms).toBeLessThan(1500);
+      expect(lab.log(a)).toContain('second stop signal: exiting now, without a graceful stop');
+    } finally {
+      rmSync(slow, { force: true });
+      if (!a.process) await lab.start(a);
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 90_000);
 
   it('removes a node deleted from etcd from its peers', async () => {

@@ -1,0 +1,39 @@
+// A daemon's stop signals. The first SIGTERM or SIGINT asks for a graceful stop; a second
+// one forces the exit at once (128 + the signal's number, as a shell reports it).
+//
+// The listeners stay installed for the process's life. execa's signal-exit, registered
+// while a child runs, re-raises a signal when it finds itself the only listener: with a
+// `once` listener, a SIGTERM that arrived while `wg` ran killed the process (status 143)
+// instead of stopping it.
+export type StopSignal = 'SIGTERM' | 'SIGINT';
+
+const EXIT_STATUS: Record<StopSignal, number> = { SIGINT: 130, SIGTERM: 143 };
+
+export interface SignalSource {
+  on(signal: StopSignal, listener: () => void): unknown;
+}
+
+export interface StopSignalOptions {
+  /** Ends the process; process.exit in a daemon. */
+  exit: (status: number) => void;
+  /** Told before a forced exit, to say so in the log. */
+  onForce?: (signal: StopSignal, status: number) => void;
+}
+
+/** Resolves with the first stop signal; every later one forces the exit. */
+export function stopSignals(source: SignalSource, o: StopSignalOptions): Promise<StopSignal> {
+  let first: StopSignal | undefined;
+  return new Promise((resolve) => {
+    for (const signal of Object.keys(EXIT_STATUS) as StopSignal[]) {
+      source.on(signal, () => {
+        if (first === undefined) {
+          first = signal;
+          resolve(signal);
+          return;
+        }
+        o.onForce?.(signal, EXIT_STATUS[signal]);
+        o.exit(EXIT_STATUS[signal]);
+      });
+    }
+  });
+}
