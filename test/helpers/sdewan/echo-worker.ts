@@ -89,6 +89,11 @@ export function startProbe(o: { host: string; port: number; everyMs: number; tim
   probe = state;
 }
 
+/** The running probe's record so far. */
+export function probeRecord(): [number, boolean][] {
+  return probe ? [...probe.results] : [];
+}
+
 /** Stops the probe; its record. */
 export async function stopProbe(): Promise<[number, boolean][]> {
   if (!probe) return [];
