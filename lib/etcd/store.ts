@@ -38,6 +38,10 @@ function readPem(what: string, path: string | undefined): Buffer | undefined {
   }
 }
 
+/** A dead connection is noticed within their sum (the agent promises 15 s). */
+export const KEEPALIVE_TIME_MS = 6_000;
+export const KEEPALIVE_TIMEOUT_MS = 4_000;
+
 export class EtcdStore {
   /** etcd requests sent, failed ones included: the cost measure of the allocators. */
   roundTrips = 0;
@@ -61,8 +65,16 @@ export class EtcdStore {
       // grpc accepts a missing root (system CAs); etcd3's type insists on a Buffer.
       credentials: tls ? { rootCertificate: ca as Buffer, certChain: cert, privateKey: key } : undefined,
       faultHandling: { host: () => noop, global: noop },
-      // A restarted etcd should be found again within a backoff step, not grpc's 2 minutes.
-      grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1_000 },
+      grpcOptions: {
+        // A restarted etcd should be found again within a backoff step, not grpc's 2 minutes.
+        'grpc.initial_reconnect_backoff_ms': 100,
+        'grpc.max_reconnect_backoff_ms': 1_000,
+        // A host that vanished without closing its sockets (half-open) leaves a watch stream
+        // waiting forever: pings find it within keepalive time + timeout. etcd refuses pings
+        // more often than every 5 s (--grpc-keepalive-min-time) with GOAWAY.
+        'grpc.keepalive_time_ms': KEEPALIVE_TIME_MS,
+        'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS,
+      },
     });
   }
 

@@ -105,6 +105,53 @@ describe('warren-agent', () => {
     await waitFor('the watcher to reconnect', async () => (await lab.status(a)).etcd.watcher === 'connected', 20_000);
   }, 60_000);
 
+  it('notices within 15 s when etcd\'s host vanishes without closing the connection, keeps the tunnel, reconnects, and stops within 5 s meanwhile', async () => {
+    // Dropped both ways in a's namespace: no RST, no FIN, the sockets stay open (half-open).
+    const blackhole = (on: boolean) => a.site.host.runner('nft', on
+      ? ['-f', '-'] : ['delete', 'table', 'inet', 'warren_test_etcd'], on ? {
+        input: `table inet warren_test_etcd {
+          chain out { type filter hook output priority 0; ip daddr ${lab.etcd.host} tcp dport ${lab.etcd.clientPort} drop; }
+          chain in { type filter hook input priority 0; ip saddr ${lab.etcd.host} tcp sport ${lab.etcd.clientPort} drop; }
+        }`,
+      } : {});
+    for (const n of [a, b]) if (!n.process) await lab.start(n);
+    await waitFor('a\'s direct path to b', async () => (await lab.status(a)).peers.find((p) => p.node === b.name)?.path === 'direct', 30_000, 200);
+    const watcher = async () => (await lab.status(a)).etcd.watcher;
+    await waitFor('a\'s watcher to be connected', async () => (await watcher()) === 'connected', 20_000);
+    const loop = pingLoop(a, b.hostAddress);
+    let t = Date.now();
+    await blackhole(true);
+    try {
+      await waitFor('a to notice etcd is gone', async () => (await watcher()) !== 'connected', 20_000, 100);
+      const noticed = Date.now() - t;
+      await blackhole(false);
+      t = Date.now();
+      await waitFor('a to reconnect', async () => (await watcher()) === 'connected', 20_000, 100);
+      const back = Date.now() - t;
+      const { sent, lost } = await loop.stop();
+      console.log(`etcd half-open: noticed after ${noticed} ms, reconnected ${back} ms after the path came back; ${sent} pings, ${lost} lost`);
+      expect(noticed).toBeLessThan(15_000);
+      expect(lost).toBe(0);
+      // Stopping while etcd cannot be reached: the store's retries must not hold the stop.
+      await blackhole(true);
+      await new Promise((r) => setTimeout(r, 1000));
+      const child = a.process!;
+      const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      t = Date.now();
+      child.kill('SIGTERM');
+      const code = await exit;
+      const stopMs = Date.now() - t;
+      a.process = undefined;
+      console.log(`stopped with etcd unreachable in ${stopMs} ms`);
+      expect(code).toBe(0);
+      expect(stopMs).toBeLessThan(5000);
+    } finally {
+      await loop.stop();
+      await blackhole(false).catch(() => undefined);
+      if (!a.process) await lab.start(a);
+    }
+  }, 120_000);
+
   it('refuses a bad config naming the field and value, and the overlay that works keeps working', async () => {
     await lab.stop(a);
     const path = join(a.dir, 'agent.yaml');
