@@ -1,6 +1,6 @@
 // `warren-agent status`: what the running agent knows, over a unix socket. The agent
 // answers each connection with one JSON document; the CLI prints it as a table or as is.
-import { existsSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { dirname } from 'node:path';
 import { WarrenError } from '../lib/errors.js';
@@ -119,6 +119,8 @@ export function formatStatus(s: AgentStatus, now = new Date()): string {
 }
 
 /** Serves `get()` to every connection; replaces a stale socket file left by a killed agent. */
+export const STATUS_SOCKET_MODE = 0o660;
+
 export async function serveStatus(path: string, get: () => Promise<AgentStatus>): Promise<Server> {
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   if (existsSync(path)) unlinkSync(path);
@@ -130,6 +132,9 @@ export async function serveStatus(path: string, get: () => Promise<AgentStatus>)
     server.once('error', reject);
     server.listen(path, () => resolve());
   });
+  // Connecting needs write permission on the socket: root and its group only, whatever
+  // the umask the agent was started with.
+  chmodSync(path, STATUS_SOCKET_MODE);
   return server;
 }
 

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -58,6 +58,19 @@ describe('status', () => {
       await new Promise((r) => server.close(r));
       await expect(readStatus(join(dir, 'nothing.sock'))).rejects.toThrow(/no agent answers at .*nothing.sock/);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('serves on a socket other users cannot connect to, whatever the umask', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'warren-status-'));
+    const umask = process.umask(0);
+    try {
+      const server = await serveStatus(join(dir, 'agent.sock'), async () => status);
+      expect(statSync(join(dir, 'agent.sock')).mode & 0o777).toBe(0o660);
+      await new Promise((r) => server.close(r));
+    } finally {
+      process.umask(umask);
       rmSync(dir, { recursive: true, force: true });
     }
   });
