@@ -30,6 +30,7 @@ import { MetricsService } from './metrics/service.js';
 import { formatEndpoint, parseEndpoint, type Endpoint } from './nat/stun-address.js';
 import { TurnClient } from './nat/turn-client.js';
 import { bindUdp, udpPort } from './nat/udp.js';
+import { truePath } from './paths.js';
 import { NodeFileError, readNodeFile, type NodeFile } from '../lib/node-file.js';
 import { mtuFor, type OverlayPeer } from './overlay/plan.js';
 import { reconcileOverlay } from './overlay/reconcile.js';
@@ -289,14 +290,18 @@ export class Agent {
       daemonDown: this.daemonDown,
       overlay: this.overlay,
       record: { published: published.published, connection: published.connection },
-      paths: [...this.peerPaths().values()],
+      paths: [...this.peerPaths().values()].map((p) => p.path),
     }, now, { publishPodCIDR: this.config.kubernetes.publishPodCIDR });
   }
 
-  /** Each peer's path phase (engine), "unknown" for one it has not seen yet. */
-  private peerPaths(): Map<string, string> {
-    const phases = new Map(this.engine.status().map((s) => [s.node, s.phase]));
-    return new Map([...this.peers.values()].map((r) => [r.node, phases.get(r.node) ?? 'unknown']));
+  /** Each peer's path (engine phase, or none with why), "unknown" for one the engine has not seen yet. */
+  private peerPaths(): Map<string, { path: string; reason?: string }> {
+    const engine = new Map(this.engine.status().map((s) => [s.node, s]));
+    return new Map([...this.peers.values()].map((r) => {
+      const s = engine.get(r.node);
+      const relays = { own: this.turn !== undefined, peer: r.candidates.some((c) => c.kind === 'relay') };
+      return [r.node, s ? truePath(s.phase, s.relayed, relays) : { path: 'unknown' }];
+    }));
   }
 
   private async underlayMtu(): Promise<number> {
@@ -588,7 +593,7 @@ export class Agent {
         return {
           node: r.node,
           hostAddress: r.hostAddress,
-          path: paths.get(r.node)!,
+          ...paths.get(r.node)!,
           endpoint: w?.endpoint,
           lastHandshake: w?.latestHandshake?.toISOString(),
           rxBytes: w?.rxBytes ?? 0,

@@ -4,6 +4,19 @@
 export const PATH_LABELS = ['direct', 'relayed', 'checking', 'punching', 'none'] as const;
 export type PathLabel = (typeof PATH_LABELS)[number];
 
+/**
+ * What is true of a peer's path. The engine stays in its relayed phase when direct failed
+ * even while no relay link is open (this node has no TURN allocation, or the peer published
+ * no relay address): that peer has no path at all, and says why.
+ */
+export function truePath(phase: string, relayLinkOpen: boolean, relays: { own: boolean; peer: boolean }): { path: string; reason?: string } {
+  if (phase !== 'relayed' || relayLinkOpen) return { path: phase };
+  const reason = !relays.own ? 'no direct path, and this node has no TURN relay'
+    : !relays.peer ? 'no direct path, and the peer published no TURN relay'
+      : 'no direct path, and the relay link is not open yet';
+  return { path: 'none', reason };
+}
+
 function pathLabel(phase: string): PathLabel {
   return (PATH_LABELS as readonly string[]).includes(phase) ? (phase as PathLabel) : 'none';
 }

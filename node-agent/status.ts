@@ -28,8 +28,10 @@ export interface PeerStatus {
   node: string;
   /** The peer's host-overlay address. */
   hostAddress: string;
-  /** punching / checking / direct / relayed, from the path engine. */
+  /** punching / checking / direct / relayed from the path engine, or none (see reason). */
   path: string;
+  /** Why there is no path, when path is none. */
+  reason?: string;
   endpoint: string | undefined;
   lastHandshake: string | undefined;
   rxBytes: number;
@@ -113,14 +115,14 @@ export function formatStatus(s: AgentStatus, now = new Date()): string {
     kubernetesLine(s.kubernetes, now),
     ...gatewayLines(s.gateway, now),
   ];
-  const rows = [['PEER', 'PATH', 'ENDPOINT', 'HANDSHAKE', 'RX', 'TX']];
-  for (const p of s.peers) rows.push([p.node, p.path, p.endpoint ?? '-', ago(p.lastHandshake, now), bytes(p.rxBytes), bytes(p.txBytes)]);
+  const rows = [['PEER', 'PATH', 'ENDPOINT', 'HANDSHAKE', 'RX', 'TX', '']];
+  for (const p of s.peers) rows.push([p.node, p.path, p.endpoint ?? '-', ago(p.lastHandshake, now), bytes(p.rxBytes), bytes(p.txBytes), p.reason ?? '']);
   return [...head, '', ...(s.peers.length ? table(rows) : ['no peers yet'])].join('\n') + '\n';
 }
 
-/** Serves `get()` to every connection; replaces a stale socket file left by a killed agent. */
 export const STATUS_SOCKET_MODE = 0o660;
 
+/** Serves `get()` to every connection; replaces a stale socket file left by a killed agent. */
 export async function serveStatus(path: string, get: () => Promise<AgentStatus>): Promise<Server> {
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   if (existsSync(path)) unlinkSync(path);

@@ -50,6 +50,11 @@ describe('status', () => {
     expect(formatStatus(status, at)).not.toContain('SD-EWAN');
   });
 
+  it('prints why a peer has no path', () => {
+    const none = { ...status, peers: [{ ...status.peers[1]!, path: 'none', reason: 'no direct path, and this node has no TURN relay', endpoint: undefined, txBytes: 0 }] };
+    expect(formatStatus(none, new Date('2026-11-23T12:00:30.000Z')).split('\n')).toContain('factory-gw  none  -         never      0 B  0 B  no direct path, and this node has no TURN relay');
+  });
+
   it('is served over a unix socket, and a missing agent is a clear error', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'warren-status-'));
     try {

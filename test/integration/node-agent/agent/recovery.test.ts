@@ -216,6 +216,11 @@ describe('warren-agent recovery', () => {
     await Promise.all([lab.start(a), lab.start(b)]);
     expect((await lab.status(a)).relay).toBeUndefined();
     expect(lab.log(a)).toContain('no TURN relay');
+    // Direct cannot work between these NATs and there is no relay: status says so, not "relayed".
+    await waitFor('a to give up on a direct path to b', async () => (await pathOf(a, b))?.path === 'none', 30_000, 200);
+    const none = (await lab.status(a)).peers.find((p) => p.node === b.name)!;
+    expect(none).toMatchObject({ path: 'none', reason: 'no direct path, and this node has no TURN relay', rxBytes: 0 });
+    expect(none.lastHandshake).toBeUndefined();
     const t0 = Date.now();
     await lab.lab.restartCoturn();
     await waitFor('a to reach b through the relay', () => lab.ping(a, b.hostAddress, 1), 60_000, 200);
