@@ -34,6 +34,7 @@ export const EXIT_STATUSES: readonly [number, string][] = [
   [5, 'pool parameters differ from those stored in etcd'],
   [6, 'the CNI config or node file could not be written'],
   [7, 'etcd refused a request (permissions) or holds data configgen cannot read'],
+  [130, 'stopped by SIGINT (143: by SIGTERM) between two steps: what was written is whole; run again to finish'],
 ];
 
 export function exitStatusOf(err: unknown): number {

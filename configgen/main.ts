@@ -4,6 +4,7 @@ import { errorMessage } from '../lib/errors.js';
 import { execRunner } from '../lib/runner.js';
 import { PROGRAM, runCli } from './cli.js';
 import { guardedWriter } from '../lib/output.js';
+import { signalExitStatus, stopSignals } from '../lib/signals.js';
 
 // A reader that goes away is not a failure (configgen/output.ts); any other write error is.
 let outputFailed = false;
@@ -15,6 +16,15 @@ const stderr = guardedWriter(process.stderr, failed);
 const stdout = guardedWriter(process.stdout, (err) => {
   failed();
   stderr(`${PROGRAM}: cannot write to stdout: ${errorMessage(err)}\n`);
+});
+
+// A signal ends configgen between two steps, never inside one: a listener runs only when
+// the event loop gets control, and every step is whole (an allocation is one etcd
+// transaction, a file is replaced by a rename). The kernel's default action would end it
+// anywhere, a temporary file left behind.
+void stopSignals(process, { exit: (status) => process.exit(status) }).then((signal) => {
+  stderr(`${PROGRAM}: ${signal}: stopped before finishing; what it wrote is whole, and running it again finishes the job\n`);
+  process.exit(signalExitStatus(signal));
 });
 
 // No top-level await: the SEA bundle is CommonJS.

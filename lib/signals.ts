@@ -9,6 +9,11 @@ export type StopSignal = 'SIGTERM' | 'SIGINT';
 
 const EXIT_STATUS: Record<StopSignal, number> = { SIGINT: 130, SIGTERM: 143 };
 
+/** How a shell reports a process ended by `signal`: 128 + its number. */
+export function signalExitStatus(signal: StopSignal): number {
+  return EXIT_STATUS[signal];
+}
+
 export interface SignalSource {
   on(signal: StopSignal, listener: () => void): unknown;
 }

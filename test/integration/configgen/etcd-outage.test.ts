@@ -46,6 +46,21 @@ describe('etcd unreachable', () => {
     expect(new Set(listed.map((a) => a.podSubnet)).size).toBe(2);
   });
 
+  it('stops at once on SIGTERM while it waits for etcd, saying so, writing nothing', async () => {
+    await etcd.stop();
+    const run = startConfiggen(nodeArgs(etcd, dirs, 'node-a', ['--etcd-timeout', '60s']));
+    await waitFor('configgen to report etcd unreachable', () => /unreachable/.test(run.stderr()), 30_000);
+    const t = Date.now();
+    run.kill('SIGTERM');
+    const r = await run.done;
+    const ms = Date.now() - t;
+    console.log(`configgen waiting for etcd: SIGTERM to exit ${ms} ms`);
+    expect(ms).toBeLessThan(2_000);
+    expect(r.exitCode).toBe(143);
+    expect(r.stderr.trimEnd().split('\n').at(-1)).toBe('warren-configgen: SIGTERM: stopped before finishing; what it wrote is whole, and running it again finishes the job');
+    expect(dirs.wroteNothing()).toBe(true);
+  });
+
   it('gives up after --etcd-timeout with an error naming the endpoints, writing nothing', async () => {
     await etcd.stop();
     const started = Date.now();

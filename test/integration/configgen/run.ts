@@ -86,7 +86,7 @@ export function configgen(args: readonly string[], env: Record<string, string> =
 }
 
 /** Starts the binary and exposes its stderr as it comes, for tests that act mid-run. */
-export function startConfiggen(args: readonly string[]): { stderr: () => string; done: Promise<RunResult> } {
+export function startConfiggen(args: readonly string[]): { stderr: () => string; kill: (signal: NodeJS.Signals) => void; done: Promise<RunResult> } {
   const child = spawn(CONFIGGEN, args, { env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -96,7 +96,7 @@ export function startConfiggen(args: readonly string[]): { stderr: () => string;
     child.once('error', reject);
     child.once('close', (code) => resolve({ exitCode: code ?? -1, stdout, stderr }));
   });
-  return { stderr: () => stderr, done };
+  return { stderr: () => stderr, kill: (signal) => void child.kill(signal), done };
 }
 
 export interface ListedAllocation {
