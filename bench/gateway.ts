@@ -76,19 +76,10 @@ export async function setUp(sd: SdewanLab, figures: string[]): Promise<Setup> {
   return { sd, B, dT, dP, pod, podNetns };
 }
 
-/** Hands the gateway role to `node` the way an operator would: the holder's agent stopped (it resigns) and started again. */
+/** Hands the gateway role to `node` (SdewanLab.makeActive), then waits for the pod to reach dT through it. */
 export async function makeActive(s: Setup, node: AgentNode): Promise<void> {
-  for (let i = 0; i < 3; i++) {
-    const now = await active(s);
-    if (now === node) {
-      await waitFor('the pod to reach dT through the new gateway', answers(s.pod, s.dT.oip, ECHO_PORT), 60_000, 100);
-      return;
-    }
-    await s.B.agents.stop(now);
-    await s.sd.activeWithHubs(s.B, ['h1', 'h2'], 60_000);
-    await s.B.agents.start(now);
-  }
-  throw new Error(`${node.name} did not become the active gateway`);
+  await s.sd.makeActive(s.B, node);
+  await waitFor('the pod to reach dT through the new gateway', answers(s.pod, s.dT.oip, ECHO_PORT), 60_000, 100);
 }
 
 /** The programs a CPU-bound path through this lab spends its cycles in. */

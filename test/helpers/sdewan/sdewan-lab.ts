@@ -169,6 +169,18 @@ export class SdewanLab {
     return this.activeWithHubs(c, c.hubs, timeoutMs);
   }
 
+  /** Hands the gateway role to `node` as an operator would: the holder's agent stopped (it resigns) and started again. */
+  async makeActive(c: Cluster, node: AgentNode): Promise<void> {
+    for (let i = 0; i < 3; i++) {
+      const now = await this.activeWithHubs(c, c.hubs, 60_000);
+      if (now === node) return;
+      await c.agents.stop(now);
+      await this.activeWithHubs(c, c.hubs, 60_000);
+      await c.agents.start(now);
+    }
+    throw new Error(`${node.name} did not become ${c.device}'s active gateway`);
+  }
+
   async gateways(c: Cluster): Promise<GatewayStatus[]> {
     return Promise.all(c.nodes.filter((n) => n.process).map(async (n) => (await c.agents.status(n)).gateway!));
   }

@@ -115,11 +115,12 @@ describe('two Warren clusters and a plain device through emulated SD-EWAN hubs',
 
   it('keeps the pod\'s traffic to B flowing when B\'s active gateway agent is killed: the standby takes over with the same OIP', async () => {
     const oipB = await sd.oip('cluster-b', 'h1');
-    const active = await sd.activeWithHubs(B, ['h1', 'h2'], 30_000);
-    // The service on the node whose agent lives: the killed agent's own node keeps routing
+    // b1 holds the role and b2's service is probed: the killed agent's own node keeps routing
     // the overlay ranges to its old tunnel (nobody is left there to move them to the new
-    // gateway), and its record's lease runs out after 30 s; its services wait for the agent.
-    const port = active.name === 'b2' ? API_PORT : SERVICE_PORT;
+    // gateway), so its services wait for its agent.
+    const active = B.nodes[0]!;
+    await sd.makeActive(B, active);
+    const port = SERVICE_PORT;
     const { record, at } = await probeAround(pod, oipB, port, async () => {
       active.process!.kill('SIGKILL');
       await active.exited;
