@@ -181,6 +181,26 @@ export class SdewanLab {
     throw new Error(`${node.name} did not become ${c.device}'s active gateway`);
   }
 
+  /**
+   * What a failed failover assertion prints: per node of `c`, its gateway status, routes to the
+   * overlay's ranges (every table), the WireGuard peers' allowed IPs and its agent's last lines.
+   */
+  async diagnose(c: Cluster, logLines = 40): Promise<string> {
+    const out: string[] = [];
+    for (const n of c.nodes) {
+      const sh = async (file: string, args: string[]) => {
+        const r = await n.site.host.exec(file, args, { allowFailure: true });
+        return `${r.stdout}${r.stderr}`.trim();
+      };
+      const status = n.process ? await c.agents.status(n).then((s) => JSON.stringify(s.gateway), (err: unknown) => String(err)) : 'agent not running';
+      out.push(`=== ${n.name}: gateway ${status}`,
+        `--- routes (all tables)\n${await sh('ip', ['-4', 'route', 'show', 'table', 'all', 'type', 'unicast'])}`,
+        `--- wg allowed-ips\n${await sh('wg', ['show', n.ifname, 'allowed-ips'])}`,
+        `--- agent log (last ${logLines} lines)\n${c.agents.log(n).trimEnd().split('\n').slice(-logLines).join('\n')}`);
+    }
+    return out.join('\n');
+  }
+
   async gateways(c: Cluster): Promise<GatewayStatus[]> {
     return Promise.all(c.nodes.filter((n) => n.process).map(async (n) => (await c.agents.status(n)).gateway!));
   }
