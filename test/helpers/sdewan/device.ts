@@ -123,12 +123,24 @@ export class PlainDevice {
 
   /** The OIP when an IKE_SA is established with an installed CHILD_SA, the VIP is on ipsec0 and the updown's rule is in place. */
   async installedOip(): Promise<string | undefined> {
-    const sa = (await this.cnf.sas()).find((s) => s.state === 'ESTABLISHED' && s.children.some((c) => c.state === 'INSTALLED'));
-    const vip = sa?.localVips[0];
+    const vip = await this.negotiatedOip();
     if (!vip) return undefined;
     const addrs = (await this.host.runner('ip', ['-4', '-o', 'addr', 'show', 'dev', 'ipsec0'], { allowFailure: true })).stdout;
     const rules = (await this.host.runner('ip', ['rule', 'show', 'pref', String(OIP_TABLE)])).stdout;
     return addrs.includes(` ${vip}/`) && rules.includes(`from ${vip} lookup ${OIP_TABLE}`) ? vip : undefined;
+  }
+
+  /** The virtual IP of an established IKE_SA with an installed CHILD_SA, whether or not charon still has it on ipsec0. */
+  async negotiatedOip(): Promise<string | undefined> {
+    return (await this.cnf.sas()).find((s) => s.state === 'ESTABLISHED' && s.children.some((c) => c.state === 'INSTALLED'))?.localVips[0];
+  }
+
+  /** Takes the tunnel down and up again, as an operator would (`ipsec down`, `ipsec up`). */
+  async reconnect(): Promise<void> {
+    for (const conn of this.cnf.connNames) {
+      await this.cnf.ipsec(['down', conn]);
+      await this.cnf.ipsec(['up', conn]);
+    }
   }
 
   /** One ICMP echo from this device's OIP. */
