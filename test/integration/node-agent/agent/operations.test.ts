@@ -152,6 +152,62 @@ describe('warren-agent', () => {
     }
   }, 120_000);
 
+  it('keeps its tunnel, its peers and its memory through a flood of junk at its ports', async () => {
+    for (const n of [a, b]) if (!n.process) await lab.start(n);
+    await waitFor('a\'s direct path to b', async () => (await lab.status(a)).peers.find((p) => p.node === b.name)?.path === 'direct', 30_000, 200);
+    const pid = a.process!.pid!;
+    const rssKb = (): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+    const before = rssKb();
+    const logBefore = lab.log(a).length;
+    // From the LAN (a's router): random bytes, STUN-shaped messages with random attributes and
+    // WireGuard-shaped handshakes, 30,000 datagrams over about 5 s, at the WireGuard port and
+    // the prober's.
+    const flood = `
+      const d = require('node:dgram').createSocket('udp4');
+      const { randomBytes } = require('node:crypto');
+      const junk = (i) => {
+        const kind = i % 3;
+        if (kind === 0) return randomBytes(1 + (i % 1400));
+        if (kind === 1) {
+          const b = randomBytes(20 + 4 * (i % 100));
+          b.writeUInt16BE(i % 0x4000, 0); b.writeUInt16BE(b.length - 20, 2); b.writeUInt32BE(0x2112a442, 4);
+          return b;
+        }
+        const b = randomBytes(148); b[0] = 1; b[1] = b[2] = b[3] = 0; return b;
+      };
+      let i = 0;
+      const batch = () => {
+        for (let k = 0; k < 300; k++, i++) d.send(junk(i), i % 2 ? 51820 : 51821, process.argv[1]);
+        if (i < 30000) setTimeout(batch, 50); else setTimeout(() => d.close(), 200);
+      };
+      batch();`;
+    // Counted where the agent's socket receives them (after the port share's redirect of
+    // STUN-shaped datagrams from the WireGuard port to the prober's): 15,000 sent there, and
+    // the 5,000 STUN-shaped of the 15,000 sent to the WireGuard port.
+    const count = ['table', 'inet', 'warren_flood_count'];
+    await a.site.host.exec('nft', ['add', ...count]);
+    await a.site.host.exec('nft', ['add', 'chain', ...count.slice(1), 'in', '{ type filter hook input priority 0; }']);
+    await a.site.host.exec('nft', ['add', 'rule', ...count.slice(1), 'in', 'udp', 'dport', '51821', 'counter']);
+    const loop = pingLoop(a, b.hostAddress);
+    const t = Date.now();
+    await run('ip', ['netns', 'exec', a.site.routers[0]!.name, process.execPath, '-e', flood, a.site.hostAddress]);
+    const floodMs = Date.now() - t;
+    const counted = JSON.parse((await a.site.host.exec('nft', ['-j', 'list', 'table', ...count.slice(1)])).stdout).nftables
+      .find((e: { rule?: unknown }) => e.rule).rule.expr.find((x: { counter?: unknown }) => x.counter).counter.packets as number;
+    await a.site.host.exec('nft', ['delete', ...count]);
+    expect(counted).toBeGreaterThanOrEqual(20_000);
+    const { sent, lost } = await loop.stop();
+    const after = rssKb();
+    const logged = lab.log(a).length - logBefore;
+    console.log(`junk flood: 30000 datagrams in ${floodMs} ms, ${counted} at the agent's socket; ${sent} pings, ${lost} lost; agent RSS ${Math.round(before / 1024)} -> ${Math.round(after / 1024)} MiB, log +${logged} bytes`);
+    // Junk is dropped without a line each: a flood must not fill the node's disk either.
+    expect(logged).toBeLessThan(16 * 1024);
+    expect(a.process!.exitCode).toBeNull();
+    expect(lost).toBe(0);
+    expect((await lab.status(a)).peers.find((p) => p.node === b.name)?.path).toBe('direct');
+    expect(after - before).toBeLessThan(32 * 1024);
+  }, 120_000);
+
   it('refuses a bad config naming the field and value, and the overlay that works keeps working', async () => {
     await lab.stop(a);
     const path = join(a.dir, 'agent.yaml');
