@@ -21,8 +21,9 @@ const stdout = guardedWriter(process.stdout, (err) => {
 // A signal ends configgen between two steps, never inside one: a listener runs only when
 // the event loop gets control, and every step is whole (an allocation is one etcd
 // transaction, a file is replaced by a rename). The kernel's default action would end it
-// anywhere, a temporary file left behind.
-void stopSignals(process, { exit: (status) => process.exit(status) }).then((signal) => {
+// anywhere, a temporary file left behind. The first signal exits (in the microtask right
+// after its listener, before any other event): there is no second one to force.
+void stopSignals(process).then((signal) => {
   stderr(`${PROGRAM}: ${signal}: stopped before finishing; what it wrote is whole, and running it again finishes the job\n`);
   process.exit(signalExitStatus(signal));
 });

@@ -1,5 +1,6 @@
-// A daemon's stop signals. The first SIGTERM or SIGINT asks for a graceful stop; a second
-// one forces the exit at once (128 + the signal's number, as a shell reports it).
+// A process's stop signals. The first SIGTERM or SIGINT asks for a stop; for a daemon,
+// whose graceful stop can hang, a second one forces the exit at once (128 + the signal's
+// number, as a shell reports it).
 //
 // The listeners stay installed for the process's life. execa's signal-exit, registered
 // while a child runs, re-raises a signal when it finds itself the only listener: with a
@@ -25,8 +26,11 @@ export interface StopSignalOptions {
   onForce?: (signal: StopSignal, status: number) => void;
 }
 
-/** Resolves with the first stop signal; every later one forces the exit. */
-export function stopSignals(source: SignalSource, o: StopSignalOptions): Promise<StopSignal> {
+/**
+ * Resolves with the first stop signal. With `force`, every later one forces the exit;
+ * without, later ones are ignored: for a caller that exits on the first, and never sees one.
+ */
+export function stopSignals(source: SignalSource, force?: StopSignalOptions): Promise<StopSignal> {
   let first: StopSignal | undefined;
   return new Promise((resolve) => {
     for (const signal of Object.keys(EXIT_STATUS) as StopSignal[]) {
@@ -36,8 +40,9 @@ export function stopSignals(source: SignalSource, o: StopSignalOptions): Promise
           resolve(signal);
           return;
         }
-        o.onForce?.(signal, EXIT_STATUS[signal]);
-        o.exit(EXIT_STATUS[signal]);
+        if (!force) return;
+        force.onForce?.(signal, EXIT_STATUS[signal]);
+        force.exit(EXIT_STATUS[signal]);
       });
     }
   });

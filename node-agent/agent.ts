@@ -30,7 +30,7 @@ import { MetricsService } from './metrics/service.js';
 import { formatEndpoint, parseEndpoint, type Endpoint } from './nat/stun-address.js';
 import { TurnClient } from './nat/turn-client.js';
 import { bindUdp, udpPort } from './nat/udp.js';
-import { truePath } from './paths.js';
+import { peerPath } from './paths.js';
 import { NodeFileError, readNodeFile, type NodeFile } from '../lib/node-file.js';
 import { mtuFor, type OverlayPeer } from './overlay/plan.js';
 import { reconcileOverlay } from './overlay/reconcile.js';
@@ -294,14 +294,10 @@ export class Agent {
     }, now, { publishPodCIDR: this.config.kubernetes.publishPodCIDR });
   }
 
-  /** Each peer's path (engine phase, or none with why), "unknown" for one the engine has not seen yet. */
+  /** Each peer's path (engine phase, none with why), "unknown" for one the engine has not seen yet. */
   private peerPaths(): Map<string, { path: string; reason?: string }> {
     const engine = new Map(this.engine.status().map((s) => [s.node, s]));
-    return new Map([...this.peers.values()].map((r) => {
-      const s = engine.get(r.node);
-      const relays = { own: this.turn !== undefined, peer: r.candidates.some((c) => c.kind === 'relay') };
-      return [r.node, s ? truePath(s.phase, s.relayed, relays) : { path: 'unknown' }];
-    }));
+    return new Map([...this.peers.values()].map((r) => [r.node, peerPath(engine.get(r.node))]));
   }
 
   private async underlayMtu(): Promise<number> {

@@ -1,20 +1,22 @@
-// Peers counted by path, for the Node's annotation (kube/) and the metrics (metrics/):
-// the path engine's phases, a peer the engine has no path for yet counted as "none".
+// Each peer's path as the status shows it, and peers counted by path for the Node's
+// annotation (kube/) and the metrics (metrics/): the path engine's phases as they are, a
+// peer the engine has not stepped yet counted as "none".
+import type { PeerStatus as EnginePeer } from './engine/engine.js';
+import type { NoPathReason } from './engine/path.js';
 
 export const PATH_LABELS = ['direct', 'relayed', 'checking', 'punching', 'none'] as const;
 export type PathLabel = (typeof PATH_LABELS)[number];
 
-/**
- * What is true of a peer's path. The engine stays in its relayed phase when direct failed
- * even while no relay link is open (this node has no TURN allocation, or the peer published
- * no relay address): that peer has no path at all, and says why.
- */
-export function truePath(phase: string, relayLinkOpen: boolean, relays: { own: boolean; peer: boolean }): { path: string; reason?: string } {
-  if (phase !== 'relayed' || relayLinkOpen) return { path: phase };
-  const reason = !relays.own ? 'no direct path, and this node has no TURN relay'
-    : !relays.peer ? 'no direct path, and the peer published no TURN relay'
-      : 'no direct path, and the relay link is not open yet';
-  return { path: 'none', reason };
+const NO_PATH: Record<NoPathReason, string> = {
+  'no-own-relay': 'no direct path, and this node has no TURN relay',
+  'no-peer-relay': 'no direct path, and the peer published no TURN relay',
+  'relay-link-not-open': 'no direct path, and the relay link is not open yet',
+};
+
+/** The engine's phase, with the reason in words when it is none; "unknown" for a peer the engine has not seen yet. */
+export function peerPath(engine: Pick<EnginePeer, 'phase' | 'reason'> | undefined): { path: string; reason?: string } {
+  if (!engine) return { path: 'unknown' };
+  return engine.reason ? { path: engine.phase, reason: NO_PATH[engine.reason] } : { path: engine.phase };
 }
 
 function pathLabel(phase: string): PathLabel {

@@ -4,6 +4,7 @@ import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { dirname } from 'node:path';
 import { WarrenError } from '../lib/errors.js';
+import { listenUnix } from '../lib/unix-socket.js';
 import type { KubeStatus } from './kube/publisher.js';
 import type { HubSaState } from './gateway/sa-state.js';
 
@@ -28,7 +29,7 @@ export interface PeerStatus {
   node: string;
   /** The peer's host-overlay address. */
   hostAddress: string;
-  /** punching / checking / direct / relayed from the path engine, or none (see reason). */
+  /** The path engine's phase: punching / checking / direct / relayed, or none (see reason). */
   path: string;
   /** Why there is no path, when path is none. */
   reason?: string;
@@ -120,22 +121,22 @@ export function formatStatus(s: AgentStatus, now = new Date()): string {
   return [...head, '', ...(s.peers.length ? table(rows) : ['no peers yet'])].join('\n') + '\n';
 }
 
+/** Connecting needs write permission on the socket: root and its group only, whatever the umask the agent was started with. */
 export const STATUS_SOCKET_MODE = 0o660;
+/** The socket's directory, when the agent creates it: no way in for other users either. */
+export const STATUS_DIR_MODE = 0o750;
 
 /** Serves `get()` to every connection; replaces a stale socket file left by a killed agent. */
 export async function serveStatus(path: string, get: () => Promise<AgentStatus>): Promise<Server> {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  mkdirSync(dirname(path), { recursive: true, mode: STATUS_DIR_MODE });
   if (existsSync(path)) unlinkSync(path);
   const server = createServer((socket) => {
     get().then((s) => socket.end(JSON.stringify(s)), (err: unknown) => socket.end(JSON.stringify({ error: String(err) })));
     socket.on('error', () => {});
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(path, () => resolve());
-  });
-  // Connecting needs write permission on the socket: root and its group only, whatever
-  // the umask the agent was started with.
+  // Created with its mode (no moment under the agent's umask), and set again: what bind()
+  // makes of the umask is the platform's, the chmod is not.
+  await listenUnix(server, path, STATUS_SOCKET_MODE);
   chmodSync(path, STATUS_SOCKET_MODE);
   return server;
 }

@@ -39,8 +39,8 @@ function readPem(what: string, path: string | undefined): Buffer | undefined {
 }
 
 /** A dead connection is noticed within their sum (the agent promises 15 s). */
-export const KEEPALIVE_TIME_MS = 6_000;
-export const KEEPALIVE_TIMEOUT_MS = 4_000;
+const KEEPALIVE_TIME_MS = 6_000;
+const KEEPALIVE_TIMEOUT_MS = 4_000;
 
 export class EtcdStore {
   /** etcd requests sent, failed ones included: the cost measure of the allocators. */

@@ -3,14 +3,15 @@
 // punches through the prober, checks through Checks, relay links through the RelayProxy.
 // What comes out is one desired WireGuard endpoint per peer; the agent reconciles
 // WireGuard to it whenever onChange fires. Decisions stay in path.ts; the only state here
-// is what the actions produced (which relay link a peer's endpoint goes through).
+// is what the actions produced (which relay link a peer's endpoint goes through), and how
+// a relay link ended is handed back to path.ts (opened, failed, the relay lost).
 import { sameEndpoint, type Endpoint } from '../nat/stun-address.js';
 import { systemTimers, type TimerHandle, type Timers } from '../nat/timers.js';
 import type { NodeRecord } from '../signal/record.js';
 import { peerCandidates } from './candidates.js';
 import type { CheckSuccess } from './checks.js';
 import { ENGINE_TICK_MS, HANDSHAKE_STAGGER_MS, RELAY_RETRY_MS } from './knobs.js';
-import { stepPath, type PathAction, type PathState, type PeerCandidates } from './path.js';
+import { relayLinkFailed, relayLinkOpened, relayLost, stepPath, type NoPathReason, type PathAction, type PathState, type PeerCandidates } from './path.js';
 
 /** What the engine needs of the Prober. */
 export interface EngineProber {
@@ -66,6 +67,8 @@ export interface PeerStatus {
   endpoint: string | undefined;
   /** When the current phase began (engine clock), undefined before the first step. */
   since: number | undefined;
+  /** Why there is no path, in phase none. */
+  reason?: NoPathReason;
   /** Whether the endpoint given to WireGuard is a relay link. */
   relayed: boolean;
 }
@@ -132,7 +135,7 @@ export class Engine {
       peer.opening = undefined;
       peer.relayLink = undefined;
       peer.relayBlockedUntil = 0;
-      if (peer.state?.phase === 'relayed') peer.state = { ...peer.state, via: undefined };
+      if (peer.state) peer.state = relayLost(peer.state, this.now());
     }
     this.tick();
   }
@@ -146,7 +149,8 @@ export class Engine {
   retryDirectNow(): void {
     const now = this.now();
     for (const peer of this.peers.values()) {
-      if (peer.state?.phase === 'relayed' && !peer.state.round) peer.state = { ...peer.state, nextRoundAt: now };
+      const s = peer.state;
+      if ((s?.phase === 'relayed' || s?.phase === 'none') && !s.round) peer.state = { ...s, nextRoundAt: now };
     }
     this.tick();
   }
@@ -159,6 +163,7 @@ export class Engine {
   status(): PeerStatus[] {
     return [...this.peers.values()].sort((a, b) => (a.node < b.node ? -1 : 1)).map((p) => ({
       node: p.node, publicKey: p.publicKey, phase: p.state?.phase ?? 'new', endpoint: p.endpoint, since: p.state?.since, relayed: p.relayLink !== undefined && p.endpoint !== undefined,
+      ...(p.state?.phase === 'none' ? { reason: p.state.reason } : {}),
     }));
   }
 
@@ -195,7 +200,7 @@ export class Engine {
     const now = this.now();
     const lastSuccess = this.o.checks.lastSuccess(peer.node);
     const { state, actions } = stepPath(peer.state, {
-      now, peer: peer.candidates, relayAvailable: this.relay !== undefined && now >= peer.relayBlockedUntil, ...(lastSuccess ? { lastSuccess } : {}),
+      now, peer: peer.candidates, ownRelay: !this.relay ? 'none' : now < peer.relayBlockedUntil ? 'blocked' : 'ready', ...(lastSuccess ? { lastSuccess } : {}),
       ...(peer.state === undefined && this.relayedBefore.has(peer.node) ? { wasRelayed: true } : {}),
     });
     // The predecessor's hint serves each peer's first step only: a peer that leaves and
@@ -245,14 +250,15 @@ export class Engine {
       peer.opening = undefined;
       if (peer.relayLink && !sameEndpoint(peer.relayLink, peerRelay)) relay.forget(peer.relayLink);
       peer.relayLink = peerRelay;
+      if (peer.state) peer.state = relayLinkOpened(peer.state, peerRelay);
       this.give(peer, endpoint);
       this.notifyIfChanged();
     }, (err: unknown) => {
       if (!current()) return;
       peer.opening = undefined;
-      // path.ts takes a relay again once one is available: held back for a while, then retried.
+      // path.ts asks again once the relay is ready: held back for a while, then retried.
       peer.relayBlockedUntil = this.now() + RELAY_RETRY_MS;
-      if (peer.state?.phase === 'relayed') peer.state = { ...peer.state, via: undefined };
+      if (peer.state) peer.state = relayLinkFailed(peer.state, peerRelay);
       this.o.onError?.(err);
     });
   }

@@ -28,6 +28,15 @@ describe('stopSignals', () => {
     expect(t.forced).toEqual([['SIGTERM', 143], ['SIGINT', 130]]);
   });
 
+  it('without force options, resolves with the first signal and ignores later ones', async () => {
+    const source = new EventEmitter();
+    const stop = stopSignals(source);
+    source.emit('SIGTERM');
+    await expect(stop).resolves.toBe('SIGTERM');
+    expect(() => source.emit('SIGINT')).not.toThrow();
+    expect(source.listenerCount('SIGINT')).toBe(1);
+  });
+
   it('keeps its listeners installed after the first signal (another listener never finds itself alone)', async () => {
     const t = setUp();
     t.source.emit('SIGTERM');

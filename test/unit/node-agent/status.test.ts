@@ -67,12 +67,15 @@ describe('status', () => {
     }
   });
 
-  it('serves on a socket other users cannot connect to, whatever the umask', async () => {
+  it('serves on a socket other users cannot connect to, in a directory they cannot enter, whatever the umask', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'warren-status-'));
     const umask = process.umask(0);
     try {
-      const server = await serveStatus(join(dir, 'agent.sock'), async () => status);
-      expect(statSync(join(dir, 'agent.sock')).mode & 0o777).toBe(0o660);
+      const server = await serveStatus(join(dir, 'run', 'agent.sock'), async () => status);
+      expect(statSync(join(dir, 'run', 'agent.sock')).mode & 0o777).toBe(0o660);
+      expect(statSync(join(dir, 'run')).mode & 0o777).toBe(0o750);
+      // the process's umask is its own again
+      expect(process.umask(0)).toBe(0);
       await new Promise((r) => server.close(r));
     } finally {
       process.umask(umask);

@@ -52,10 +52,14 @@ class FakeRelay implements EngineRelay {
   readonly opened: string[] = [];
   readonly forgotten: string[] = [];
   failNext = 0;
-  private next = 40000;
+  /** While set, links open only once it resolves (TURN round trips). */
+  gate: Promise<void> | undefined;
   private readonly links = new Map<string, number>();
+  /** `next`: the loopback port of the first link. */
+  constructor(private next = 40000) {}
   async endpointFor(peerRelay: Endpoint): Promise<string> {
     this.opened.push(ep(peerRelay));
+    await this.gate;
     if (this.failNext > 0) {
       this.failNext--;
       throw new Error('403 Forbidden');
@@ -219,23 +223,57 @@ describe('Engine', () => {
     await timers.advance(K.RELAY_RETRY_MS - 50);
     expect(relay!.opened).toHaveLength(1);
     expect(errors).toHaveLength(1);
-    expect(engine.status()[0]).toMatchObject({ phase: 'relayed', endpoint: undefined, relayed: false });
+    expect(engine.status()[0]).toMatchObject({ phase: 'none', reason: 'relay-link-not-open', endpoint: undefined, relayed: false });
     await timers.advance(100);
     expect(relay!.opened).toHaveLength(2);
     expect(engine.status()[0]).toMatchObject({ phase: 'relayed', endpoint: '127.0.0.1:40000', relayed: true });
     engine.stop();
   });
 
-  it('without a relay, waits; a relay set later is used at the next step', async () => {
+  it('without a relay, has no path and says why; relayed once a relay is set, no path again when it goes', async () => {
     const { timers, engine } = setup({ relay: false });
     engine.setPeers(peers(b));
     await timers.advance(K.PUNCH_SETTLE_MS + K.CHECK_ROUND_MS + 500);
-    expect(engine.status()[0]).toMatchObject({ phase: 'relayed', endpoint: undefined });
+    expect(engine.status()[0]).toMatchObject({ phase: 'none', reason: 'no-own-relay', endpoint: undefined, relayed: false });
     const relay = new FakeRelay();
     engine.setRelay(relay);
     await timers.advance(0);
     expect(relay.opened).toEqual([bRelay]);
-    expect(engine.status()[0]).toMatchObject({ endpoint: '127.0.0.1:40000', relayed: true });
+    expect(engine.status()[0]).toMatchObject({ phase: 'relayed', endpoint: '127.0.0.1:40000', relayed: true });
+    expect(engine.status()[0]!.reason).toBeUndefined();
+    // TURN lost, no new allocation: no path, with why, at once
+    engine.setRelay(undefined);
+    expect(engine.status()[0]).toMatchObject({ phase: 'none', reason: 'no-own-relay', relayed: false });
+    // a new allocation: relayed through it
+    const next = new FakeRelay(41000);
+    engine.setRelay(next);
+    await timers.advance(0);
+    expect(next.opened).toEqual([bRelay]);
+    expect(engine.status()[0]).toMatchObject({ phase: 'relayed', endpoint: '127.0.0.1:41000', relayed: true });
+    engine.stop();
+  });
+
+  it('has no path while the relay link opens, and is relayed from the moment it is open', async () => {
+    const { timers, relay, engine } = setup();
+    let open!: () => void;
+    relay!.gate = new Promise((r) => (open = r));
+    engine.setPeers(peers(b));
+    await timers.advance(K.PUNCH_SETTLE_MS + K.CHECK_ROUND_MS + 500);
+    expect(relay!.opened).toEqual([bRelay]);
+    expect(engine.status()[0]).toMatchObject({ phase: 'none', reason: 'relay-link-not-open', endpoint: undefined, relayed: false });
+    open();
+    await timers.advance(0);
+    expect(engine.status()[0]).toMatchObject({ phase: 'relayed', endpoint: '127.0.0.1:40000', relayed: true });
+    expect(relay!.opened).toEqual([bRelay]); // asked once
+    engine.stop();
+  });
+
+  it('has no path to a peer that published no relay, and says why', async () => {
+    const { timers, relay, engine } = setup();
+    engine.setPeers(peers({ ...b, candidates: b.candidates.filter((c) => c.kind !== 'relay') }));
+    await timers.advance(K.PUNCH_SETTLE_MS + K.CHECK_ROUND_MS + 500);
+    expect(engine.status()[0]).toMatchObject({ phase: 'none', reason: 'no-peer-relay', endpoint: undefined, relayed: false });
+    expect(relay!.opened).toEqual([]);
     engine.stop();
   });
 
