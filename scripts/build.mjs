@@ -1,7 +1,9 @@
-// Bundles each program with esbuild and seals it into one executable (scripts/sea.mjs),
-// so the result needs no node_modules and the build needs no network.
+// Bundles each program with esbuild and seals them, as assets of one dispatcher, into one
+// executable (scripts/sea.mjs), so the result needs no node_modules and the build no network.
 import { build } from 'esbuild';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import Module from 'node:module';
+import { Script } from 'node:vm';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sealExecutable } from './sea.mjs';
@@ -10,22 +12,22 @@ import { inlineEtcd3Protos } from './etcd3-protos.mjs';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'dist');
 
-// Programs and the files each one reads at run time (carried as SEA assets).
+// The programs, bundled each on its own; the executable a node carries is one (below).
 const programs = [
-  { name: 'warren-cni', entry: 'cni/main.ts', assets: {} },
+  { name: 'warren-cni', entry: 'cni/main.ts' },
   // etcd3's .proto files are parsed at build time and inlined (scripts/etcd3-protos.mjs).
-  { name: 'warren-configgen', entry: 'configgen/main.ts', assets: {} },
-  { name: 'warren-agent', entry: 'node-agent/main.ts', assets: {} },
+  { name: 'warren-configgen', entry: 'configgen/main.ts' },
+  { name: 'warren-agent', entry: 'node-agent/main.ts' },
 ];
+// One executable, `warren`: a small dispatcher whose assets are the programs' bundles, each
+// with V8's code cache for it (cmd/warren.ts), and a link per program named after it.
+const ONE = { name: 'warren', entry: 'cmd/warren.ts', programs: { cni: 'warren-cni', configgen: 'warren-configgen', agent: 'warren-agent' } };
 
-const only = process.argv.slice(2);
+const bundleDir = join(out, 'bundle');
 mkdirSync(join(out, 'bin'), { recursive: true });
-mkdirSync(join(out, 'bundle'), { recursive: true });
+mkdirSync(bundleDir, { recursive: true });
 
 for (const p of programs) {
-  if (only.length && !only.includes(p.name)) continue;
-  if (!existsSync(join(root, p.entry))) continue; // program not written yet
-  const bundle = join(out, 'bundle', `${p.name}.cjs`);
   await build({
     entryPoints: [join(root, p.entry)],
     bundle: true,
@@ -33,7 +35,7 @@ for (const p of programs) {
     target: 'node20',
     format: 'cjs',
     minify: true,
-    outfile: bundle,
+    outfile: join(bundleDir, `${p.name}.cjs`),
     logLevel: 'warning',
     plugins: [inlineEtcd3Protos()],
     // SEA runs CommonJS: `import.meta.url` becomes the file's own URL, computed only
@@ -41,7 +43,31 @@ for (const p of programs) {
     define: { 'import.meta': '__warrenImportMeta' },
     banner: { js: 'var __warrenImportMeta={get url(){return require("node:url").pathToFileURL(__filename).href}};' },
   });
-  const bin = join(out, 'bin', p.name);
-  sealExecutable({ main: bundle, output: bin, assets: p.assets, workDir: join(out, 'bundle') });
-  console.log(`built ${bin}`);
+}
+
+const dispatcher = join(bundleDir, `${ONE.name}.cjs`);
+await build({
+  entryPoints: [join(root, ONE.entry)], bundle: true, platform: 'node', target: 'node20', format: 'cjs', minify: true,
+  outfile: dispatcher, logLevel: 'warning',
+});
+const assets = {};
+for (const [program, name] of Object.entries(ONE.programs)) {
+  const bundle = join(bundleDir, `${name}.cjs`);
+  // Compiled as cmd/warren.ts compiles it (module wrapper, the same node), so V8 takes the cache.
+  const cache = join(bundleDir, `${name}.cache`);
+  writeFileSync(cache, new Script(Module.wrap(readFileSync(bundle, 'utf8')), { filename: name }).createCachedData());
+  assets[`${program}.cjs`] = bundle;
+  assets[`${program}.cache`] = cache;
+}
+const bin = join(out, 'bin', ONE.name);
+sealExecutable({ main: dispatcher, output: bin, assets, workDir: bundleDir });
+console.log(`built ${bin}`);
+// Each link replaces what was there (an older build's executable) in one rename.
+for (const name of Object.values(ONE.programs)) {
+  const link = join(out, 'bin', name);
+  const partial = `${link}.partial-${process.pid}`;
+  rmSync(partial, { force: true });
+  symlinkSync(ONE.name, partial);
+  renameSync(partial, link);
+  console.log(`linked ${link} -> ${ONE.name}`);
 }

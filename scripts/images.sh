@@ -328,14 +328,12 @@ packages_of() { sed 's/#.*//' "$1" | tr -s ' \t' '\n' | sed '/^$/d'; }
 podman_() {
   CONTAINERS_CONF="$TMP/containers.conf" podman --root "$PODMAN_STORE/root" --runroot "$PODMAN_STORE/run" "$@"
 }
-WARREN_BINS=(warren-cni warren-configgen warren-agent)
-# What the Containerfile's `COPY dist/bin/warren-*` is meant to take: the executables, not a
-# build's temporary files (scripts/sea.mjs writes NAME.partial-PID, then renames).
+# One executable (scripts/build.mjs); the Containerfile links each program's name to it.
+# What its `COPY dist/bin/warren` takes is the executable, never a build's temporary file
+# (scripts/sea.mjs writes NAME.partial-PID, then renames).
+WARREN_BINS=(warren)
 warren_binaries() {
-  local f
-  for f in "$ROOT"/dist/bin/warren-*; do
-    case "${f##*/}" in *.*) ;; *) [ -f "$f" ] && [ -x "$f" ] && printf '%s\n' "$f" ;; esac
-  done
+  [ -f "$ROOT/dist/bin/warren" ] && [ -x "$ROOT/dist/bin/warren" ] && printf '%s\n' "$ROOT/dist/bin/warren"
 }
 ensure_warren_binaries() {
   local b missing=0

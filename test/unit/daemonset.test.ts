@@ -57,7 +57,7 @@ describe('install-cni', () => {
         .replaceAll('/usr/lib/cni/', `${root}/image/`);
       mkdirSync(join(root, 'image'));
       mkdirSync(join(root, 'host/opt/cni/bin'), { recursive: true });
-      for (const f of ['warren-cni', 'host-local', 'portmap']) writeFileSync(join(root, 'image', f), '#!/bin/sh\n');
+      for (const f of ['warren', 'host-local', 'portmap']) writeFileSync(join(root, 'image', f), '#!/bin/sh\n');
       const r = await execRunner('sh', ['-ec', script]);
       expect(r.exitCode).toBe(0);
       const pool = carvePool({ podCIDR: '10.244.0.0/16', nodeBits: 8, hostCIDR: '10.10.0.0/16' });
