@@ -20,7 +20,7 @@ import { EmitSchedule } from './emit-schedule.js';
 import { StoreRewoundError, type NodeRecordError } from './errors.js';
 import { EMIT_MAX_WAIT_MS, EMIT_QUIET_MS, RETRY_INITIAL_MS, RETRY_MAX_MS } from './knobs.js';
 import type { AgentKeys } from './keys.js';
-import { fromSnapshot, peerSet, samePeers, withEvents, type Applied, type Entry } from './peer-set.js';
+import { fromSnapshot, judgeRecords, samePeers, withEvents, type Applied, type Entry } from './peer-set.js';
 import type { NodeRecord } from './record.js';
 import { Wakeable } from './wakeable.js';
 
@@ -32,7 +32,7 @@ export interface WatcherOptions {
   /** This node: its own record is not a peer. */
   self: string;
   onPeers: (peers: PeerSet) => void;
-  /** A record skipped because it is malformed; the others are handled as usual. */
+  /** A record skipped because it is malformed or claims what its allocation does not give; the others are handled as usual. */
   onInvalid?: (err: NodeRecordError) => void;
   onState?: (state: ConnectionState) => void;
   /** Errors other than "unreachable", retried all the same. */
@@ -70,6 +70,8 @@ export class PeerWatcher {
   private readonly range: (request: IRangeRequest) => Promise<IRangeResponse>;
   private readonly watch: (request: WatchRangeRequest, handlers: WatchHandlers) => RangeWatch;
   private entries = new Map<string, Entry>();
+  /** Records refused at the last emission for disagreeing with their allocation, by key. */
+  private refused = new Map<string, NodeRecordError>();
   private revision: string | undefined;
   private emitted: PeerSet | undefined;
   private connection: ConnectionState;
@@ -108,7 +110,7 @@ export class PeerWatcher {
       snapshots: this.snapshots,
       emissions: this.emissions,
       peers: this.emitted?.size ?? 0,
-      invalid: [...this.entries].filter(([, e]) => 'error' in e).map(([k]) => k),
+      invalid: [...[...this.entries].filter(([, e]) => 'error' in e).map(([k]) => k), ...this.refused.keys()].sort(),
     };
   }
 
@@ -188,7 +190,10 @@ export class PeerWatcher {
   }
 
   private emit(): void {
-    const peers = peerSet(this.entries);
+    const { peers, refused } = judgeRecords(this.options.keys, this.entries);
+    // Reported once per refusal, not at every emission it persists through.
+    for (const [key, err] of refused) if (this.refused.get(key)?.message !== err.message) this.options.onInvalid?.(err);
+    this.refused = refused;
     if (this.emitted && samePeers(this.emitted, peers)) return;
     this.emitted = peers;
     this.emissions++;

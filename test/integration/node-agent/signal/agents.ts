@@ -65,8 +65,25 @@ export class Agents {
     return agent;
   }
 
+  /** Records `record`'s pod subnet and host address as its node's allocation, as configgen does. */
+  async allocate(store: EtcdStore, record: Pick<NodeRecordContent, 'node' | 'podSubnet' | 'hostAddress'>): Promise<void> {
+    await store.client.put(`${this.keys.dir}nodes/${record.node}`).value(JSON.stringify({ node: record.node, podSubnet: record.podSubnet, hostAddress: record.hostAddress }));
+  }
+
+  /**
+   * A publisher of `record`, which starts once the allocation configgen would have recorded
+   * for it is in etcd: peers take a record only where its allocation agrees.
+   */
   publisher(store: EtcdStore, record: NodeRecordContent, ttlSeconds = 30, agent?: TestAgent,
     extra: Partial<PublisherOptions> = {}): Publisher {
+    const publisher = this.newPublisher(store, record, ttlSeconds, agent, extra);
+    const start = publisher.start.bind(publisher);
+    publisher.start = () => void this.allocate(store, record).then(start, (err: unknown) => agent?.errors.push(err));
+    return publisher;
+  }
+
+  private newPublisher(store: EtcdStore, record: NodeRecordContent, ttlSeconds: number, agent: TestAgent | undefined,
+    extra: Partial<PublisherOptions>): Publisher {
     return new Publisher({
       store, keys: this.keys, record, ttlSeconds,
       onState: (s) => agent?.states.push(s),

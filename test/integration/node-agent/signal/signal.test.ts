@@ -155,6 +155,7 @@ describe('etcd outage', () => {
           let inner: RangeWatch | undefined;
           let closed = false;
           const ended = (async () => {
+            await agents.allocate(writer, recordOf('node-x', 9));
             await etcd.etcdctl(['put', '/warren/agents/node-x', JSON.stringify({ ...recordOf('node-x', 9), updatedAt: new Date().toISOString() })]);
             await etcd.etcdctl(['put', '/warren/unrelated', 'x']);
             const rev = JSON.parse(await etcd.etcdctl(['get', '/warren/unrelated', '-w', 'json'])) as { header: { revision: number } };
@@ -220,6 +221,20 @@ describe('what is in etcd', () => {
     expect(a.watcher.status().invalid.sort()).toEqual(['/warren/agents/node-badkey', '/warren/agents/node-badport', '/warren/agents/node-broken']);
   });
 
+  it('refuses a record that claims another node\'s pod subnet: the victim stays the peer that gets it', async () => {
+    const a = agents.start('node-a', { record: recordOf('node-a', 1) });
+    agents.start('node-b', { record: recordOf('node-b', 2) });
+    await waitFor('a to see b', () => a.latest().has('node-b'));
+    // node-c holds its own allocation, and publishes node-b's subnet as its own.
+    await agents.allocate(a.store, recordOf('node-c', 3));
+    const thief = { ...recordOf('node-c', 3), podSubnet: recordOf('node-b', 2).podSubnet, updatedAt: new Date().toISOString() };
+    await etcd.etcdctl(['put', '/warren/agents/node-c', JSON.stringify(thief)]);
+    await waitFor('the refusal', () => a.invalid.length === 1);
+    expect(a.invalid[0]!.message).toBe('etcd key /warren/agents/node-c: field podSubnet is 10.244.2.0/24, but node-c\'s allocation is 10.244.3.0/24');
+    expect(nodesOf(a.latest())).toEqual(['node-b']);
+    expect(a.latest().get('node-b')!.podSubnet).toBe('10.244.2.0/24');
+  });
+
   it('holds no private key, and a record with a field named like one is never written', async () => {
     const pair = keyPair();
     const a = agents.start('node-a', { record: recordOf('node-a', 1, pair.publicKey) });
@@ -228,7 +243,7 @@ describe('what is in etcd', () => {
     expect(() => agents.publisher(a.store, withSecret)).toThrow(RecordSecretError);
     expect(() => a.publisher!.update({ ...recordOf('node-a', 1, pair.publicKey), nat: { mapping: 'unknown', wgPrivateKey: pair.privateKey } as never }))
       .toThrow(/field nat.wgPrivateKey is named like a secret/);
-    const stored = await etcd.dump('/warren/');
+    const stored = await etcd.dump('/warren/agents/');
     expect([...stored.keys()]).toEqual(['/warren/agents/node-a']);
     const value = stored.get('/warren/agents/node-a')!;
     expect(value).toContain(pair.publicKey);

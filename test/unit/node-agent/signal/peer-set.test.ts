@@ -1,13 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { agentKeys } from '../../../../node-agent/signal/keys.js';
-import { fromSnapshot, peerSet, samePeers, withEvents } from '../../../../node-agent/signal/peer-set.js';
-import { keyPair, recordOf } from './records.js';
+import { fromSnapshot, judgeRecords, peerSet as judged, samePeers, withEvents, type Entry } from '../../../../node-agent/signal/peer-set.js';
+import { allocationOf, keyPair, recordOf } from './records.js';
 
 const keys = agentKeys();
 const [SELF, B, C] = [keyPair(), keyPair(), keyPair()].map((k) => k.publicKey) as [string, string, string];
 const AT = '2025-03-01T10:00:00.000Z';
 const kv = (node: string, i: number, key: string, extra: object = {}) =>
   ({ key: keys.agent(node), value: JSON.stringify({ ...recordOf(node, i, key), updatedAt: AT, ...extra }) });
+// The allocations of node-b and node-c, as configgen recorded them: the records below agree with them.
+const ALLOCATED = fromSnapshot(keys, 'self', [allocationOf('node-b', 2), allocationOf('node-c', 3)], new Map()).entries;
+const peerSet = (entries: ReadonlyMap<string, Entry>) => judged(keys, new Map([...ALLOCATED, ...entries]));
 
 describe('fromSnapshot and withEvents', () => {
   it('leave the node itself out and keep valid records beside a corrupt one', () => {
@@ -48,5 +51,49 @@ describe('samePeers', () => {
     expect(samePeers(a, again)).toBe(true);
     expect(samePeers(a, moved)).toBe(false);
     expect(samePeers(a, new Map())).toBe(false);
+  });
+});
+
+describe('judgeRecords', () => {
+  const b = kv('node-b', 2, B);
+  it('takes a record whose pod subnet and host address its allocation gives', () => {
+    const { entries } = fromSnapshot(keys, 'self', [allocationOf('node-b', 2), b], new Map());
+    const { peers, refused } = judgeRecords(keys, entries);
+    expect([...peers.keys()]).toEqual(['node-b']);
+    expect(refused.size).toBe(0);
+  });
+
+  it('refuses a record claiming another node\'s pod subnet or host address, or with no allocation at all, and keeps the victim', () => {
+    const thief = kv('node-c', 3, C, { podSubnet: '10.244.2.0/24' });
+    const { entries } = fromSnapshot(keys, 'self', [allocationOf('node-b', 2), allocationOf('node-c', 3), b, thief], new Map());
+    let judged = judgeRecords(keys, entries);
+    expect([...judged.peers.keys()]).toEqual(['node-b']);
+    expect(judged.refused.get(keys.agent('node-c'))!.message)
+      .toBe('etcd key /warren/agents/node-c: field podSubnet is 10.244.2.0/24, but node-c\'s allocation is 10.244.3.0/24');
+
+    const address = kv('node-c', 3, C, { hostAddress: '10.10.0.3' });
+    judged = judgeRecords(keys, fromSnapshot(keys, 'self', [allocationOf('node-b', 2), allocationOf('node-c', 3), b, address], new Map()).entries);
+    expect(judged.refused.get(keys.agent('node-c'))!.message).toBe('etcd key /warren/agents/node-c: field hostAddress is 10.10.0.3, but node-c\'s allocation is 10.10.0.4');
+
+    const stranger = kv('node-x', 9, C);
+    judged = judgeRecords(keys, fromSnapshot(keys, 'self', [allocationOf('node-b', 2), b, stranger], new Map()).entries);
+    expect([...judged.peers.keys()]).toEqual(['node-b']);
+    expect(judged.refused.get(keys.agent('node-x'))!.message).toBe('etcd key /warren/agents/node-x: field podSubnet is 10.244.9.0/24, but node node-x has no allocation (etcd key /warren/nodes/node-x)');
+  });
+
+  it('drops a peer whose allocation is released, and reports a corrupt allocation once', () => {
+    const start = fromSnapshot(keys, 'self', [allocationOf('node-b', 2), b], new Map());
+    const released = withEvents(keys, 'self', [{ type: 'delete', key: allocationOf('node-b', 2).key, value: '', modRevision: '5' }], start.entries);
+    expect(judgeRecords(keys, released.entries).peers.size).toBe(0);
+    const corrupt = withEvents(keys, 'self', [{ type: 'put', key: allocationOf('node-b', 2).key, value: '{"node":"node-z"}', modRevision: '6' }], start.entries);
+    expect(corrupt.invalid.map((e) => e.message)).toEqual(['etcd key /warren/nodes/node-b: field (allocation) etcd key /warren/nodes/node-b: field node is "node-z", not "node-b"']);
+    expect(judgeRecords(keys, corrupt.entries).peers.size).toBe(0);
+  });
+
+  it('passes over the other keys under the prefix (pool, subnets, hosts, the gateway election)', () => {
+    const { entries, invalid } = fromSnapshot(keys, 'self', [{ key: '/warren/pool', value: 'x' }, { key: '/warren/subnets/002', value: 'node-b' },
+      { key: '/warren/hosts/10.10.0.3', value: 'node-b' }, { key: '/warren/gateway/active', value: 'node-b' }, allocationOf('node-b', 2), b], new Map());
+    expect(invalid).toEqual([]);
+    expect([...judgeRecords(keys, entries).peers.keys()]).toEqual(['node-b']);
   });
 });

@@ -30,3 +30,9 @@ export function recordOf(node: string, i: number, publicKey = keyPair().publicKe
     nat: { mapping: 'endpoint-independent' },
   };
 }
+
+/** The allocation configgen records for node number `i` (the subnet and address recordOf gives it). */
+export function allocationOf(node: string, i: number, prefix = '/warren'): { key: string; value: string } {
+  const r = recordOf(node, i, 'unused');
+  return { key: `${prefix}/nodes/${node}`, value: JSON.stringify({ node, index: i, podSubnet: r.podSubnet, gateway: `10.244.${i}.1`, hostAddress: r.hostAddress }) };
+}

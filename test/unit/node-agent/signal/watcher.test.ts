@@ -9,7 +9,7 @@ import { WatchCompactedError, type WatchEvent, type WatchHandlers, type WatchRan
 import { agentKeys } from '../../../../node-agent/signal/keys.js';
 import { PeerWatcher, type PeerSet } from '../../../../node-agent/signal/watcher.js';
 import { FakeTimers } from '../nat/fake-net.js';
-import { recordOf } from './records.js';
+import { allocationOf, recordOf } from './records.js';
 
 const keys = agentKeys();
 const value = (node: string, i: number, extra: object = {}) =>
@@ -69,17 +69,20 @@ afterEach(async () => {
 function setup() {
   const timers = new FakeTimers();
   const store = new FakeStore();
+  // Every node's allocation is there before its record, as configgen runs before the agent.
+  for (const [node, i] of [['node-b', 2], ['node-c', 3], ['node-d', 4]] as const) store.kvs.set(allocationOf(node, i).key, allocationOf(node, i).value);
   store.kvs.set(keys.agent('node-b'), value('node-b', 2));
   const emitted: PeerSet[] = [];
   const errors: unknown[] = [];
+  const invalid: string[] = [];
   watcher = new PeerWatcher({
     store: undefined as unknown as EtcdStore, keys, self: 'node-a', timers,
-    onPeers: (p) => emitted.push(p), onError: (e) => errors.push(e),
+    onPeers: (p) => emitted.push(p), onError: (e) => errors.push(e), onInvalid: (e) => invalid.push(e.message),
     backoff: { initialMs: 200, maxMs: 5_000, random: () => 0 },
     range: store.range, watch: store.watch,
   });
   watcher.start();
-  return { timers, store, emitted, errors, w: watcher };
+  return { timers, store, emitted, errors, invalid, w: watcher };
 }
 
 const unreachable = () => new StoreUnavailableError(['http://127.0.0.1:1'], 'unreachable (ECONNREFUSED)');
@@ -88,12 +91,26 @@ describe('PeerWatcher', () => {
   it('watches from the revision after its range read, and emits once per quiet spell', async () => {
     const { timers, store, emitted } = setup();
     await timers.advance(1);
-    expect(store.watches[0]!.request).toEqual({ key: '/warren/agents/', rangeEnd: '/warren/agents0', startRevision: '11' });
+    expect(store.watches[0]!.request).toEqual({ key: '/warren/', rangeEnd: '/warren0', startRevision: '11' });
     store.watches[0]!.created('10');
     store.watches[0]!.events([{ type: 'put', key: keys.agent('node-c'), value: value('node-c', 3), modRevision: '11' }]);
     store.watches[0]!.events([{ type: 'put', key: keys.agent('node-d'), value: value('node-d', 4), modRevision: '12' }]);
     await timers.advance(200);
     expect(emitted.map((p) => [...p.keys()])).toEqual([['node-b', 'node-c', 'node-d']]);
+  });
+
+  it('leaves out a record that claims another node\'s subnet, says so once, and lists it in its status', async () => {
+    const { timers, store, emitted, invalid, w } = setup();
+    await timers.advance(1);
+    store.watches[0]!.created('10');
+    store.watches[0]!.events([{ type: 'put', key: keys.agent('node-c'), value: value('node-c', 3, { podSubnet: '10.244.2.0/24' }), modRevision: '11' }]);
+    await timers.advance(200);
+    // The same refused record re-published (a new updatedAt): not reported again.
+    store.watches[0]!.events([{ type: 'put', key: keys.agent('node-c'), value: value('node-c', 3, { podSubnet: '10.244.2.0/24', updatedAt: '2025-03-01T10:01:00.000Z' }), modRevision: '12' }]);
+    await timers.advance(200);
+    expect(emitted.map((p) => [...p.keys()])).toEqual([['node-b']]);
+    expect(invalid).toEqual(['etcd key /warren/agents/node-c: field podSubnet is 10.244.2.0/24, but node-c\'s allocation is 10.244.3.0/24']);
+    expect(w.status().invalid).toEqual(['/warren/agents/node-c']);
   });
 
   it('keeps the last peer set through an outage and resumes from the last revision seen', async () => {
