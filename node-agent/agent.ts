@@ -10,6 +10,7 @@
 // opened first so that a missing node.json is on the Node before the agent exits, and
 // the metrics (metrics/), served on the host-overlay address once the interface has it.
 import { readFileSync } from 'node:fs';
+import { readSecretFile } from '../lib/secret-file.js';
 import type { Socket } from 'node:dgram';
 import { join } from 'node:path';
 import { errorMessage } from '../lib/errors.js';
@@ -434,7 +435,7 @@ export class Agent {
     const t = this.config.turn;
     if (!t) return;
     try {
-      const password = t.password ?? readFileSync(t.passwordFile!, 'utf8').trim();
+      const password = t.password ?? readSecretFile('turn.passwordFile', t.passwordFile!).toString('utf8').trim();
       const options = { server: configEndpoint(t.server), username: t.username, password, retransmit: AGENT_RETRANSMIT };
       const resumed = saved && relayStateFits(saved, options.server, t.username) ? await this.resumeTurn(saved, options) : undefined;
       if (!resumed) {

@@ -1,6 +1,7 @@
 // warren-agent's commands: `run` (the daemon: systemd before the node joins Kubernetes,
 // the DaemonSet's main container after) and `status` (a person's view of the running one).
 import { readFileSync } from 'node:fs';
+import { checkSecretHolder, readSecretFile } from '../lib/secret-file.js';
 import { Command, CommanderError } from 'commander';
 import { GatewayIdentityError } from './gateway/gateway-role.js';
 import { StoreConfigError } from '../lib/etcd/errors.js';
@@ -32,7 +33,12 @@ function loadConfig(path: string, env: CliIo['env']): AgentConfig {
   } catch (err) {
     throw new AgentConfigError(`config file ${path} cannot be read: ${errorMessage(err)}`, { cause: err });
   }
-  return parseAgentConfig(path, text, env);
+  const config = parseAgentConfig(path, text, env);
+  // A password inline makes the whole file a secret (the DaemonSet's passwordFile does not).
+  if (config.turn?.password !== undefined) checkSecretHolder('config file with turn.password inline:', path);
+  // Checked at start, where a refusal stops the agent (exit 2), not first when the relay is.
+  if (config.turn?.passwordFile !== undefined) readSecretFile('turn.passwordFile', config.turn.passwordFile);
+  return config;
 }
 
 /** Exit statuses: 0 fine, 1 failed while running, 2 bad configuration or node.json. */

@@ -3,6 +3,7 @@
 // failure turned into one of the store's own errors. etcd3's own retry and circuit
 // breaker are switched off so that this is the only retry policy in play.
 import { readFileSync } from 'node:fs';
+import { readSecretFile } from '../secret-file.js';
 import { noop } from 'cockatiel';
 import { Etcd3, isRecoverableError, type IRangeRequest, type IRangeResponse, type ITxnRequest, type ITxnResponse } from 'etcd3';
 import { errorMessage } from '../errors.js';
@@ -58,7 +59,8 @@ export class EtcdStore {
     this.endpoints = parseEndpoints(settings.endpoints, tls);
     const ca = readPem('etcd CA certificate', settings.caFile);
     const cert = readPem('etcd client certificate', settings.certFile);
-    const key = readPem('etcd client key', settings.keyFile);
+    // The key is a secret: refused when group or others can read it (lib/secret-file.ts).
+    const key = settings.keyFile === undefined ? undefined : readSecretFile('etcd client key', settings.keyFile);
     this.requestTimeoutMs = settings.requestTimeoutMs ?? 5_000;
     this.client = new Etcd3({
       hosts: [...this.endpoints],

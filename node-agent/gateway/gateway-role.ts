@@ -8,6 +8,7 @@
 // the node following the election meanwhile.
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { readSecretFile } from '../../lib/secret-file.js';
 import { join } from 'node:path';
 import { WarrenError, errorMessage } from '../../lib/errors.js';
 import type { Runner } from '../../lib/runner.js';
@@ -79,7 +80,7 @@ export function readDeviceIdentity(s: GatewaySettings): DeviceIdentity {
   const device = cert('certFile', certFile);
   const subject = `CN=device-${s.device}-cert`;
   if (device.subject !== subject) throw new GatewayIdentityError(`gateway.certFile ${certFile} is for ${device.subject.replace(/\n/g, ', ')}, not ${subject} (gateway.device ${s.device})`);
-  const keyPem = read('keyFile', keyFile);
+  const keyPem = readSecretFile('gateway.keyFile', keyFile).toString('utf8');
   const cas = caFiles.map((f, i) => cert(`caFiles[${i}]`, f));
   if (!cas.some((ca) => device.checkIssued(ca))) throw new GatewayIdentityError(`gateway.certFile ${certFile} was issued by none of gateway.caFiles`);
   return { device: s.device, certDer: device.raw, keyPem, caDers: cas.map((c) => c.raw) };

@@ -5,6 +5,7 @@ import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
 import { chmod, link, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { WarrenError } from '../../lib/errors.js';
+import { exposureOf, SecretFileError } from '../../lib/secret-file.js';
 
 export class KeyFileError extends WarrenError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -62,9 +63,12 @@ export async function ensureNodeKey(path: string): Promise<NodeKey & { created: 
     if (text === undefined) throw new KeyFileError(`${path} vanished right after it was written`);
   }
   if (!isWireguardKey(text)) throw new KeyFileError(`${path} does not hold a WireGuard private key; move it away to make a new one`);
-  // A key file someone loosened is tightened back rather than refused: the agent must
-  // come up, and the mode is the part it can repair.
-  if (((await stat(path)).mode & 0o077) !== 0) await chmod(path, 0o600);
+  // A key file someone loosened is refused, not tightened back: what group or others could
+  // read has to be taken as read, and only a new key undoes that.
+  const exposed = exposureOf((await stat(path)).mode);
+  if (exposed) {
+    throw new SecretFileError(`WireGuard private key ${path} ${exposed}: refused; move it away to make a new key (peers learn the new public key from the node's record), or chmod 0600 it if nobody else can have read it`);
+  }
   return { publicKey: publicKeyOf(text), privateKeyPath: path, created };
 }
 

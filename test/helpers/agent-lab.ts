@@ -94,7 +94,7 @@ export class AgentLab {
       listenPort: 51820, probePort: 51821, stunServers: stunServers.slice(0, 2).map(formatEndpoint),
       turn: { server: formatEndpoint(turn.server), username: turn.username, password: turn.password },
       statusSocket: socket, reconcileSeconds: 5,
-    }, null, 2));
+    }, null, 2), { mode: 0o600 }); // the TURN password inline: the agent refuses it readable by others
     const node: AgentNode = { name, kind, site, dir, ifname, socket, hostAddress: allocation.hostAddress, podSubnet: allocation.podSubnet,
       configgen: { args: configgenArgs, output: configgenOutput }, process: undefined, exited: Promise.resolve() };
     this.nodes.push(node);

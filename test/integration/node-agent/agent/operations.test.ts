@@ -2,7 +2,7 @@
 // direct path; restarting an agent drops no established traffic; with etcd down the
 // tunnel keeps working; a node removed from etcd is removed by its peer.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentLab, WARREN_AGENT, type AgentNode } from '../../../helpers/agent-lab.js';
@@ -221,6 +221,39 @@ describe('warren-agent', () => {
       expect(await lab.ping(a, b.hostAddress, 2)).toBe(true);
     } finally {
       writeFileSync(path, good);
+    }
+    await lab.start(a);
+  }, 60_000);
+
+  it('refuses secrets group or others can read (its config with the TURN password inline, a TURN password file, its WireGuard key), and the overlay keeps working', async () => {
+    await lab.stop(a);
+    const path = join(a.dir, 'agent.yaml');
+    const good = readFileSync(path, 'utf8');
+    const keyFile = join(a.dir, 'keys', 'wireguard.key');
+    const refused = async (what: string) => {
+      const r = await a.site.host.exec(WARREN_AGENT, ['run', '--config', path], { allowFailure: true });
+      expect(r.exitCode, r.stderr).toBe(2);
+      expect(r.stderr).toContain(what);
+      // No agent runs on a now; the tunnel it left still carries traffic.
+      expect(await lab.ping(a, b.hostAddress, 2)).toBe(true);
+    };
+    try {
+      chmodSync(path, 0o644);
+      await refused(`config file with turn.password inline: ${path} holds a secret and is open to its group and others (mode 0644): refused; chmod 0600 ${path}, or move the secret to a file of its own`);
+      chmodSync(path, 0o600);
+      const passwordFile = join(a.dir, 'turn-password');
+      const config = JSON.parse(good) as { turn: Record<string, unknown> };
+      writeFileSync(passwordFile, `${String(config.turn.password)}\n`, { mode: 0o640 });
+      writeFileSync(path, JSON.stringify({ ...config, turn: { ...config.turn, password: undefined, passwordFile } }));
+      await refused(`turn.passwordFile ${passwordFile} holds a secret and is open to its group (mode 0640): refused; chmod 0600 ${passwordFile}`);
+      writeFileSync(path, good);
+      expect(existsSync(keyFile)).toBe(true);
+      chmodSync(keyFile, 0o604);
+      await refused(`WireGuard private key ${keyFile} is open to others (mode 0604): refused; move it away to make a new key`);
+    } finally {
+      writeFileSync(path, good);
+      chmodSync(path, 0o600);
+      chmodSync(keyFile, 0o600);
     }
     await lab.start(a);
   }, 60_000);

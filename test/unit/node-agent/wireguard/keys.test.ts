@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm, stat, chmod, writeFile, mkdir } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SecretFileError } from '../../../../lib/secret-file.js';
 import { ensureNodeKey, generatePrivateKey, isWireguardKey, KeyFileError, publicKeyOf } from '../../../../node-agent/wireguard/keys.js';
 import { run } from '../../../helpers/sh.js';
 
@@ -66,15 +67,21 @@ describe('ensureNodeKey', () => {
     expect(JSON.stringify(key)).not.toContain(secret);
   });
 
-  it('accepts a key written by `wg genkey` and tightens a loosened mode', async () => {
+  it('accepts a key written by `wg genkey` (mode 0600), and refuses one group or others could read, leaving it as it is', async () => {
     const path = join(dir, 'k');
     const key = (await run('wg', ['genkey'])).trim();
-    await writeFile(path, key + '\n', { mode: 0o644 });
-    await chmod(path, 0o644);
+    await mkdir(dir, { recursive: true });
+    await writeFile(path, key + '\n', { mode: 0o600 });
     const got = await ensureNodeKey(path);
     expect(got.created).toBe(false);
     expect(got.publicKey).toBe((await run('wg', ['pubkey'], { input: key })).trim());
-    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    await chmod(path, 0o644);
+    const err = await ensureNodeKey(path).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SecretFileError);
+    expect((err as Error).message).toBe(`WireGuard private key ${path} is open to its group and others (mode 0644): refused; move it away to make a new key (peers learn the new public key from the node's record), or chmod 0600 it if nobody else can have read it`);
+    expect((err as Error).message).not.toContain(key);
+    expect((await stat(path)).mode & 0o777).toBe(0o644);
+    expect((await readFile(path, 'utf8')).trim()).toBe(key);
   });
 
   it('refuses a file that holds no key instead of replacing the identity, and does not quote it', async () => {
