@@ -38,6 +38,14 @@ function invalid(field: string, value: unknown, why: string): CniError {
   return new CniError(CniCode.InvalidConfig, `${field} ${JSON.stringify(value)} ${why}`);
 }
 
+/** unix:PATH, or tcp:/ssl: with HOST:PORT (the client takes no default port; a bad one would throw in net.connect). */
+function isOvsdbAddress(v: unknown): boolean {
+  if (typeof v !== 'string') return false;
+  if (v.startsWith('unix:')) return v.length > 'unix:'.length;
+  const port = /^(?:tcp|ssl):(?:\[[0-9A-Fa-f:.]+\]|[^:[\]]+):(\d{1,5})$/.exec(v)?.[1];
+  return port !== undefined && Number(port) >= 1 && Number(port) <= 65535;
+}
+
 function optionalBoolean(raw: Record<string, unknown>, field: string, fallback: boolean): boolean {
   const v = raw[field];
   if (v === undefined) return fallback;
@@ -55,6 +63,13 @@ export function decodeConfig(stdin: string): Record<string, unknown> {
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new CniError(CniCode.DecodeFailure, 'network configuration must be a JSON object');
+  }
+  // Error messages quote values and IPAM gets the config re-encoded: JSON.parse takes any
+  // depth, JSON.stringify overflows the stack on ten thousand nested levels.
+  try {
+    JSON.stringify(raw);
+  } catch (err) {
+    throw new CniError(CniCode.DecodeFailure, 'network configuration is nested too deeply', (err as Error).message);
   }
   return raw as Record<string, unknown>;
 }
@@ -104,11 +119,16 @@ export function parseConfig(raw: Record<string, unknown>): WarrenConfig {
   if (raw.logFile !== undefined && (typeof raw.logFile !== 'string' || !raw.logFile.startsWith('/'))) {
     throw invalid('logFile', raw.logFile, 'must be an absolute path');
   }
-  if (raw.ovsdb !== undefined && (typeof raw.ovsdb !== 'string' || !/^(unix|tcp|ssl):/.test(raw.ovsdb))) {
-    throw invalid('ovsdb', raw.ovsdb, 'must be an OVSDB address such as "unix:/run/openvswitch/db.sock"');
+  if (raw.ovsdb !== undefined && !isOvsdbAddress(raw.ovsdb)) {
+    throw invalid('ovsdb', raw.ovsdb, 'must be an OVSDB address such as "unix:/run/openvswitch/db.sock" or "tcp:127.0.0.1:6640"');
   }
   const valid = raw['cni.dev/valid-attachments'];
-  if (valid !== undefined && !Array.isArray(valid)) throw invalid('cni.dev/valid-attachments', valid, 'must be a list');
+  const isAttachment = (v: unknown): boolean =>
+    v !== null && typeof v === 'object' && typeof (v as Record<string, unknown>).containerID === 'string' && typeof (v as Record<string, unknown>).ifname === 'string';
+  if (valid !== undefined && (!Array.isArray(valid) || !valid.every(isAttachment))) {
+    // GC removes whatever is not listed: an entry it cannot read must not count as none.
+    throw invalid('cni.dev/valid-attachments', valid, 'must be a list of {"containerID": ..., "ifname": ...}');
+  }
 
   return {
     cniVersion,

@@ -59,10 +59,19 @@ async function invoke(call: IpamCall, plugin: string, verb: string, version: str
   return stdout;
 }
 
+// The spec's codes mean the same from any plugin and pass through. An IPAM plugin's own
+// (100 up, such as libcni's 999 "internal") would read as one of Warren's: they become
+// IpamFailed, the IPAM's code kept in the details.
+const SPEC_CODES: ReadonlySet<number> = new Set(Object.values(CniCode).filter((c) => c < 100));
+
 function ipamError(verb: string, stdout: string): CniError {
   try {
     const e = JSON.parse(stdout) as { code?: number; msg?: string; details?: string };
-    if (typeof e.code === 'number') return new CniError(e.code, `IPAM ${verb}: ${e.msg ?? 'failed'}`, e.details ?? '');
+    if (typeof e.code === 'number') {
+      const msg = `IPAM ${verb}: ${e.msg ?? 'failed'}`;
+      if (SPEC_CODES.has(e.code)) return new CniError(e.code, msg, e.details ?? '');
+      return new CniError(CniCode.IpamFailed, msg, `IPAM code ${e.code}${e.details ? `: ${e.details}` : ''}`);
+    }
   } catch {
     // not JSON: report it raw
   }

@@ -1,7 +1,7 @@
 // The pod's OVS port, through OVSDB directly (one round trip), and ovs-vsctl where it
 // does more than we want to write again: creating the bridge.
 import { OvsdbClient, OvsdbError, defaultOvsdbAddress } from '../lib/ovsdb/client.js';
-import { attachPortOps, detachPortOps, selectPortOps } from '../lib/ovsdb/ops.js';
+import { attachPortOps, detachPortOps, removeBridgeOps, selectBridgeOps, selectPortOps, type Value } from '../lib/ovsdb/ops.js';
 import { vsctl } from '../lib/ovs.js';
 import type { Context } from './context.js';
 import { externalIds, ovsAttachCommands, type Attachment, type Datapath } from './plan.js';
@@ -53,4 +53,29 @@ async function removePort(c: OvsdbClient, name: string, wait: boolean): Promise<
 /** Removes the port from whichever bridge holds it; a port already gone is removed. */
 export async function detachPort(ctx: Context, name: string): Promise<void> {
   await withClient(ctx, (c) => removePort(c, name, false));
+}
+
+/** Whether OVSDB has a bridge of this name: the kernel's link list cannot tell one from any other device. */
+export async function isOvsBridge(ctx: Context, name: string): Promise<boolean> {
+  const [found] = await withClient(ctx, (c) => c.transact(selectBridgeOps(name)));
+  return (found?.rows?.length ?? 0) > 0;
+}
+
+/**
+ * Undoes the bridge a failed ADD made, unless a concurrent ADD has plugged a port into it:
+ * then it has more than its own internal port, or gets one before the removal commits.
+ */
+export async function removeBridgeIfUnused(ctx: Context, name: string): Promise<void> {
+  await withClient(ctx, async (c) => {
+    const [found] = await c.transact(selectBridgeOps(name));
+    const row = found?.rows?.[0] as { _uuid: ['uuid', string]; ports: Value } | undefined;
+    if (!row) return;
+    // OVSDB writes a one-element set as the bare element.
+    if (Array.isArray(row.ports) && row.ports[0] === 'set' && (row.ports[1] as unknown[]).length > 1) return;
+    try {
+      await c.transactAndWait(removeBridgeOps(row._uuid[1], row.ports));
+    } catch (err) {
+      if (!(err instanceof OvsdbError) || !/transaction failed: wait /.test(err.message)) throw err;
+    }
+  });
 }

@@ -1,7 +1,7 @@
 // The CNI result in one internal shape, and its conversion to every version a runtime
 // may ask for. 0.3.x/0.4.0 tag each IP with "version"; 1.0.0 dropped that; 1.1.0 added
 // interface MTU and route attributes.
-import { familyOf } from '../lib/cidr.js';
+import { familyOf, splitInterfaceAddress } from '../lib/cidr.js';
 import { CniCode, CniError } from './errors.js';
 import { compareVersions } from './versions.js';
 
@@ -56,10 +56,21 @@ export function normalizeResult(raw: unknown): CniResult {
     const v = r[key];
     if (v === undefined || v === null) return [];
     if (!Array.isArray(v)) fail(`${key} is not a list`);
+    if (!v.every((e) => e !== null && typeof e === 'object')) fail(`${key} holds something that is not an object`);
     return v as Record<string, unknown>[];
+  };
+  // Addresses and destinations are parsed later (CHECK, the pod's routes): refused here if they cannot be.
+  const prefixed = (text: string, what: string): string => {
+    try {
+      splitInterfaceAddress(text);
+    } catch {
+      fail(`${what} ${JSON.stringify(text)} is not an address with a prefix length`);
+    }
+    return text;
   };
   const ips = arr('ips').map((ip): CniIp => {
     if (typeof ip.address !== 'string') fail('an IP has no address');
+    prefixed(ip.address, 'IP address');
     return {
       address: ip.address,
       ...(typeof ip.gateway === 'string' ? { gateway: ip.gateway } : {}),
@@ -68,7 +79,7 @@ export function normalizeResult(raw: unknown): CniResult {
   });
   const routes = arr('routes').map((rt): CniRoute => {
     if (typeof rt.dst !== 'string') fail('a route has no dst');
-    const out: CniRoute = { dst: rt.dst };
+    const out: CniRoute = { dst: prefixed(rt.dst, 'route dst') };
     if (typeof rt.gw === 'string') out.gw = rt.gw;
     for (const f of ROUTE_1_1_FIELDS) if (typeof rt[f] === 'number') out[f] = rt[f] as number;
     return out;

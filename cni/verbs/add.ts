@@ -1,6 +1,6 @@
 // ADD: IPAM, veth, OVS port, pod addresses and routes, bridge gateway, masquerade.
 // Independent steps run side by side; every acquired resource registers its undo first.
-import { netnsExists, inNetns } from '../../lib/netns.js';
+import { isNamespaceFile, netnsExists, inNetns } from '../../lib/netns.js';
 import { ipBatch } from '../../lib/ip.js';
 import { deleteLink, linkNames } from '../../lib/links.js';
 import { nftApply, nftJsonIfExists } from '../../lib/nft.js';
@@ -10,7 +10,7 @@ import { detectDatapath, effectiveMtu, ipamCall, type Context } from '../context
 import { CniCode, CniError } from '../errors.js';
 import { ipamAdd, ipamDel, requirePlugin } from '../ipam.js';
 import { hostVethName, podMac } from '../naming.js';
-import { attachPort, detachPort } from '../ovs-port.js';
+import { attachPort, detachPort, isOvsBridge, removeBridgeIfUnused } from '../ovs-port.js';
 import {
   bridgeAddressCommands, gateways, masqueradeInSync, masqueradeScript, NFT_TABLE, nftChainName,
   podConfigCommands, podRoutes, vethCreateCommands, type Attachment, type Datapath, type Gateway,
@@ -55,9 +55,10 @@ async function configurePod(ctx: Context, a: Attachment, datapath: Datapath, com
   await pod('sh', ['-c', 'ethtool -K "$1" tx off >/dev/null && exec ip -batch -', 'sh', a.ifname], { input: commands.join('\n') + '\n' });
 }
 
-async function reconcileMasquerade(ctx: Context): Promise<void> {
+/** The nft script that brings the bridge's masquerade chain in line with the config, if it is not. */
+async function masqueradeChange(ctx: Context): Promise<string | undefined> {
   const listed = await nftJsonIfExists(ctx.runner, ['list', 'chain', 'inet', NFT_TABLE, nftChainName(ctx.config.bridge)]);
-  if (!masqueradeInSync(ctx.config, listed)) await nftApply(ctx.runner, masqueradeScript(ctx.config));
+  return masqueradeInSync(ctx.config, listed) ? undefined : masqueradeScript(ctx.config);
 }
 
 async function configureBridge(ctx: Context, gws: Gateway[]): Promise<void> {
@@ -74,14 +75,23 @@ async function configureBridge(ctx: Context, gws: Gateway[]): Promise<void> {
   }
 }
 
+/** No network namespace at CNI_NETNS: nothing there, or a file that is none (a stale mount point, a directory). */
+export function requireNetns(netns: string): void {
+  if (!netnsExists(netns)) throw new CniError(CniCode.UnknownContainer, `CNI_NETNS ${netns} does not exist`);
+  if (!isNamespaceFile(netns)) throw new CniError(CniCode.UnknownContainer, `CNI_NETNS ${netns} is not a network namespace`);
+}
+
 export async function add(ctx: Context): Promise<CniResult> {
   const { config: cfg, runner, env } = ctx;
-  if (!netnsExists(env.netns)) {
-    throw new CniError(CniCode.UnknownContainer, `CNI_NETNS ${env.netns} does not exist`);
-  }
+  requireNetns(env.netns);
   const a = attachmentOf(ctx);
   const mtu = await effectiveMtu(cfg, runner);
   const bridgeExists = linkNames().has(cfg.bridge);
+  // A link of that name that OVS does not know (lo, the uplink) is no bridge to plug into:
+  // refused before the node-wide steps below would give it the gateway address.
+  if (bridgeExists && !(await isOvsBridge(ctx, cfg.bridge))) {
+    throw new CniError(CniCode.InvalidConfig, `bridge ${JSON.stringify(cfg.bridge)} is an interface of the node but not an Open vSwitch bridge`);
+  }
   const datapath = detectDatapath();
   const call = ipamCall(ctx);
   requirePlugin(call); // before anything changes: a missing IPAM is bad input
@@ -98,6 +108,7 @@ export async function add(ctx: Context): Promise<CniResult> {
     await createVeth(ctx, a, mtu);
   })();
   const ovsP = vethP.then(async () => {
+    if (!bridgeExists) rollback.push('bridge', () => removeBridgeIfUnused(ctx, cfg.bridge));
     rollback.push('OVS port', () => detachPort(ctx, a.hostVeth));
     await attachPort(ctx, a, bridgeExists, datapath, mtu);
   });
@@ -105,10 +116,13 @@ export async function add(ctx: Context): Promise<CniResult> {
   const podP = Promise.all([ipamP, routesP, vethP]).then(([r, routes]) => configurePod(ctx, a, datapath, podConfigCommands(a.ifname, r, routes, cfg.isGateway)));
   // A new bridge exists once OVS has made it; an existing one is configured at once.
   const bridgeP = Promise.all([ipamP, bridgeExists ? undefined : ovsP]).then(([r]) => configureBridge(ctx, gateways(r)));
-  // Node-wide and idempotent; bad input was refused before this point.
-  const nftP = reconcileMasquerade(ctx);
+  // Node-wide: read alongside, written (rarely: on a new node or a changed config) only once
+  // the attachment stands, so that a failed ADD leaves the node's masquerading as it was.
+  const nftP = masqueradeChange(ctx);
   try {
     await allSettled([ipamP, vethP, ovsP, podP, bridgeP, nftP]);
+    const script = await nftP;
+    if (script) await nftApply(runner, script);
     const [result, routes] = await Promise.all([ipamP, routesP]);
 
     const first = result.ips[0]!;

@@ -3,14 +3,14 @@
 // the IPAM's own CHECK.
 import { splitInterfaceAddress } from '../../lib/cidr.js';
 import { ipJson, type IpAddrLink, type IpRoute } from '../../lib/ip.js';
-import { inNetns, netnsExists } from '../../lib/netns.js';
+import { inNetns } from '../../lib/netns.js';
 import { ovsdbRows, vsctl, type OvsdbTable } from '../../lib/ovs.js';
 import { ipamCall, type Context } from '../context.js';
 import { CniCode, CniError } from '../errors.js';
 import { ipamCheck } from '../ipam.js';
 import { EXTERNAL_ID } from '../plan.js';
 import { normalizeResult, type CniRoute } from '../result.js';
-import { attachmentOf } from './add.js';
+import { attachmentOf, requireNetns } from './add.js';
 
 function mismatch(what: string, details = ''): CniError {
   return new CniError(CniCode.CheckFailed, what, details);
@@ -25,7 +25,7 @@ export async function check(ctx: Context): Promise<void> {
   const { config: cfg, env, runner } = ctx;
   if (cfg.prevResult === undefined) throw new CniError(CniCode.InvalidConfig, 'CHECK needs prevResult in the configuration');
   const prev = normalizeResult(cfg.prevResult);
-  if (!netnsExists(env.netns)) throw new CniError(CniCode.UnknownContainer, `CNI_NETNS ${env.netns} does not exist`);
+  requireNetns(env.netns);
   const a = attachmentOf(ctx);
   const pod = inNetns(runner, env.netns);
 

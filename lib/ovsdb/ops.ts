@@ -36,6 +36,21 @@ export function selectPortOps(name: string): Operation[] {
   return [{ op: 'select', table: 'Port', where: [['name', '==', name]], columns: ['_uuid'] }];
 }
 
+export function selectBridgeOps(name: string): Operation[] {
+  return [{ op: 'select', table: 'Bridge', where: [['name', '==', name]], columns: ['_uuid', 'ports'] }];
+}
+
+/**
+ * Removes a bridge (ovs-vsctl del-br: its rows are collected once unreferenced) only while
+ * its ports are still `ports`: a port added meanwhile makes the leading `wait` fail.
+ */
+export function removeBridgeOps(bridgeUuid: string, ports: Value): Operation[] {
+  return [
+    { op: 'wait', table: 'Bridge', timeout: 0, where: [['_uuid', '==', ['uuid', bridgeUuid]]], columns: ['ports'], until: '==', rows: [{ ports }] },
+    { op: 'mutate', table: 'Open_vSwitch', where: [], mutations: [['bridges', 'delete', ['set', [['uuid', bridgeUuid]]]]] },
+  ];
+}
+
 /** Detaching from every bridge that lists it; the unreferenced Port and Interface rows are then collected. */
 export function detachPortOps(portUuid: string): Operation[] {
   return [{ op: 'mutate', table: 'Bridge', where: [['ports', 'includes', ['uuid', portUuid]]], mutations: [['ports', 'delete', ['set', [['uuid', portUuid]]]]] }];

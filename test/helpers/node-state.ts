@@ -12,16 +12,21 @@ export interface NodeState {
 }
 
 export async function nodeState(node: Netns, ovs: OvsInstance, ipamDir: string): Promise<NodeState> {
-  const links = (JSON.parse((await node.exec('ip', ['-json', 'link', 'show'])).stdout) as { ifname: string }[]).map((l) => l.ifname).sort();
-  const ovsInterfaces = (await run('ovs-vsctl', [`--db=${ovs.db}`, '--format=csv', '--no-headings', '--columns=name', 'list', 'Interface'])).trim()
-    .split('\n').filter(Boolean).sort();
+  // The three probes at once: hostile-input takes a snapshot after each of hundreds of cases.
+  const [linkList, interfaceList, nftList] = await Promise.all([
+    node.exec('ip', ['-json', 'link', 'show']),
+    run('ovs-vsctl', [`--db=${ovs.db}`, '--format=csv', '--no-headings', '--columns=name', 'list', 'Interface']),
+    node.exec('nft', ['-j', 'list', 'ruleset']),
+  ]);
+  const links = (JSON.parse(linkList.stdout) as { ifname: string }[]).map((l) => l.ifname).sort();
+  const ovsInterfaces = interfaceList.trim().split('\n').filter(Boolean).sort();
   let allocations: string[] = [];
   try {
     allocations = readdirSync(ipamDir).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip')).sort();
   } catch {
     allocations = [];
   }
-  const ruleset = JSON.parse((await node.exec('nft', ['-j', 'list', 'ruleset'])).stdout) as { nftables: Record<string, unknown>[] };
+  const ruleset = JSON.parse(nftList.stdout) as { nftables: Record<string, unknown>[] };
   const nftRules = ruleset.nftables.filter((o) => 'rule' in o).length;
   return { links, ovsInterfaces, allocations, nftRules };
 }

@@ -16,6 +16,8 @@ export interface PluginCall {
   ifname?: string;
   args?: string;
   env?: Record<string, string | undefined>;
+  /** Kill the plugin after this long: the call then throws (a hang is a failure, not a wait). */
+  timeoutMs?: number;
 }
 
 export interface PluginReply {
@@ -37,7 +39,7 @@ export async function cni(call: PluginCall): Promise<PluginReply> {
   };
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
   const input = typeof call.config === 'string' ? call.config : JSON.stringify(call.config);
-  const r = await execRunner('ip', ['netns', 'exec', call.node.name, WARREN_CNI], { input, env, replaceEnv: true, allowFailure: true });
+  const r = await execRunner('ip', ['netns', 'exec', call.node.name, WARREN_CNI], { input, env, replaceEnv: true, allowFailure: true, timeoutMs: call.timeoutMs });
   let json: Record<string, unknown> | undefined;
   try {
     json = r.stdout.trim() ? (JSON.parse(r.stdout) as Record<string, unknown>) : undefined;

@@ -52,6 +52,9 @@ describe('parseConfig', () => {
     ['an ipam type with a path', { ipam: { type: '../bin/sh' } }, 7, /ipam.type/],
     ['a relative log file', { logFile: 'cni.log' }, 7, /logFile "cni.log" must be an absolute path/],
     ['an OVSDB address without scheme', { ovsdb: '/run/db.sock' }, 7, /ovsdb/],
+    ['an OVSDB port out of range', { ovsdb: 'tcp:127.0.0.1:99999' }, 7, /ovsdb "tcp:127.0.0.1:99999"/],
+    ['an OVSDB TCP address without port', { ovsdb: 'tcp:127.0.0.1' }, 7, /ovsdb/],
+    ['a valid attachment that is none', { 'cni.dev/valid-attachments': [null] }, 7, /cni.dev\/valid-attachments \[null\] must be a list of/],
   ])('rejects %s', (_, patch, code, msg) => {
     const f = failure({ ...valid, ...patch });
     expect(f.code).toBe(code);
@@ -63,5 +66,10 @@ describe('decodeConfig', () => {
   it('reports malformed JSON with code 6', () => {
     expect(() => decodeConfig('{"cniVersion": ')).toThrow(expect.objectContaining({ cniCode: 6 }));
     expect(() => decodeConfig('[1,2]')).toThrow(expect.objectContaining({ cniCode: 6 }));
+  });
+
+  it('refuses with code 6 a config nested too deeply to encode again', () => {
+    const deep = `{"args":${'['.repeat(100_000)}${']'.repeat(100_000)}}`;
+    expect(() => decodeConfig(deep)).toThrow(expect.objectContaining({ cniCode: 6, message: 'network configuration is nested too deeply' }));
   });
 });

@@ -49,7 +49,8 @@ describe('parseCniEnv', () => {
 });
 
 describe('interfaceNameProblem', () => {
-  it.each([['eth0', undefined], ['', 'is empty'], ['.', 'is not allowed'], ['a/b', 'contains'], ['a b', 'contains'], ['x'.repeat(16), 'longer']])(
+  it.each([['eth0', undefined], ['', 'is empty'], ['.', 'is not allowed'], ['a/b', 'contains'], ['a b', 'contains'], ['x'.repeat(16), 'longer'],
+    ['eth%d', '"%"'], ['à', 'printable ASCII'], ['a\u0000b', 'printable ASCII']])(
     '%j', (name, problem) => {
       const got = interfaceNameProblem(name);
       if (problem === undefined) expect(got).toBeUndefined();

@@ -44,6 +44,15 @@ describe('normalizeResult', () => {
   it('rejects a result without addresses in its IPs', () => {
     expect(() => normalizeResult({ ips: [{ gateway: '1.2.3.4' }] })).toThrow(/an IP has no address/);
   });
+
+  it.each([
+    [{ ips: [null] }, /ips holds something that is not an object/],
+    [{ interfaces: [null] }, /interfaces holds something/],
+    [{ ips: [{ address: '10.1.0.5' }] }, /IP address "10.1.0.5" is not an address with a prefix length/],
+    [{ routes: [{ dst: 'default' }] }, /route dst "default"/],
+  ])('rejects %j with code 6, not an exception of its own', (raw, msg) => {
+    expect(() => normalizeResult(raw)).toThrow(expect.objectContaining({ cniCode: 6, message: expect.stringMatching(msg) }));
+  });
 });
 
 describe('versions', () => {
