@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SOURCES := $(shell find cmd cni configgen node-agent lib scripts/build.mjs scripts/sea.mjs scripts/etcd3-protos.mjs -name '*.ts' -o -name '*.mjs' 2>/dev/null) package-lock.json
 
-.PHONY: deps build test unit demo bench clean typecheck images images-k8s kube-tools kube-tools-conformance conformance
+.PHONY: deps build test unit demo bench soak clean typecheck images images-k8s kube-tools kube-tools-conformance conformance
 
 deps:
 	@bash scripts/install-deps.sh
@@ -32,6 +32,12 @@ demo: build
 
 bench: build
 	npx tsx bench/run.ts
+
+# Churn and crashes (bench/soak.ts), not part of `make test`: 10,000 ADD/DEL cycles 20 at a
+# time, then 200 ADDs SIGKILLed at a random moment and cleaned by DEL or GC; zero residue and
+# flat RSS of OVS's daemons, or it exits non-zero. Shorter: SOAK_CYCLES, SOAK_PARALLEL, SOAK_KILLS.
+soak: build
+	npx tsx bench/soak.ts
 
 # Kubernetes' own network conformance specs (e2e.test of the same Kubernetes version) against
 # the emulated cluster on Warren; not part of `make test`. kube-tools-conformance adds e2e.test,
