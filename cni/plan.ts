@@ -4,6 +4,7 @@ import { splitInterfaceAddress, type Family } from '../lib/cidr.js';
 import type { VsctlCommand } from '../lib/ovs.js';
 import type { WarrenConfig } from './config.js';
 import { CniCode, CniError } from './errors.js';
+import { fnv1a64 } from '../lib/fnv.js';
 import { podMac } from './naming.js';
 import type { CniResult, CniRoute } from './result.js';
 
@@ -44,10 +45,23 @@ function ovsQuote(value: string): string {
   return JSON.stringify(value);
 }
 
-/** Host end first, pod end created straight inside the pod's netns under its final name. */
-export function vethCreateCommands(a: Attachment, mtu: number): string[] {
+/**
+ * The host veth's alias: the network it belongs to. GC finds by it a veth whose ADD died
+ * before its OVS port existed (the port's external_ids are then nowhere). A name outside
+ * the spec's characters, or too long for the kernel's 255-byte alias, is hashed.
+ */
+export function vethAlias(network: string): string {
+  return /^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$/.test(network) ? `warren-network=${network}` : `warren-network#${fnv1a64(network).toString(16)}`;
+}
+
+/**
+ * Host end first, pod end created straight inside the pod's netns under its final name;
+ * the alias in the same `ip -batch` run (`ip link add` takes none), before the link is up.
+ */
+export function vethCreateCommands(a: Attachment, mtu: number, network: string): string[] {
   return [
     `link add ${a.hostVeth} mtu ${mtu} type veth peer name ${a.ifname} mtu ${mtu} netns ${a.netns}`,
+    `link set ${a.hostVeth} alias ${vethAlias(network)}`,
     `link set ${a.hostVeth} up`,
   ];
 }

@@ -20,6 +20,7 @@ export interface IpLink {
   operstate?: string;
   flags?: string[];
   address?: string;
+  ifalias?: string;
   link_type?: string;
   linkinfo?: { info_kind?: string };
 }

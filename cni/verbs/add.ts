@@ -32,14 +32,14 @@ export function attachmentOf(ctx: Context): Attachment {
 
 async function createVeth(ctx: Context, a: Attachment, mtu: number): Promise<void> {
   try {
-    await ipBatch(ctx.runner, vethCreateCommands(a, mtu));
+    await ipBatch(ctx.runner, vethCreateCommands(a, mtu, ctx.config.name));
   } catch (err) {
     // A host end left by an ADD that died before its rollback: names are per
     // attachment, so it can only be ours. Remove it and try once more.
     if (!(err instanceof CommandError) || !/File exists/.test(err.stderr)) throw err;
     ctx.logger.log('warn', 'removing stale host veth', { hostVeth: a.hostVeth });
     await deleteLink(ctx.runner, a.hostVeth);
-    await ipBatch(ctx.runner, vethCreateCommands(a, mtu));
+    await ipBatch(ctx.runner, vethCreateCommands(a, mtu, ctx.config.name));
   }
 }
 

@@ -1,16 +1,18 @@
 // GC (spec 1.1.0): remove everything of this network that belongs to no attachment
-// in cni.dev/valid-attachments: OVS ports (and their veths) found by external_ids,
-// and IPAM allocations. host-local has no GC of its own, so its allocations are read
+// in cni.dev/valid-attachments: OVS ports (and their veths) found by external_ids, host
+// veths without a port found by their alias, and IPAM allocations. host-local has no GC of its own, so its allocations are read
 // from its data directory and released through its ordinary DEL.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ipJson, type IpLink } from '../../lib/ip.js';
 import { deleteLink } from '../../lib/links.js';
 import { ovsdbRows, vsctl, type OvsdbTable } from '../../lib/ovs.js';
 import { ipamCall, type Context } from '../context.js';
 import { CniCode, CniError } from '../errors.js';
 import { ipamDel } from '../ipam.js';
 import { detachPort } from '../ovs-port.js';
-import { EXTERNAL_ID } from '../plan.js';
+import { hostVethName } from '../naming.js';
+import { EXTERNAL_ID, vethAlias } from '../plan.js';
 
 export const HOST_LOCAL_DATA_DIR = '/var/lib/cni/networks';
 
@@ -49,6 +51,8 @@ export function readHostLocalAllocations(dir: string): HostLocalAllocation[] {
 
 export interface GcReport {
   ports: string[];
+  /** Host veths of this network without an OVS port (their ADD died before it). */
+  veths: string[];
   allocations: string[];
 }
 
@@ -57,7 +61,7 @@ export async function gc(ctx: Context): Promise<GcReport> {
   const validList = cfg.validAttachments;
   if (!validList) throw new CniError(CniCode.InvalidConfig, 'GC needs cni.dev/valid-attachments in the configuration');
   const valid = new Set(validList.map((v) => key(v.containerID, v.ifname)));
-  const report: GcReport = { ports: [], allocations: [] };
+  const report: GcReport = { ports: [], veths: [], allocations: [] };
 
   const table = JSON.parse(await vsctl(runner, ctx.ovs, [
     ['--format=json', '--columns=name,external_ids', 'find', 'Interface', `external_ids:${EXTERNAL_ID.network}=${JSON.stringify(cfg.name)}`],
@@ -70,6 +74,16 @@ export async function gc(ctx: Context): Promise<GcReport> {
     report.ports.push(row.name);
   }
 
+  // A veth whose ADD was killed between creating it and plugging it in: no OVS row names
+  // it, its alias does. Names are per attachment, so a valid one's is known.
+  const keep = new Set(validList.map((v) => hostVethName(v.containerID, v.ifname)));
+  const alias = vethAlias(cfg.name);
+  for (const link of await ipJson<IpLink[]>(runner, ['link', 'show', 'type', 'veth'])) {
+    if (link.ifalias !== alias || keep.has(link.ifname) || report.ports.includes(link.ifname)) continue;
+    await deleteLink(runner, link.ifname);
+    report.veths.push(link.ifname);
+  }
+
   if (cfg.ipam.type === 'host-local') {
     const dataDir = typeof cfg.ipam.dataDir === 'string' ? cfg.ipam.dataDir : HOST_LOCAL_DATA_DIR;
     for (const alloc of readHostLocalAllocations(join(dataDir, cfg.name))) {
@@ -78,6 +92,6 @@ export async function gc(ctx: Context): Promise<GcReport> {
       report.allocations.push(alloc.ip);
     }
   }
-  ctx.logger.log('info', 'gc', { removedPorts: report.ports, releasedAddresses: report.allocations });
+  ctx.logger.log('info', 'gc', { removedPorts: report.ports, removedVeths: report.veths, releasedAddresses: report.allocations });
   return report;
 }

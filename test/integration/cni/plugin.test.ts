@@ -1,9 +1,10 @@
 // warren-cni against the real kernel, a real OVS and the real host-local.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { hostVethName } from '../../../cni/naming.js';
+import { vethCreateCommands } from '../../../cni/plan.js';
 import { nodeState, podResidue } from '../../helpers/node-state.js';
 import { run } from '../../helpers/sh.js';
-import { NodeFixture } from './fixture.js';
+import { NETWORK, NodeFixture } from './fixture.js';
 
 let fx: NodeFixture;
 beforeAll(async () => {
@@ -213,6 +214,24 @@ describe('GC and STATUS', () => {
     expect(after.allocations).toEqual([(results[2]!.ips as { address: string }[])[0]!.address.split('/')[0]]);
     const check = await fx.cni({ command: 'CHECK', config: fx.config({ cniVersion: '1.1.0', prevResult: results[2] }), containerId: 'gc2', netns: pods[2]!.path });
     expect(check.exitCode, check.stdout).toBe(0);
+  });
+
+  it('GC removes the host veth of an ADD killed before its OVS port existed, and keeps another network\'s', async () => {
+    // Exactly what such an ADD leaves: its veth, made by its own commands, and nothing in OVS.
+    const [killed, other] = [await fx.pod(), await fx.pod()];
+    const leave = async (containerId: string, netns: string, network: string) => {
+      const a = { containerId, ifname: 'eth0', netns, hostVeth: hostVethName(containerId, 'eth0') };
+      await fx.node.exec('ip', ['-batch', '-'], { input: `${vethCreateCommands(a, 1400, network).join('\n')}\n` });
+      return a.hostVeth;
+    };
+    const mine = await leave('killed', killed.path, NETWORK);
+    const theirs = await leave('other-net', other.path, 'another-network');
+    expect(podResidue(await nodeState(fx.node, fx.ovs, fx.ipamDir)).veths.sort()).toEqual([mine, theirs].sort());
+
+    const gc = await fx.cni({ command: 'GC', config: fx.config({ cniVersion: '1.1.0', 'cni.dev/valid-attachments': [] }) });
+    expect(gc.exitCode, gc.stdout).toBe(0);
+    expect(podResidue(await nodeState(fx.node, fx.ovs, fx.ipamDir)).veths).toEqual([theirs]);
+    await fx.node.exec('ip', ['link', 'del', theirs]);
   });
 
   it('STATUS succeeds when OVS answers and fails with code 50 when it does not', async () => {

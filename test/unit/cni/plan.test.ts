@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../cni/config.js';
 import { hostVethName, podMac } from '../../../cni/naming.js';
 import {
-  bridgeAddressCommands, gateways, masqueradeInSync, masqueradeScript, ovsAttachCommands, podConfigCommands, podRoutes, vethCreateCommands,
+  bridgeAddressCommands, gateways, masqueradeInSync, masqueradeScript, ovsAttachCommands, podConfigCommands, podRoutes, vethAlias, vethCreateCommands,
 } from '../../../cni/plan.js';
 import type { CniResult } from '../../../cni/result.js';
 
@@ -70,8 +70,18 @@ describe('gateway and routes', () => {
 
 describe('links and OVS', () => {
   it('creates the pod end inside the pod netns under its final name', () => {
-    expect(vethCreateCommands(attachment, 1400)[0]).toBe(
-      `link add ${attachment.hostVeth} mtu 1400 type veth peer name eth0 mtu 1400 netns /run/netns/p`);
+    expect(vethCreateCommands(attachment, 1400, 'wtest')).toEqual([
+      `link add ${attachment.hostVeth} mtu 1400 type veth peer name eth0 mtu 1400 netns /run/netns/p`,
+      `link set ${attachment.hostVeth} alias warren-network=wtest`,
+      `link set ${attachment.hostVeth} up`,
+    ]);
+  });
+
+  it('marks the host veth with its network, hashed when the name could not be an alias as it is', () => {
+    expect(vethAlias('k8s-pod-network')).toBe('warren-network=k8s-pod-network');
+    expect(vethAlias('a b')).toMatch(/^warren-network#[0-9a-f]+$/);
+    expect(vethAlias('n'.repeat(300))).toMatch(/^warren-network#[0-9a-f]+$/);
+    expect(vethAlias('a b')).not.toBe(vethAlias('a  b'));
   });
 
   it('creates the bridge only when missing, and tags the port with the attachment', () => {
