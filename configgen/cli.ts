@@ -1,7 +1,9 @@
-// The command line: options from the SETTINGS table, three commands (allocate and write
-// by default, `release`, `list`), and one exit status per failure class. Everything
-// the process touches comes in through CliDeps, so the whole CLI runs in-process.
+// The command line: options from the SETTINGS table, four commands (allocate and write
+// by default, `release`, `list`, `admin ...`), and one exit status per failure class.
+// Everything the process touches comes in through CliDeps, so the whole CLI runs
+// in-process.
 import { Command, CommanderError, Option } from 'commander';
+import { authOffWarning, etcdAuthEnabled } from '../lib/etcd/auth-status.js';
 import { EtcdStore } from '../lib/etcd/store.js';
 import type { Clock } from '../lib/etcd/retry.js';
 import { errorMessage } from '../lib/errors.js';
@@ -9,6 +11,7 @@ import type { Runner } from '../lib/runner.js';
 import { readConfigFile, type FileSettings, type SettingName } from './config-file.js';
 import { ConfigError, EXIT_STATUSES, exitStatusOf } from './errors.js';
 import { nodeNameProblem } from '../lib/names.js';
+import { addAdminCommands } from './admin/commands.js';
 import { decideMtu, generate } from './generate.js';
 import { formatTable, listAllocations } from './list.js';
 import { release } from './release.js';
@@ -46,9 +49,11 @@ function sourcesFrom(opts: Opts, attr: Map<SettingName, string>, deps: CliDeps):
   return { flags, env: deps.env, file, hostname: deps.hostname };
 }
 
-async function withStore<T>(config: StoreConfig, deps: CliDeps, fn: (store: EtcdStore) => Promise<T>): Promise<T> {
+async function withStore<T>(config: StoreConfig, deps: CliDeps, fn: (store: EtcdStore) => Promise<T>,
+  { warnIfAuthOff } = { warnIfAuthOff: true }): Promise<T> {
   const store = new EtcdStore(config.etcd, { clock: deps.clock, onRetry: (m) => deps.stderr(`${PROGRAM}: ${m}\n`) });
   try {
+    if (warnIfAuthOff && !(await etcdAuthEnabled(store))) deps.stderr(`${PROGRAM}: ${authOffWarning(store.endpoints)}\n`);
     return await fn(store);
   } finally {
     store.close();
@@ -78,7 +83,9 @@ export function buildProgram(deps: CliDeps): Command {
     // The store is built first: it checks endpoints and reads certificates, without
     // connecting, so that every input problem shows before anything is looked up.
     const writeConflist = opts.conflist !== false;
-    const r = await withStore(config, deps, async (store) => generate(config, store, await decideMtu(config, deps.runner), { writeConflist }));
+    // Bad input before etcd is asked anything (the auth check included).
+    const mtu = await decideMtu(config, deps.runner);
+    const r = await withStore(config, deps, (store) => generate(config, store, mtu, { writeConflist }));
     const a = r.allocation;
     const conflist = r.conflist ? `${r.conflist.path} ${r.conflist.outcome}` : 'no conflist (--no-conflist)';
     deps.stdout(`${a.node}: pod subnet ${a.podSubnet}, gateway ${a.gateway}, host address ${a.hostAddress}, mtu ${r.mtu}` +
@@ -109,6 +116,12 @@ export function buildProgram(deps: CliDeps): Command {
       const listing = await withStore(config, deps, (store) => listAllocations(store, config.keys));
       deps.stdout(opts.json ? JSON.stringify(listing, null, 2) + '\n' : formatTable(listing));
     });
+
+  addAdminCommands(program, {
+    stdout: deps.stdout,
+    sources: (opts) => sourcesFrom(opts, attr, deps),
+    withStore: (config, fn, options) => withStore(config, deps, fn, options),
+  });
   return program;
 }
 

@@ -21,6 +21,17 @@ export class PoolMismatchError extends WarrenError {
   }
 }
 
+/**
+ * etcd authentication is on and this node's credential found no allocation it may use:
+ * nodes never allocate for themselves then, the admin does (`admin add-node`).
+ */
+export class NodeNotAddedError extends WarrenError {
+  readonly exitStatus = 8;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('NODE_NOT_ADDED', message, options);
+  }
+}
+
 /** The conflist or the node file could not be written (exit 6): lib's, shared with the agent. */
 export { WriteError } from '../lib/write-file.js';
 
@@ -34,6 +45,7 @@ export const EXIT_STATUSES: readonly [number, string][] = [
   [5, 'pool parameters differ from those stored in etcd'],
   [6, 'the CNI config or node file could not be written'],
   [7, 'etcd refused a request (permissions) or holds data configgen cannot read'],
+  [8, 'etcd authentication is on and this node has no allocation it may use: an admin runs `admin add-node` first; nothing written'],
   [130, 'stopped by SIGINT (143: by SIGTERM) between two steps: what was written is whole; run again to finish'],
 ];
 

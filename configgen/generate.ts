@@ -1,13 +1,13 @@
-// The default command: decide the MTU, claim (or find) the node's allocation, then
+// The default command: decide the MTU, find (or claim) the node's allocation, then
 // write node.json and, last, the conflist: a runtime that sees the conflist finds
 // everything else already in place.
 import { join } from 'node:path';
 import type { EtcdStore } from '../lib/etcd/store.js';
 import { MtuError, podMtu, uplinkMtu } from '../lib/mtu.js';
 import type { Runner } from '../lib/runner.js';
-import { allocate } from './allocate.js';
 import { CONFLIST_NAME, renderConflist, renderNodeFile, toFileText, type ConflistInput } from './conflist.js';
 import { ConfigError } from './errors.js';
+import { ownAllocation } from './own-allocation.js';
 import type { NodeAllocation } from './pool.js';
 import type { AllocateConfig } from './settings.js';
 import { NODE_FILE } from '../lib/node-file.js';
@@ -36,7 +36,7 @@ export async function decideMtu(config: AllocateConfig, runner: Runner): Promise
 
 export async function generate(config: AllocateConfig, store: Pick<EtcdStore, 'txn' | 'range'>, mtu: number,
   options: { writeConflist: boolean } = { writeConflist: true }): Promise<GenerateResult> {
-  const { allocation, created } = await allocate({ kv: store, keys: config.keys, pool: config.pool, node: config.node });
+  const { allocation, created } = await ownAllocation(store, config.keys, config.pool, config.node);
   const input: ConflistInput = {
     allocation,
     pool: config.pool,

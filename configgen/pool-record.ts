@@ -2,11 +2,11 @@
 // allocation compares them inside its own transaction: two configgens with different
 // podCIDR or nodeBits would otherwise hand out overlapping subnets of different sizes.
 import { StoreDataError } from '../lib/etcd/errors.js';
-import { missing, put } from '../lib/etcd/ops.js';
+import { get, kvOf, missing, put, text } from '../lib/etcd/ops.js';
 import type { EtcdStore } from '../lib/etcd/store.js';
 import { PoolMismatchError } from './errors.js';
 import type { KeyLayout } from '../lib/etcd/keys.js';
-import type { Pool, PoolParams } from './pool.js';
+import { carvePool, type Pool, type PoolParams } from './pool.js';
 
 /** Canonical JSON (fixed key order): etcd compares it byte for byte. */
 export function poolRecord(pool: Pool): string {
@@ -35,7 +35,15 @@ export function checkStoredPool(keys: KeyLayout, pool: Pool, stored: string): vo
     'Every node must use the same pool; to re-carve, release every node and delete the key.');
 }
 
-/** Stores the parameters unless some configgen already did (then the caller compares). */
-export async function ensurePool(kv: Pick<EtcdStore, 'txn'>, keys: KeyLayout, pool: Pool): Promise<void> {
-  await kv.txn({ compare: [missing(keys.pool)], success: [put(keys.pool, poolRecord(pool))], failure: [] });
+/** Stores the parameters unless some configgen already did; then returns what is stored, for the caller to compare. */
+export async function ensurePool(kv: Pick<EtcdStore, 'txn'>, keys: KeyLayout, pool: Pool): Promise<string | undefined> {
+  const r = await kv.txn({ compare: [missing(keys.pool)], success: [put(keys.pool, poolRecord(pool))], failure: [get(keys.pool)] });
+  return r.succeeded ? undefined : text(kvOf(r.responses[0])?.value);
+}
+
+/** The pool as stored, carved; for commands that take it from etcd rather than from flags. */
+export async function readStoredPool(kv: Pick<EtcdStore, 'range'>, keys: KeyLayout, missingHint: string): Promise<Pool> {
+  const stored = (await kv.range({ key: Buffer.from(keys.pool) })).kvs[0];
+  if (!stored) throw new StoreDataError(keys.pool, `is missing: ${missingHint}`);
+  return carvePool(parsePoolRecord(keys.pool, text(stored.value)), (field) => `${field} stored at ${keys.pool}`);
 }

@@ -166,12 +166,24 @@ export function resolveNodeName(sources: Sources): string {
   return value;
 }
 
+/** The pool from --pod-cidr, --node-bits and --host-cidr (or their variables or file fields); the first two are required. */
+export function resolvePool(sources: Sources): Pool {
+  const r = new Resolver(sources);
+  const poolLabel = (f: PoolField) => r.label(f);
+  return carvePool({ podCIDR: r.string('podCIDR'), nodeBits: r.integer('nodeBits', true), hostCIDR: r.string('hostCIDR') }, poolLabel);
+}
+
+/** The pool when --pod-cidr or --node-bits is given in any form, else undefined (the caller reads the stored one). */
+export function resolveOptionalPool(sources: Sources): Pool | undefined {
+  const r = new Resolver(sources);
+  return r.pick('podCIDR') === undefined && r.pick('nodeBits') === undefined ? undefined : resolvePool(sources);
+}
+
 export function resolveAllocate(sources: Sources): AllocateConfig {
   const r = new Resolver(sources);
   const store = resolveStore(sources);
   const node = resolveNodeName(sources);
-  const poolLabel = (f: PoolField) => r.label(f);
-  const pool = carvePool({ podCIDR: r.string('podCIDR'), nodeBits: r.integer('nodeBits', true), hostCIDR: r.string('hostCIDR') }, poolLabel);
+  const pool = resolvePool(sources);
 
   const bridge = r.string('bridge');
   const bridgeProblem = interfaceNameProblem(bridge);

@@ -14,8 +14,18 @@ export class StoreUnavailableError extends WarrenError {
 
 export class StoreRejectedError extends WarrenError {
   readonly exitStatus = 7;
+  constructor(message: string, options?: { cause?: unknown }, code = 'STORE_REJECTED') {
+    super(code, message, options);
+  }
+}
+
+/**
+ * etcd's authentication is on and the credential's roles do not cover the request: a
+ * refusal callers act on (a node that may not allocate, a credential that is not root).
+ */
+export class StorePermissionError extends StoreRejectedError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super('STORE_REJECTED', message, options);
+    super(message, options, 'STORE_PERMISSION_DENIED');
   }
 }
 

@@ -7,6 +7,9 @@
 //   <prefix>/hosts/<address>  the node owning that host-overlay address
 //   <prefix>/agents/<node>    the node's record (public key, endpoints), written by its
 //                             warren-agent under a lease (node-agent/signal)
+//   <prefix>/gateway/active   the SD-EWAN gateway election's key (node-agent/gateway)
+// With etcd authentication on, a node's credential writes only agents/<itself> and, for a
+// gateway candidate, gateway/active; the rest is the admin's (configgen/admin/).
 import { ConfigError } from '../errors.js';
 
 export interface KeyLayout {
@@ -16,6 +19,7 @@ export interface KeyLayout {
   subnets: string;
   hosts: string;
   agents: string;
+  gateway: string;
   node(name: string): string;
   agent(name: string): string;
   subnet(index: number, width: number): string;
@@ -39,6 +43,7 @@ export function keyLayout(prefixText: string): KeyLayout {
     subnets: `${prefix}/subnets/`,
     hosts: `${prefix}/hosts/`,
     agents: `${prefix}/agents/`,
+    gateway: `${prefix}/gateway/active`,
     node: (name) => `${prefix}/nodes/${name}`,
     agent: (name) => `${prefix}/agents/${name}`,
     subnet: (index, width) => `${prefix}/subnets/${String(index).padStart(width, '0')}`,

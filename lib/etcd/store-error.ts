@@ -1,8 +1,8 @@
 // The streaming RPCs (watch, lease keep-alive) use the store's etcd3 client directly, and
 // their errors need the store's classification.
-import { castGrpcError, isRecoverableError } from 'etcd3';
+import { castGrpcError, EtcdPermissionDeniedError, isRecoverableError } from 'etcd3';
 import { errorMessage } from '../errors.js';
-import { StoreRejectedError, StoreUnavailableError } from './errors.js';
+import { StorePermissionError, StoreRejectedError, StoreUnavailableError } from './errors.js';
 import type { EtcdStore } from './store.js';
 
 /** The store's error for a failed streaming or lease RPC: unreachable (retry) or refused (do not). */
@@ -18,7 +18,9 @@ export function storeErrorOf(store: EtcdStore, what: string, err: unknown): Stor
 
 /** What etcd refused: retrying would not help. */
 export function rejected(where: string, what: string, err: unknown): StoreRejectedError {
-  return new StoreRejectedError(`etcd at ${where} refused the ${what} request: ${oneLine(err)}`, { cause: err });
+  const typed = err instanceof Error ? castGrpcError(err) : err;
+  const Refusal = typed instanceof EtcdPermissionDeniedError ? StorePermissionError : StoreRejectedError;
+  return new Refusal(`etcd at ${where} refused the ${what} request: ${oneLine(err)}`, { cause: typed });
 }
 
 /** An error on one line, without what grpc-js decorates connection errors with: a timestamp and an empty "Resolution note". */

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { readSecretFile } from '../secret-file.js';
 import { noop } from 'cockatiel';
-import { Etcd3, isRecoverableError, type IRangeRequest, type IRangeResponse, type ITxnRequest, type ITxnResponse } from 'etcd3';
+import { Etcd3, isRecoverableError, type AuthClient, type IRangeRequest, type IRangeResponse, type ITxnRequest, type ITxnResponse } from 'etcd3';
 import { errorMessage } from '../errors.js';
 import { parseEndpoints } from './endpoints.js';
 import { oneLine, rejected } from './store-error.js';
@@ -86,6 +86,11 @@ export class EtcdStore {
 
   range(request: IRangeRequest): Promise<IRangeResponse> {
     return this.call('range', (deadline) => this.client.kv.range(request, { deadline }));
+  }
+
+  /** One request of etcd's auth service (status, users, roles), with the retry and errors of the KV requests. */
+  auth<T>(what: string, send: (auth: AuthClient, options: { deadline: number }) => Promise<T>): Promise<T> {
+    return this.call(what, (deadline) => send(this.client.auth, { deadline }));
   }
 
   close(): void {

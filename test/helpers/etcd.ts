@@ -154,6 +154,21 @@ export interface TestPki {
   rogueKey: string;
 }
 
+/**
+ * A certificate with CN=`name` signed by `signer` (whose .crt and .key are in `dir`), made
+ * with openssl: `dir`/`name`.crt and .key. etcd with authentication on takes the CN as the
+ * user name.
+ */
+export async function issueCertificate(dir: string, name: string, signer: string, ext = 'extendedKeyUsage=clientAuth'): Promise<{ cert: string; key: string }> {
+  const p = (file: string) => join(dir, file);
+  await run('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', `/CN=${name}`,
+    '-keyout', p(`${name}.key`), '-out', p(`${name}.csr`)]);
+  writeFileSync(p(`${name}.ext`), `${ext}\n`);
+  await run('openssl', ['x509', '-req', '-in', p(`${name}.csr`), '-CA', p(`${signer}.crt`), '-CAkey', p(`${signer}.key`), '-CAcreateserial',
+    '-days', '2', '-extfile', p(`${name}.ext`), '-out', p(`${name}.crt`)]);
+  return { cert: p(`${name}.crt`), key: p(`${name}.key`) };
+}
+
 /** A CA, a server certificate for `serverAddresses`, and client certificates, made with openssl. */
 export async function makePki(serverAddresses: readonly string[] = ['127.0.0.1']): Promise<TestPki> {
   const dir = mkdtempSync(join(tmpdir(), 'warren-pki-'));
@@ -163,13 +178,7 @@ export async function makePki(serverAddresses: readonly string[] = ['127.0.0.1']
     await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
       '-subj', `/CN=${name}`, '-keyout', p(`${name}.key`), '-out', p(`${name}.crt`)]);
   };
-  const leaf = async (name: string, signer: string, ext: string) => {
-    await openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', `/CN=${name}`,
-      '-keyout', p(`${name}.key`), '-out', p(`${name}.csr`)]);
-    writeFileSync(p(`${name}.ext`), `${ext}\n`);
-    await openssl(['x509', '-req', '-in', p(`${name}.csr`), '-CA', p(`${signer}.crt`), '-CAkey', p(`${signer}.key`), '-CAcreateserial',
-      '-days', '2', '-extfile', p(`${name}.ext`), '-out', p(`${name}.crt`)]);
-  };
+  const leaf = (name: string, signer: string, ext: string) => issueCertificate(dir, name, signer, ext);
   await ca('ca');
   await ca('rogue-ca');
   const sans = [...serverAddresses.map((a) => `IP:${a}`), 'DNS:localhost'].join(',');

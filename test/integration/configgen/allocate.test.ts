@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { allocationAt, carvePool } from '../../../configgen/pool.js';
 import { homeIndex } from '../../../configgen/allocate.js';
-import { CONFIGGEN, configgen, configgenFixture, listJson, nodeArgs } from './run.js';
+import { authOffLine, CONFIGGEN, configgen, configgenFixture, listJson, nodeArgs } from './run.js';
 
 const fx = configgenFixture();
 const node = () => fx.node();
@@ -130,7 +130,7 @@ describe('warren-configgen allocation', () => {
     const b = node();
     const r = await configgen(nodeArgs(fx.etcd, b, 'node-b', ['--node-bits', '10']));
     expect(r.exitCode).toBe(5);
-    expect(r.stderr).toBe('warren-configgen: pool parameters differ from those stored in etcd at /warren/pool: nodeBits 10 given, 8 stored. ' +
+    expect(r.stderr).toBe(authOffLine(fx.etcd) + 'warren-configgen: pool parameters differ from those stored in etcd at /warren/pool: nodeBits 10 given, 8 stored. ' +
       'Every node must use the same pool; to re-carve, release every node and delete the key.\n');
     expect(b.wroteNothing()).toBe(true);
     expect((await listJson(fx.etcd)).allocations.map((a) => a.node)).toEqual(['node-a']);
@@ -168,7 +168,7 @@ describe('warren-configgen allocation', () => {
     const a = node();
     const r = await configgen(nodeArgs(fx.etcd, a, 'node-a'));
     expect(r.exitCode).toBe(7);
-    expect(r.stderr).toBe('warren-configgen: etcd key /warren/pool holds "not json", not pool parameters {podCIDR, nodeBits, hostCIDR}\n');
+    expect(r.stderr).toBe(authOffLine(fx.etcd) + 'warren-configgen: etcd key /warren/pool holds "not json", not pool parameters {podCIDR, nodeBits, hostCIDR}\n');
     expect(a.wroteNothing()).toBe(true);
   });
 });

@@ -1,7 +1,7 @@
 // A full pool: a clear error naming the pool and its size, nothing written, and room
 // again once a node is released.
 import { describe, expect, it } from 'vitest';
-import { configgen, configgenFixture, listJson } from './run.js';
+import { authOffLine, configgen, configgenFixture, listJson } from './run.js';
 
 const fx = configgenFixture();
 
@@ -24,7 +24,7 @@ describe('a full pool', () => {
     const fifth = allocate('e', small);
     const r = await fifth.run;
     expect(r.exitCode).toBe(4);
-    expect(r.stderr).toBe('warren-configgen: pod pool 10.244.0.0/24 with nodeBits 2 is full: 4 of 4 subnets allocated\n');
+    expect(r.stderr).toBe(authOffLine(fx.etcd) + 'warren-configgen: pod pool 10.244.0.0/24 with nodeBits 2 is full: 4 of 4 subnets allocated\n');
     expect(fifth.dirs.wroteNothing()).toBe(true);
     expect((await listJson(fx.etcd)).allocations).toHaveLength(4);
 
@@ -43,6 +43,6 @@ describe('a full pool', () => {
     expect((await allocate('b', pool).run).exitCode).toBe(0);
     const r = await allocate('c', pool).run;
     expect(r.exitCode).toBe(4);
-    expect(r.stderr).toBe('warren-configgen: host CIDR 10.10.0.0/30 is full: 2 of 2 host-overlay addresses allocated (pod pool 10.244.0.0/24 with nodeBits 2 has 4 subnets)\n');
+    expect(r.stderr).toBe(authOffLine(fx.etcd) + 'warren-configgen: host CIDR 10.10.0.0/30 is full: 2 of 2 host-overlay addresses allocated (pod pool 10.244.0.0/24 with nodeBits 2 has 4 subnets)\n');
   });
 });

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { execRunner, type RunResult } from '../../../lib/runner.js';
+import { authOffWarning } from '../../../lib/etcd/auth-status.js';
 import { EtcdServer } from '../../helpers/etcd.js';
 
 export const CONFIGGEN = resolve('dist/bin/warren-configgen');
@@ -73,6 +74,11 @@ export function configgenFixture(): { readonly etcd: EtcdServer; node(): NodeDir
 }
 
 export const POOL = ['--pod-cidr', '10.244.0.0/16', '--node-bits', '8'];
+
+/** The line every command that reaches `etcd` prints first while etcd authentication is off (the fixture's etcd). */
+export function authOffLine(etcd: EtcdServer): string {
+  return `warren-configgen: ${authOffWarning([etcd.endpoint])}\n`;
+}
 
 /** The flags of one node's allocation against `etcd`. */
 export function nodeArgs(etcd: EtcdServer, dirs: NodeDirs, node: string, extra: readonly string[] = []): string[] {

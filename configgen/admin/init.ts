@@ -1,0 +1,27 @@
+// `warren-configgen admin init`: the pool, etcd's root user, then authentication on. In
+// that order because etcd refuses `auth enable` without a root user, and once it is on
+// only root may write the pool. Each step first looks at what is there, so that a second
+// run (or one after a failure half-way) changes nothing that is already right.
+import { etcdAuthEnabled } from '../../lib/etcd/auth-status.js';
+import type { KeyLayout } from '../../lib/etcd/keys.js';
+import type { EtcdStore } from '../../lib/etcd/store.js';
+import { checkStoredPool, ensurePool } from '../pool-record.js';
+import type { Pool } from '../pool.js';
+import { enableAuth, ensureUser, type Change } from './etcd-auth.js';
+import { ROOT } from './identity.js';
+
+export interface InitResult {
+  poolStored: boolean;
+  root: Change;
+  authEnabled: boolean;
+}
+
+export async function adminInit(store: EtcdStore, keys: KeyLayout, pool: Pool): Promise<InitResult> {
+  const stored = await ensurePool(store, keys, pool);
+  if (stored !== undefined) checkStoredPool(keys, pool, stored);
+  // Root keeps any other role someone gave it: it may do everything anyway.
+  const root = await ensureUser(store, ROOT, [ROOT], 'keep');
+  const wasOn = await etcdAuthEnabled(store);
+  if (!wasOn) await enableAuth(store);
+  return { poolStored: stored === undefined, root, authEnabled: !wasOn };
+}
