@@ -11,6 +11,7 @@
 // the metrics (metrics/), served on the host-overlay address once the interface has it.
 import { readFileSync } from 'node:fs';
 import { readSecretFile } from '../lib/secret-file.js';
+import { authOffWarning, etcdAuthEnabled } from '../lib/etcd/auth-status.js';
 import type { Socket } from 'node:dgram';
 import { join } from 'node:path';
 import { errorMessage } from '../lib/errors.js';
@@ -187,6 +188,11 @@ export class Agent {
     });
 
     this.store = new EtcdStore(c.etcd);
+    // Loud, once: without etcd authentication any client can rewrite every record (README, Security).
+    const store = this.store;
+    void etcdAuthEnabled(store).then((on) => {
+      if (!on) this.log('warn', authOffWarning(store.endpoints).replace(/^warning: /, ''));
+    }, () => undefined);
     const keys = agentKeys(c.etcdPrefix);
     this.publisher = new Publisher({ store: this.store, keys, record: await this.record(), onError: (err) => this.log('warn', 'publishing', { error: errorMessage(err) }) });
     this.watcher = new PeerWatcher({

@@ -208,6 +208,10 @@ describe('warren-agent', () => {
     expect(after - before).toBeLessThan(32 * 1024);
   }, 120_000);
 
+  it('says loudly when etcd runs without authentication (this lab\'s does)', () => {
+    expect(lab.log(a)).toMatch(/"level":"warn".*etcd authentication is off: every client of .* can rewrite every node's record and allocation and the pool/);
+  });
+
   it('refuses a bad config naming the field and value, and the overlay that works keeps working', async () => {
     await lab.stop(a);
     const path = join(a.dir, 'agent.yaml');
