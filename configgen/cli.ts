@@ -49,11 +49,15 @@ function sourcesFrom(opts: Opts, attr: Map<SettingName, string>, deps: CliDeps):
   return { flags, env: deps.env, file, hostname: deps.hostname };
 }
 
+async function warnIfAuthOff(store: EtcdStore, deps: CliDeps): Promise<void> {
+  if (!(await etcdAuthEnabled(store))) deps.stderr(`${PROGRAM}: ${authOffWarning(store.endpoints)}\n`);
+}
+
 async function withStore<T>(config: StoreConfig, deps: CliDeps, fn: (store: EtcdStore) => Promise<T>,
-  { warnIfAuthOff } = { warnIfAuthOff: true }): Promise<T> {
+  { warnIfAuthOff: check } = { warnIfAuthOff: true }): Promise<T> {
   const store = new EtcdStore(config.etcd, { clock: deps.clock, onRetry: (m) => deps.stderr(`${PROGRAM}: ${m}\n`) });
   try {
-    if (warnIfAuthOff && !(await etcdAuthEnabled(store))) deps.stderr(`${PROGRAM}: ${authOffWarning(store.endpoints)}\n`);
+    if (check) await warnIfAuthOff(store, deps);
     return await fn(store);
   } finally {
     store.close();
@@ -83,9 +87,12 @@ export function buildProgram(deps: CliDeps): Command {
     // The store is built first: it checks endpoints and reads certificates, without
     // connecting, so that every input problem shows before anything is looked up.
     const writeConflist = opts.conflist !== false;
-    // Bad input before etcd is asked anything (the auth check included).
-    const mtu = await decideMtu(config, deps.runner);
-    const r = await withStore(config, deps, (store) => generate(config, store, mtu, { writeConflist }));
+    // Bad input (the etcd settings, then the MTU) before etcd is asked anything, its auth included.
+    const r = await withStore(config, deps, async (store) => {
+      const mtu = await decideMtu(config, deps.runner);
+      await warnIfAuthOff(store, deps);
+      return generate(config, store, mtu, { writeConflist });
+    }, { warnIfAuthOff: false });
     const a = r.allocation;
     const conflist = r.conflist ? `${r.conflist.path} ${r.conflist.outcome}` : 'no conflist (--no-conflist)';
     deps.stdout(`${a.node}: pod subnet ${a.podSubnet}, gateway ${a.gateway}, host address ${a.hostAddress}, mtu ${r.mtu}` +
