@@ -50,7 +50,7 @@ function sourcesFrom(opts: Opts, attr: Map<SettingName, string>, deps: CliDeps):
 }
 
 async function warnIfAuthOff(store: EtcdStore, deps: CliDeps): Promise<void> {
-  if (!(await etcdAuthEnabled(store))) deps.stderr(`${PROGRAM}: ${authOffWarning(store.endpoints)}\n`);
+  if (!(await etcdAuthEnabled(store))) deps.stderr(`${PROGRAM}: warning: ${authOffWarning(store.endpoints)}\n`);
 }
 
 async function withStore<T>(config: StoreConfig, deps: CliDeps, fn: (store: EtcdStore) => Promise<T>,

@@ -191,7 +191,7 @@ export class Agent {
     // Loud, once: without etcd authentication any client can rewrite every record (README, Security).
     const store = this.store;
     void etcdAuthEnabled(store).then((on) => {
-      if (!on) this.log('warn', authOffWarning(store.endpoints).replace(/^warning: /, ''));
+      if (!on) this.log('warn', authOffWarning(store.endpoints));
     }, () => undefined);
     const keys = agentKeys(c.etcdPrefix);
     this.publisher = new Publisher({ store: this.store, keys, record: await this.record(), onError: (err) => this.log('warn', 'publishing', { error: errorMessage(err) }) });

@@ -36,8 +36,8 @@ export async function etcdAuthEnabled(store: Pick<EtcdStore, 'auth'>): Promise<b
   }
 }
 
-/** The warning every program prints when etcdAuthEnabled says no (README, Security). */
+/** What every program warns of when etcdAuthEnabled says no (README, Security); each adds its own level. */
 export function authOffWarning(endpoints: readonly string[]): string {
-  return `warning: etcd authentication is off: every client of ${endpoints.join(',')} can rewrite every node's record ` +
+  return `etcd authentication is off: every client of ${endpoints.join(',')} can rewrite every node's record ` +
     'and allocation and the pool; see README, Security';
 }

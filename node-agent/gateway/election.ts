@@ -55,7 +55,7 @@ export class ElectionConfigError extends WarrenError {
 
 /** The key the active gateway's name lives under. */
 export function gatewayKey(prefix: string): string {
-  return `${keyLayout(prefix).prefix}/gateway/active`;
+  return keyLayout(prefix).gateway;
 }
 
 export interface ElectionTiming {

@@ -77,7 +77,7 @@ export const POOL = ['--pod-cidr', '10.244.0.0/16', '--node-bits', '8'];
 
 /** The line every command that reaches `etcd` prints first while etcd authentication is off (the fixture's etcd). */
 export function authOffLine(etcd: EtcdServer): string {
-  return `warren-configgen: ${authOffWarning([etcd.endpoint])}\n`;
+  return `warren-configgen: warning: ${authOffWarning([etcd.endpoint])}\n`;
 }
 
 /** The flags of one node's allocation against `etcd`. */

@@ -72,7 +72,7 @@ describe('etcdAuthEnabled', () => {
   });
 
   it('words the warning with the endpoints', () => {
-    expect(authOffWarning(['https://a:2379', 'https://b:2379'])).toBe('warning: etcd authentication is off: every client of ' +
+    expect(authOffWarning(['https://a:2379', 'https://b:2379'])).toBe('etcd authentication is off: every client of ' +
       'https://a:2379,https://b:2379 can rewrite every node\'s record and allocation and the pool; see README, Security');
   });
 });
