@@ -126,6 +126,7 @@ export function buildProgram(deps: CliDeps): Command {
 
   addAdminCommands(program, {
     stdout: deps.stdout,
+    stderr: deps.stderr,
     sources: (opts) => sourcesFrom(opts, attr, deps),
     withStore: (config, fn, options) => withStore(config, deps, fn, options),
   });

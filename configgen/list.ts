@@ -1,13 +1,10 @@
-// Every allocation in the store, read page by page (a large cluster's node keys do not
-// fit one gRPC message), with the pool they were carved from.
-import type { IKeyValue } from 'etcd3';
+// Every allocation in the store, with the pool they were carved from.
 import { text } from '../lib/etcd/ops.js';
+import { readPrefix } from '../lib/etcd/read-prefix.js';
 import type { Kv } from './allocate.js';
-import { prefixEnd, type KeyLayout } from '../lib/etcd/keys.js';
+import type { KeyLayout } from '../lib/etcd/keys.js';
 import { parsePoolRecord } from './pool-record.js';
 import type { NodeAllocation, PoolParams } from './pool.js';
-
-const PAGE = 1000;
 
 export interface Listing {
   pool: PoolParams | null;
@@ -17,15 +14,7 @@ export interface Listing {
 export async function listAllocations(kv: Kv, keys: KeyLayout): Promise<Listing> {
   const poolKv = (await kv.range({ key: Buffer.from(keys.pool) })).kvs[0];
   const pool = poolKv ? parsePoolRecord(keys.pool, text(poolKv.value)) : null;
-  const kvs: IKeyValue[] = [];
-  const end = Buffer.from(prefixEnd(keys.nodes));
-  let from = Buffer.from(keys.nodes);
-  for (;;) {
-    const r = await kv.range({ key: from, range_end: end, limit: PAGE });
-    kvs.push(...r.kvs);
-    if (!r.more || r.kvs.length === 0) break;
-    from = Buffer.concat([r.kvs.at(-1)!.key, Buffer.from([0])]);
-  }
+  const { kvs } = await readPrefix(kv, keys.nodes);
   const allocations = kvs.map((k) => {
     try {
       return JSON.parse(text(k.value)) as NodeAllocation;

@@ -37,8 +37,12 @@ import { NodeFileError, readNodeFile, type NodeFile } from '../lib/node-file.js'
 import { mtuFor, type OverlayPeer } from './overlay/plan.js';
 import { reconcileOverlay } from './overlay/reconcile.js';
 import { readRelayedPeers, writeRelayedPeers } from './engine/relayed-peers.js';
-import { RelayProxy, type RelayTraffic } from './relay/relay-proxy.js';
+import { RelayProxy, type RelayLinkPort, type RelayTraffic } from './relay/relay-proxy.js';
 import { readRelayState, relayStateFits, writeRelayState, type RelayState } from './relay/relay-state.js';
+import { pickCredential, rotationStep, turnLogin, type TurnLogin } from './relay/turn-login.js';
+import { KeyFollower } from '../lib/etcd/key-follower.js';
+import { keyLayout } from '../lib/etcd/keys.js';
+import { parseTurnCredential, rotationAt, type TurnCredential } from '../lib/turn-credential.js';
 import { handoverSocket, requestHandover, serveHandover } from './handover.js';
 import { openGateway } from './gateway/open-gateway.js';
 import type { GatewayRole } from './gateway/gateway-role.js';
@@ -115,6 +119,15 @@ export class Agent {
   private turnSocket: Socket | undefined;
   private turn: TurnClient | undefined;
   private relay: RelayProxy | undefined;
+  /** turn.issued: the newest credential etcd holds for this node, the one the allocation was made with, and the previous agent's. */
+  private issuedCredential: TurnCredential | undefined;
+  private turnLogin: TurnLogin | undefined;
+  private savedCredential: TurnCredential | undefined;
+  private credentialFollower: KeyFollower | undefined;
+  private rotationTimer: NodeJS.Timeout | undefined;
+  private credentialWaitLogged = false;
+  /** The relay links' ports, kept while no allocation exists (no credential yet): the first allocation reopens them. */
+  private idleRelayPorts: RelayLinkPort[] = [];
   private readonly relayTraffic: RelayTraffic = { sentBytes: 0, receivedBytes: 0 };
   private peers: PeerSet = new Map();
   /** Until the watcher's first snapshot, the peer set is unknown, not empty: reconciling
@@ -168,7 +181,9 @@ export class Agent {
     this.checks = new Checks({ port: this.prober.port, selfNode: c.nodeName });
     // The relay first: a resumed allocation carries relayed peers again at once, while STUN
     // (a few round trips, seconds when a server does not answer) is still to come.
-    await this.startRelay(readRelayState(c.stateDir));
+    const saved = readRelayState(c.stateDir);
+    this.savedCredential = saved?.credential;
+    await this.startRelay(saved);
     await this.learnMapping();
 
     this.engine = new Engine({
@@ -210,6 +225,15 @@ export class Agent {
     });
     this.publisher.start();
     this.watcher.start();
+    if (c.turn?.issued) {
+      this.credentialFollower = new KeyFollower({
+        store: this.store,
+        key: keyLayout(c.etcdPrefix).turnCredential(c.nodeName),
+        onValue: (text) => this.takeCredential(text),
+        onError: (message) => this.log('warn', 'reading this node\'s TURN credential', { error: message }),
+      });
+      this.credentialFollower.start();
+    }
     if (c.gateway) {
       // Every node follows the election: the overlay's ranges go to whichever node is active.
       this.gateway = openGateway({ config: c, store: this.store, runner: this.runner, log: this.log, onActiveChange: () => this.requestReconcile() });
@@ -244,6 +268,8 @@ export class Agent {
   private async stopOnce(): Promise<void> {
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
+    clearTimeout(this.rotationTimer);
+    this.credentialFollower?.stop();
     // A refresh or relay replacement under way may still republish: let it, before the publisher stops.
     await this.refreshing;
     await this.relayCheck;
@@ -390,8 +416,9 @@ export class Agent {
     this.relay = undefined;
     this.turn = undefined;
     this.turnSocket = undefined;
+    this.turnLogin = undefined;
     // WireGuard keeps sending relayed peers' traffic to these ports: the new links reopen them.
-    const ports = oldRelay?.ports() ?? [];
+    const ports = oldRelay?.ports() ?? this.idleRelayPorts;
     oldRelay?.close();
     // Deallocate politely if the old allocation still exists; nobody waits for it.
     if (oldTurn) void oldTurn.close().catch(() => undefined).finally(() => oldSocket?.close());
@@ -437,17 +464,37 @@ export class Agent {
    * resumed on its port when the server still has it; else a new one is made. Either way
    * the relay links reopen on the loopback ports WireGuard already has as endpoints.
    */
-  private async startRelay(saved: RelayState | undefined, ports = saved?.links ?? []): Promise<void> {
+  private async startRelay(saved: RelayState | undefined, ports = saved?.links ?? this.idleRelayPorts): Promise<void> {
     const t = this.config.turn;
     if (!t) return;
     try {
-      const password = t.password ?? readSecretFile('turn.passwordFile', t.passwordFile!).toString('utf8').trim();
-      const options = { server: configEndpoint(t.server), username: t.username, password, retransmit: AGENT_RETRANSMIT };
-      const resumed = saved && relayStateFits(saved, options.server, t.username) ? await this.resumeTurn(saved, options) : undefined;
-      if (!resumed) {
-        this.turnSocket = await bindUdp(0);
-        this.turn = await TurnClient.allocate({ ...options, port: udpPort(this.turnSocket) });
+      const server = configEndpoint(t.server);
+      const now = new Date();
+      const resumable = saved && relayStateFits(saved, server, t.issued ? { issued: true, now } : { issued: false, username: t.username! });
+      const passwordOf = () => readSecretFile('turn.passwordFile', t.passwordFile!).toString('utf8').trim();
+      const login = turnLogin(t, passwordOf, pickCredential([this.issuedCredential, this.savedCredential], now));
+      const resumeLogin = resumable && t.issued ? turnLogin(t, passwordOf, saved.credential) : login;
+      if (!resumeLogin) {
+        this.idleRelayPorts = ports;
+        if (!this.credentialWaitLogged) {
+          this.credentialWaitLogged = true;
+          this.log('info', 'no TURN credential issued to this node yet: no relay until warren-configgen admin turn-issuer writes one',
+            { key: keyLayout(this.config.etcdPrefix).turnCredential(this.config.nodeName) });
+        }
+        return;
       }
+      const options = { server, retransmit: AGENT_RETRANSMIT };
+      const resumed = resumable ? await this.resumeTurn(saved, { ...options, username: resumeLogin.username, password: resumeLogin.password }) : undefined;
+      if (resumed) this.turnLogin = resumeLogin;
+      else {
+        if (!login) throw new Error('the previous agent\'s allocation is gone and no TURN credential lasts long enough for a new one');
+        this.turnSocket = await bindUdp(0);
+        this.turn = await TurnClient.allocate({ ...options, username: login.username, password: login.password, port: udpPort(this.turnSocket) });
+        this.turnLogin = login;
+      }
+      this.idleRelayPorts = [];
+      this.credentialWaitLogged = false;
+      this.scheduleRotation();
       const turn = this.turn!;
       turn.onError((err) => {
         this.log('warn', 'TURN refresh failed', { error: errorMessage(err) });
@@ -464,8 +511,52 @@ export class Agent {
       this.turnSocket?.close();
       this.turnSocket = undefined;
       this.turn = undefined;
+      this.turnLogin = undefined;
+      this.idleRelayPorts = ports;
       this.log('warn', 'no TURN relay: peers that cannot be reached directly will wait', { field: 'turn.server', value: t.server, error: errorMessage(err) });
     }
+  }
+
+  /** turn.issued: a credential written for this node (or its deletion). A new one starts the relay, or moves it when the one in use is due. */
+  private takeCredential(text: string | undefined): void {
+    if (text === undefined) return; // deleted: the node was removed, or the issuer rewrites it; the one in use lasts until its expiry
+    const c = parseTurnCredential(text, this.config.nodeName);
+    if ('problem' in c) {
+      this.log('warn', 'TURN credential refused', { key: keyLayout(this.config.etcdPrefix).turnCredential(this.config.nodeName), problem: c.problem });
+      return;
+    }
+    if (this.issuedCredential?.username === c.username) return;
+    this.issuedCredential = c;
+    this.log('info', 'TURN credential issued', { username: c.username, expiresAt: c.expiresAt.toISOString() });
+    if (!this.turn) void this.checkRelay();
+    else this.rotateIfDue();
+  }
+
+  private scheduleRotation(): void {
+    clearTimeout(this.rotationTimer);
+    const inUse = this.turnLogin?.credential;
+    if (!inUse || this.stopping) return;
+    this.rotationTimer = setTimeout(() => this.rotateIfDue(), Math.max(0, rotationAt(inUse).getTime() - Date.now()));
+  }
+
+  /** Moves the relay to a new allocation under the newest credential once the one in use is due. */
+  private rotateIfDue(): void {
+    const inUse = this.turnLogin?.credential;
+    if (!inUse || this.stopping) return;
+    const step = rotationStep(inUse, this.issuedCredential, new Date());
+    if (step === 'no newer credential') {
+      this.log('warn', 'the TURN credential in use expires soon and no newer one is issued: is warren-configgen admin turn-issuer running?',
+        { expiresAt: inUse.expiresAt.toISOString() });
+    }
+    if (step !== 'rotate') return;
+    this.relayCheck ??= (async () => {
+      this.log('info', 'moving the relay to a new TURN allocation: its credential expires soon', { expiresAt: inUse.expiresAt.toISOString() });
+      try {
+        await this.replaceRelay();
+      } catch (err) {
+        this.log('warn', 'replacing the TURN allocation', { error: errorMessage(err) });
+      }
+    })().finally(() => (this.relayCheck = undefined));
   }
 
   /** The previous agent's allocation, on its port; undefined (logged) when it is gone or the port is taken. */
@@ -487,9 +578,13 @@ export class Agent {
   /** Keeps relay.json true for the next agent: the allocation, its channels, the links' ports. */
   private saveRelay(turn = this.turn?.snapshot()): void {
     const t = this.config.turn;
-    if (!t || !turn || !this.turnSocket) return;
+    const login = this.turnLogin;
+    if (!t || !turn || !this.turnSocket || !login) return;
     try {
-      writeRelayState(this.config.stateDir, { server: formatEndpoint(configEndpoint(t.server)), username: t.username, localPort: this.turnSocket.address().port, turn, links: this.relay?.ports() ?? [] });
+      writeRelayState(this.config.stateDir, {
+        server: formatEndpoint(configEndpoint(t.server)), username: login.username, localPort: this.turnSocket.address().port, turn,
+        links: this.relay?.ports() ?? [], ...(login.credential ? { credential: login.credential } : {}),
+      });
     } catch (err) {
       this.log('warn', 'saving the relay for the next agent', { error: errorMessage(err) });
     }
@@ -589,6 +684,7 @@ export class Agent {
       listenPort: this.config.listenPort,
       nat: { mapping: this.mapping, reflexive: this.reflexive && formatEndpoint(this.reflexive), punchTtl: this.punchTtl },
       relay: this.turn ? formatEndpoint(this.turn.relayed) : undefined,
+      relayCredentialExpires: this.turn ? this.turnLogin?.credential?.expiresAt.toISOString() : undefined,
       relayTraffic: { ...this.relayTraffic },
       etcd: { publisher: this.publisher.status().connection.state, watcher: this.watcher.status().connection.state },
       peers: [...this.peers.values()].map((r) => {

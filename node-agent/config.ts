@@ -21,8 +21,13 @@ export class AgentConfigError extends WarrenError {
 export interface TurnSettings {
   /** "ip:port" of the TURN server (coturn answers STUN there too). */
   server: string;
-  username: string;
-  /** Exactly one of password and passwordFile. */
+  /**
+   * The node's expiring credential from etcd, written by the issuer (lib/turn-credential.ts,
+   * coturn's use-auth-secret); false: the static username and password below.
+   */
+  issued: boolean;
+  username?: string;
+  /** Static credentials: exactly one of password and passwordFile. */
   password?: string;
   passwordFile?: string;
 }
@@ -145,7 +150,7 @@ const HUB_FIELDS = new Set(['name', 'address']);
 const PROPOSAL = /^[a-z0-9]+(-[a-z0-9]+)+$/;
 /** SCC's names: RFC 1123 labels (SDEWAN.md §1.1). */
 const SDEWAN_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const TURN_FIELDS = new Set(['server', 'username', 'password', 'passwordFile']);
+const TURN_FIELDS = new Set(['server', 'issued', 'username', 'password', 'passwordFile']);
 const KUBERNETES_FIELDS = new Set(['enabled', 'kubeconfig', 'publishPodCIDR']);
 
 function bad(field: string, value: unknown, why: string): AgentConfigError {
@@ -349,13 +354,20 @@ export function parseAgentConfig(path: string, text: string, env: Record<string,
 
   let turn: TurnSettings | undefined;
   if (d.turn !== undefined) {
-    const t = section(path, 'turn', d.turn, TURN_FIELDS, 'server, username and password or passwordFile');
+    const t = section(path, 'turn', d.turn, TURN_FIELDS, 'server, and issued: true or username with password or passwordFile');
+    const issued = t.issued ?? false;
+    if (typeof issued !== 'boolean') throw bad('turn.issued', issued, 'must be true or false');
     const username = str(t, 'username');
-    if (!username) throw bad('turn.username', t.username, 'is required');
     const password = str(t, 'password');
     const passwordFile = absolutePath('turn.passwordFile', str(t, 'passwordFile'));
-    if ((password === undefined) === (passwordFile === undefined)) throw bad('turn.password', password ?? passwordFile ?? null, 'give exactly one of turn.password and turn.passwordFile');
-    turn = { server: endpoint('turn.server', t.server), username, password, passwordFile };
+    if (issued) {
+      const given = username !== undefined ? ['turn.username', username] : password !== undefined ? ['turn.password', '(hidden)'] : passwordFile !== undefined ? ['turn.passwordFile', passwordFile] : undefined;
+      if (given) throw bad(given[0]!, given[1]!, 'cannot go with turn.issued: true (the credential comes from etcd, written by warren-configgen admin turn-issuer)');
+    } else {
+      if (!username) throw bad('turn.username', t.username, 'is required unless turn.issued is true');
+      if ((password === undefined) === (passwordFile === undefined)) throw bad('turn.password', password ?? passwordFile ?? null, 'give exactly one of turn.password and turn.passwordFile');
+    }
+    turn = { server: endpoint('turn.server', t.server), issued, username, password, passwordFile };
   }
 
   return {

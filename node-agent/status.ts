@@ -49,6 +49,8 @@ export interface AgentStatus {
   listenPort: number;
   nat: { mapping: string; reflexive: string | undefined; punchTtl: number | undefined };
   relay: string | undefined;
+  /** turn.issued: when the credential the allocation was made with expires (the agent moves to a new allocation before). */
+  relayCredentialExpires?: string;
   /** Through the TURN relay since the agent started, every allocation it held. */
   relayTraffic: { sentBytes: number; receivedBytes: number };
   etcd: { publisher: string; watcher: string };
@@ -81,7 +83,8 @@ function bytes(n: number): string {
 function relayLine(s: AgentStatus): string {
   const t = s.relayTraffic;
   const traffic = t.sentBytes || t.receivedBytes ? ` (sent ${bytes(t.sentBytes)}, received ${bytes(t.receivedBytes)})` : '';
-  return `relay ${s.relay ?? 'none'}${traffic}`;
+  const expires = s.relayCredentialExpires ? `, credential until ${s.relayCredentialExpires}` : '';
+  return `relay ${s.relay ?? 'none'}${expires}${traffic}`;
 }
 
 function kubernetesLine(k: KubeStatus | undefined, now: Date): string {

@@ -9,14 +9,19 @@ import { nodeNameProblem } from '../../lib/names.js';
 import { ConfigError } from '../errors.js';
 import { resolveOptionalPool, resolvePool, resolveStore, type Sources, type StoreConfig } from '../settings.js';
 import { adminAddNode } from './add-node.js';
-import { describePermissions, identityProblem, nodeRoleName, ROOT } from './identity.js';
+import { describePermissions, identityProblem, nodeRoleName, ROOT, TURN_ISSUER } from './identity.js';
 import { adminInit } from './init.js';
 import { adminRemoveNode } from './remove-node.js';
+import { runTurnIssuer } from './turn-issuer.js';
+import { DEFAULT_TURN_TTL_SEC, MIN_TURN_TTL_SEC } from '../../lib/turn-credential.js';
+import { readSecretFile } from '../../lib/secret-file.js';
+import { parseDuration } from '../settings.js';
 
 type Opts = Record<string, unknown>;
 
 export interface AdminContext {
   stdout: (text: string) => void;
+  stderr: (text: string) => void;
   /** The settings from flags, environment and --config file, as every command reads them. */
   sources(opts: Opts): Sources;
   withStore<T>(config: StoreConfig, fn: (store: EtcdStore) => Promise<T>, options: { warnIfAuthOff: boolean }): Promise<T>;
@@ -47,7 +52,7 @@ export function addAdminCommands(program: Command, ctx: AdminContext): void {
     .argument('[command]')
     .action((command: string | undefined) => {
       const given = command === undefined ? 'needs a command' : `has no command ${JSON.stringify(command)}`;
-      throw new ConfigError(`admin ${given}: init, add-node or remove-node (warren-configgen admin --help)`);
+      throw new ConfigError(`admin ${given}: init, add-node, remove-node or turn-issuer (warren-configgen admin --help)`);
     });
 
   admin.command('init')
@@ -61,6 +66,7 @@ export function addAdminCommands(program: Command, ctx: AdminContext): void {
       const p = pool.params;
       ctx.stdout(`pool ${p.podCIDR} nodeBits ${p.nodeBits}, host CIDR ${p.hostCIDR}: ${r.poolStored ? 'stored' : 'already stored'} at ${config.keys.pool}\n` +
         `etcd user ${ROOT} with role ${ROOT}: ${r.root}\n` +
+        `etcd user ${TURN_ISSUER} with role ${TURN_ISSUER} (reads ${config.keys.nodes}, writes ${config.keys.credentials}): ${r.issuer}\n` +
         `etcd authentication: ${r.authEnabled ? 'turned on' : 'already on'}; each node now needs \`warren-configgen admin add-node NAME\` ` +
         'and a client certificate with CN=NAME\n');
     });
@@ -93,5 +99,28 @@ export function addAdminCommands(program: Command, ctx: AdminContext): void {
       const gone = (what: string, deleted: boolean) => `${what} ${deleted ? 'deleted' : 'absent'}`;
       ctx.stdout(`${name}: ${freed}; ${gone(`etcd user ${name}`, r.userDeleted)}, ${gone(`role ${nodeRoleName(name)}`, r.roleDeleted)}` +
         `${r.gatewayDropped ? '; it held the gateway key, now free' : ''}\n`);
+    });
+
+  admin.command('turn-issuer')
+    .description(`keeps every node's expiring TURN credential (coturn's use-auth-secret) in etcd, renewed at half its life; runs until stopped (credential CN=${TURN_ISSUER}, or root)`)
+    .requiredOption('--turn-secret-file <path>', 'the file holding coturn\'s static-auth-secret (mode 0600)')
+    .option('--turn-ttl <duration>', `how long a credential lasts (e.g. 12h, 30m; at least ${MIN_TURN_TTL_SEC}s)`, `${DEFAULT_TURN_TTL_SEC / 3600}h`)
+    .action(async (_opts: Opts, cmd: Command) => {
+      const opts = cmd.optsWithGlobals() as Opts;
+      const ttlText = String(opts.turnTtl);
+      const ttlMs = parseDuration(ttlText);
+      if (ttlMs === undefined || ttlMs < MIN_TURN_TTL_SEC * 1000) {
+        throw new ConfigError(`--turn-ttl ${JSON.stringify(ttlText)} must be a duration of at least ${MIN_TURN_TTL_SEC}s (e.g. 12h)`);
+      }
+      const path = String(opts.turnSecretFile);
+      const secret = readSecretFile('--turn-secret-file', path).toString('utf8').trim();
+      if (secret === '') throw new ConfigError(`--turn-secret-file ${path} is empty: it must hold coturn's static-auth-secret`);
+      const config = resolveStore(ctx.sources(opts));
+      const ttlSec = Math.floor(ttlMs / 1000);
+      ctx.stdout(`issuing TURN credentials valid ${ttlSec} s to every node under ${config.keys.nodes}, at ${config.keys.credentials}<node>/turn\n`);
+      // The process ends on SIGTERM or SIGINT (main.ts); each write is whole.
+      await ctx.withStore(config, (store) => runTurnIssuer(store, config.keys, {
+        secret, ttlSec, signal: new AbortController().signal, log: (line) => ctx.stderr(`warren-configgen: ${line}\n`),
+      }), { warnIfAuthOff: true });
     });
 }

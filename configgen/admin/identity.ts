@@ -2,13 +2,18 @@
 // is its own). etcd names a client by its certificate's CN, so node N is etcd user N,
 // with one role, warren-node-N: it reads the whole prefix (its peers' records, the
 // allocations its watcher checks them against, the pool) and writes exactly its own
-// record and, when it may be the SD-EWAN gateway, the election key. Allocations, the
-// pool and other nodes' records are the admin's (user root) alone. Pure: computed here,
-// applied by etcd-auth.ts.
+// record and, when it may be the SD-EWAN gateway, the election key; it reads its own
+// credentials, beside the prefix, and no one else's. Allocations, the pool and other
+// nodes' records are the admin's (user root) alone. The TURN credential issuer, a user of
+// its own, reads the allocations (who is a node) and writes credentials, nothing else.
+// Pure: computed here, applied by etcd-auth.ts.
 import { prefixEnd, type KeyLayout } from '../../lib/etcd/keys.js';
 
 /** etcd's administrator: the user and the role etcd requires before `auth enable`. */
 export const ROOT = 'root';
+
+/** The TURN credential issuer's user and role (configgen/admin/turn-issuer.ts): its certificate's CN. */
+export const TURN_ISSUER = 'warren-turn-issuer';
 
 /** etcd's permission types, spelled as its API (etcd3's Permission enum) spells them. */
 export type Access = 'Read' | 'Write' | 'Readwrite';
@@ -35,9 +40,21 @@ export function nodeIdentity(keys: KeyLayout, node: string, gatewayCandidate: bo
   const permissions: KeyPermission[] = [
     { access: 'Read', key: everything, rangeEnd: prefixEnd(everything) },
     { access: 'Readwrite', key: keys.agent(node), rangeEnd: '' },
+    { access: 'Read', key: keys.credentialsOf(node), rangeEnd: prefixEnd(keys.credentialsOf(node)) },
   ];
   if (gatewayCandidate) permissions.push({ access: 'Readwrite', key: keys.gateway, rangeEnd: '' });
   return { user: node, role: nodeRoleName(node), permissions };
+}
+
+export function turnIssuerIdentity(keys: KeyLayout): NodeIdentity {
+  return {
+    user: TURN_ISSUER,
+    role: TURN_ISSUER,
+    permissions: [
+      { access: 'Read', key: keys.nodes, rangeEnd: prefixEnd(keys.nodes) },
+      { access: 'Readwrite', key: keys.credentials, rangeEnd: prefixEnd(keys.credentials) },
+    ],
+  };
 }
 
 export interface Plan<T> {
@@ -80,5 +97,7 @@ export function describePermissions(permissions: readonly KeyPermission[]): stri
 
 /** Why `node` cannot be a node's etcd identity (its user name), or undefined. */
 export function identityProblem(node: string): string | undefined {
-  return node === ROOT ? 'is etcd\'s administrator user: a node by that name would get the admin\'s identity' : undefined;
+  if (node === ROOT) return 'is etcd\'s administrator user: a node by that name would get the admin\'s identity';
+  if (node === TURN_ISSUER) return 'is the TURN credential issuer\'s user: a node by that name would get its identity';
+  return undefined;
 }

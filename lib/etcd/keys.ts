@@ -8,8 +8,12 @@
 //   <prefix>/agents/<node>    the node's record (public key, endpoints), written by its
 //                             warren-agent under a lease (node-agent/signal)
 //   <prefix>/gateway/active   the SD-EWAN gateway election's key (node-agent/gateway)
+// and beside the prefix, where a node's read of <prefix>/ does not reach:
+//   <prefix>-credentials/<node>/turn   the node's expiring TURN credential, written by
+//                             the TURN credential issuer (lib/turn-credential.ts)
 // With etcd authentication on, a node's credential writes only agents/<itself> and, for a
-// gateway candidate, gateway/active; the rest is the admin's (configgen/admin/).
+// gateway candidate, gateway/active, and reads only its own credentials; the rest is the
+// admin's (configgen/admin/) and the issuer's.
 import { ConfigError } from '../errors.js';
 
 export interface KeyLayout {
@@ -20,7 +24,12 @@ export interface KeyLayout {
   hosts: string;
   agents: string;
   gateway: string;
+  /** Every node's credentials (the issuer's range). */
+  credentials: string;
   node(name: string): string;
+  /** One node's credentials (that node's read). */
+  credentialsOf(name: string): string;
+  turnCredential(name: string): string;
   agent(name: string): string;
   subnet(index: number, width: number): string;
   host(address: string): string;
@@ -44,6 +53,9 @@ export function keyLayout(prefixText: string): KeyLayout {
     hosts: `${prefix}/hosts/`,
     agents: `${prefix}/agents/`,
     gateway: `${prefix}/gateway/active`,
+    credentials: `${prefix}-credentials/`,
+    credentialsOf: (name) => `${prefix}-credentials/${name}/`,
+    turnCredential: (name) => `${prefix}-credentials/${name}/turn`,
     node: (name) => `${prefix}/nodes/${name}`,
     agent: (name) => `${prefix}/agents/${name}`,
     subnet: (index, width) => `${prefix}/subnets/${String(index).padStart(width, '0')}`,

@@ -1,6 +1,7 @@
 // Builders for the raw etcd requests the store sends, so that callers read as the
 // transaction they mean: If(missing(k)) Then(put(k, v)) Else(get(k)).
 import type { ICompare, IKeyValue, IRequestOp, IResponseOp } from 'etcd3';
+import { prefixEnd } from './keys.js';
 
 const b = (text: string) => Buffer.from(text, 'utf8');
 
@@ -27,6 +28,11 @@ export function putWithLease(key: string, value: string, lease: string): IReques
 
 export function del(key: string): IRequestOp {
   return { request_delete_range: { key: b(key) } };
+}
+
+/** Deletes every key starting with `prefix`. */
+export function delPrefix(prefix: string): IRequestOp {
+  return { request_delete_range: { key: b(prefix), range_end: b(prefixEnd(prefix)) } };
 }
 
 export function get(key: string): IRequestOp {

@@ -9,6 +9,7 @@ import { writeFileAtomic } from '../../lib/write-file.js';
 import { formatEndpoint, parseEndpoint, type Endpoint } from '../nat/stun-address.js';
 import type { TurnSnapshot } from '../nat/turn-client.js';
 import type { RelayLinkPort } from './relay-proxy.js';
+import { rotationAt, type TurnCredential } from '../../lib/turn-credential.js';
 
 export const RELAY_STATE_FILE = 'relay.json';
 
@@ -20,6 +21,12 @@ export interface RelayState {
   localPort: number;
   turn: TurnSnapshot;
   links: RelayLinkPort[];
+  /**
+   * With issued credentials, the one the allocation was made with: coturn takes its
+   * Refreshes only under that username, so the successor needs its password (the file is
+   * 0600, and the credential expires).
+   */
+  credential?: TurnCredential;
 }
 
 interface RelayStateDoc {
@@ -29,6 +36,7 @@ interface RelayStateDoc {
   relayed: string;
   channels: { channel: number; peer: string }[];
   links: { peer: string; port: number }[];
+  credential?: { password: string; issuedAt: string; expiresAt: string };
 }
 
 const isPort = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n > 0 && n < 65536;
@@ -47,6 +55,7 @@ export function formatRelayState(s: RelayState): string {
     relayed: formatEndpoint(s.turn.relayed),
     channels: s.turn.channels.map((c) => ({ channel: c.channel, peer: formatEndpoint(c.peer) })),
     links: s.links.map((l) => ({ peer: formatEndpoint(l.peer), port: l.port })),
+    ...(s.credential ? { credential: { password: s.credential.password, issuedAt: s.credential.issuedAt.toISOString(), expiresAt: s.credential.expiresAt.toISOString() } } : {}),
   };
   return JSON.stringify(doc, null, 2) + '\n';
 }
@@ -65,15 +74,30 @@ export function parseRelayState(text: string): RelayState | undefined {
       if (!isPort(l?.port)) throw new Error('link');
       return { peer: endpoint(l.peer), port: l.port };
     });
-    return { server: d.server, username: d.username, localPort: d.localPort, turn: { relayed: endpoint(d.relayed), channels }, links };
+    const credential = d.credential === undefined ? undefined : savedCredential(d.username, d.credential);
+    return { server: d.server, username: d.username, localPort: d.localPort, turn: { relayed: endpoint(d.relayed), channels }, links, ...(credential ? { credential } : {}) };
   } catch {
     return undefined;
   }
 }
 
-/** Pure: the saved state is for the configured TURN server and user. */
-export function relayStateFits(s: RelayState, server: Endpoint, username: string): boolean {
-  return s.server === formatEndpoint(server) && s.username === username;
+function savedCredential(username: string, c: unknown): TurnCredential {
+  const r = c as Record<string, unknown> | null;
+  if (typeof r?.password !== 'string' || typeof r.issuedAt !== 'string' || typeof r.expiresAt !== 'string') throw new Error('credential');
+  const issuedAt = new Date(r.issuedAt);
+  const expiresAt = new Date(r.expiresAt);
+  if (Number.isNaN(issuedAt.getTime()) || Number.isNaN(expiresAt.getTime())) throw new Error('credential');
+  return { username, password: r.password, issuedAt, expiresAt };
+}
+
+/**
+ * Pure: the saved allocation can be resumed under the configured TURN server and credentials:
+ * the same static user, or (issued) its own credential, not yet due for rotation.
+ */
+export function relayStateFits(s: RelayState, server: Endpoint, turn: { issued: false; username: string } | { issued: true; now: Date }): boolean {
+  if (s.server !== formatEndpoint(server)) return false;
+  if (!turn.issued) return s.credential === undefined && s.username === turn.username;
+  return s.credential !== undefined && turn.now < rotationAt(s.credential);
 }
 
 export function readRelayState(stateDir: string): RelayState | undefined {

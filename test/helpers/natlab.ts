@@ -98,6 +98,7 @@ export class NatLab {
     { address: TURN_ADDRESSES[1], port: STUN_ALT_PORT },
   ];
 
+  private turnSecret: string | undefined;
   private constructor() {}
 
   /** The internet router and coturn; destroys whatever it built if any step fails. */
@@ -175,6 +176,16 @@ export class NatLab {
     this.turnProcess = undefined;
   }
 
+  /**
+   * coturn's REST API from now on (use-auth-secret): only credentials derived from `secret`
+   * (lib/turn-credential.ts) and not yet expired are taken; the static user no longer is.
+   * Restarts coturn.
+   */
+  async useTurnSecret(secret: string): Promise<void> {
+    this.turnSecret = secret;
+    await this.restartCoturn();
+  }
+
   /** Stops coturn if it runs and starts it again: every allocation, permission and channel is gone. */
   async restartCoturn(): Promise<void> {
     await this.stopCoturn();
@@ -209,7 +220,8 @@ export class NatLab {
     const log = openSync(join(this.dir, 'turnserver.log'), 'a');
     const args = [
       '-n', ...TURN_ADDRESSES.flatMap((a) => ['--listening-ip', a]), '--listening-port', String(STUN_PORT),
-      '--lt-cred-mech', '--user', `${this.turn.username}:${this.turn.password}`, '--realm', this.turn.realm,
+      '--lt-cred-mech', ...(this.turnSecret ? ['--use-auth-secret', `--static-auth-secret=${this.turnSecret}`] : ['--user', `${this.turn.username}:${this.turn.password}`]),
+      '--realm', this.turn.realm,
       '--no-cli', '--no-tls', '--no-dtls', '--log-file=stdout', '--simple-log', '--verbose',
       '--pidfile', join(this.dir, 'turnserver.pid'), '--userdb', join(this.dir, 'turndb'),
     ];

@@ -98,7 +98,12 @@ describe('parseAgentConfig', () => {
     ].join('\n'), env);
     expect(c.nodeName).toBe('factory-gw');
     expect(c.etcd.endpoints).toEqual(['https://10.0.0.1:2379', 'https://10.0.0.2:2379']);
-    expect(c.turn).toEqual({ server: '192.0.2.10:3478', username: 'warren', password: undefined, passwordFile: '/etc/warren/turn' });
+    expect(c.turn).toEqual({ server: '192.0.2.10:3478', issued: false, username: 'warren', password: undefined, passwordFile: '/etc/warren/turn' });
+  });
+
+  it('takes issued TURN credentials (from etcd) instead of a static user', () => {
+    const c = parseAgentConfig('a.yaml', 'nodeName: n1\nturn: { server: "192.0.2.10:3478", issued: true }', env);
+    expect(c.turn).toEqual({ server: '192.0.2.10:3478', issued: true, username: undefined, password: undefined, passwordFile: undefined });
   });
 
   it.each([
@@ -109,6 +114,10 @@ describe('parseAgentConfig', () => {
     ['the probe port on the WireGuard port', 'listenPort: 5000\nprobePort: 5000', /probePort 5000 must differ from listenPort/],
     ['an interface name too long', 'interface: warren-overlay-01', /interface "warren-overlay-01" is longer than 15/],
     ['TURN without credentials', 'turn: { server: "192.0.2.10:3478", username: u }', /give exactly one of turn.password and turn.passwordFile/],
+    ['TURN without a user', 'turn: { server: "192.0.2.10:3478" }', /turn.username undefined is required unless turn.issued is true/],
+    ['issued TURN credentials with a static user too', 'turn: { server: "192.0.2.10:3478", issued: true, username: u }', /turn.username "u" cannot go with turn.issued: true/],
+    ['issued TURN credentials with a password file too', 'turn: { server: "192.0.2.10:3478", issued: true, passwordFile: /p }', /turn.passwordFile "\/p" cannot go with turn.issued: true/],
+    ['turn.issued as a string', 'turn: { server: "192.0.2.10:3478", issued: "yes" }', /turn.issued "yes" must be true or false/],
     ['an unknown TURN field', 'turn: { server: "192.0.2.10:3478", username: u, password: p, realm: r }', /unknown field turn.realm "r"/],
     ['a relative state dir', 'stateDir: var/lib/warren', /stateDir "var\/lib\/warren" must be an absolute path/],
     ['an MTU below IPv6 minimum', 'mtu: 1000', /mtu 1000 must be a whole number from 1280/],

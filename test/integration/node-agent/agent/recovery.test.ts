@@ -3,11 +3,11 @@
 // server that loses every allocation, and a direct link follows a NAT that rebinds the
 // node's WireGuard port to a new public port. Each test builds its own two sites: the
 // routers are rewritten.
-import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AgentLab, type AgentNode } from '../../../helpers/agent-lab.js';
 import { natRuleset, type Site, type SiteKind } from '../../../helpers/natlab.js';
 import { waitFor } from '../../../helpers/sh.js';
+import { seqPing } from '../../../helpers/seq-ping.js';
 import { DIRECT_KEEPALIVE_MS, DIRECT_LOST_MS, DIRECT_RETRY_MS, DIRECT_SUSPECT_MS } from '../../../../node-agent/engine/knobs.js';
 
 /** agent.ts: the public mapping is asked again this often. */
@@ -49,37 +49,6 @@ function pingLoop(from: AgentNode, to: string): { stop: () => Promise<{ sent: nu
     if (outageStart !== undefined) longestOutageMs = Math.max(longestOutageMs, Date.now() - outageStart);
   })();
   return { stop: async () => { running = false; await done; return { sent, lost, longestOutageMs, lostAt }; } };
-}
-
-/**
- * A continuous ping every `intervalMs` (iputils, in the node's namespace): the longest gap
- * is the longest run of unanswered sequence numbers times the interval, which a loop of
- * single pings with a 1 s timeout cannot resolve below a second.
- */
-function seqPing(from: AgentNode, to: string, intervalMs = 20): { answering: Promise<void>; stop: () => Promise<{ sent: number; answered: number; longestGapMs: number }> } {
-  const child = spawn('ip', ['netns', 'exec', from.site.host.name, 'ping', '-n', '-i', String(intervalMs / 1000), to], { stdio: ['ignore', 'pipe', 'ignore'] });
-  let out = '';
-  let answered!: () => void;
-  const answering = new Promise<void>((r) => (answered = r));
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-    if (out.includes('icmp_seq=')) answered();
-  });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  return {
-    answering,
-    stop: async () => {
-      child.kill('SIGINT');
-      await exited;
-      const seqs = [...out.matchAll(/icmp_seq=(\d+)/g)].map((m) => Number(m[1]));
-      const sent = Number(/(\d+) packets transmitted/.exec(out)?.[1] ?? NaN);
-      // Unanswered runs count at the end too (seq numbers start at 1).
-      const bounds = [...seqs, sent + 1];
-      let worst = 0;
-      for (let i = 1; i < bounds.length; i++) worst = Math.max(worst, bounds[i]! - bounds[i - 1]! - 1);
-      return { sent, answered: seqs.length, longestGapMs: worst * intervalMs };
-    },
-  };
 }
 
 /** Replaces the site's NAT router ruleset (the lab's own table) with `ruleset`. */

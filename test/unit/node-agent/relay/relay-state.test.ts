@@ -12,6 +12,12 @@ const state: RelayState = {
   links: [{ peer: { address: '192.0.2.10', port: 50002 }, port: 38001 }],
 };
 
+const issued: RelayState = {
+  ...state,
+  username: '1795950000:node-a',
+  credential: { username: '1795950000:node-a', password: 'c2VjcmV0', issuedAt: new Date('2026-11-29T12:00:00Z'), expiresAt: new Date('2026-11-29T13:00:00Z') },
+};
+
 describe('relay state', () => {
   it('reads back what it writes', () => {
     expect(parseRelayState(formatRelayState(state))).toEqual(state);
@@ -30,9 +36,23 @@ describe('relay state', () => {
   });
 
   it('fits only the TURN server and user it was made with', () => {
-    expect(relayStateFits(state, { address: '192.0.2.10', port: 3478 }, 'warren')).toBe(true);
-    expect(relayStateFits(state, { address: '192.0.2.11', port: 3478 }, 'warren')).toBe(false);
-    expect(relayStateFits(state, { address: '192.0.2.10', port: 3478 }, 'other')).toBe(false);
+    const fits = (s: RelayState, address: string, username: string) => relayStateFits(s, { address, port: 3478 }, { issued: false, username });
+    expect(fits(state, '192.0.2.10', 'warren')).toBe(true);
+    expect(fits(state, '192.0.2.11', 'warren')).toBe(false);
+    expect(fits(state, '192.0.2.10', 'other')).toBe(false);
+    // An allocation made with an issued credential is not the static user's.
+    expect(fits(issued, '192.0.2.10', issued.username)).toBe(false);
+  });
+
+  it('keeps an issued credential\'s password for the next agent, who resumes only before its rotation time', () => {
+    expect(parseRelayState(formatRelayState(issued))).toEqual(issued);
+    const fits = (now: string) => relayStateFits(issued, { address: '192.0.2.10', port: 3478 }, { issued: true, now: new Date(now) });
+    // Issued 12:00, expires 13:00: rotation due at 12:45.
+    expect(fits('2026-11-29T12:44:59Z')).toBe(true);
+    expect(fits('2026-11-29T12:45:00Z')).toBe(false);
+    expect(relayStateFits(state, { address: '192.0.2.10', port: 3478 }, { issued: true, now: new Date('2026-11-29T12:00:00Z') })).toBe(false);
+    const doc = JSON.parse(formatRelayState(issued)) as Record<string, unknown>;
+    expect(parseRelayState(JSON.stringify({ ...doc, credential: { password: 'p', issuedAt: 'never', expiresAt: 'x' } }))).toBeUndefined();
   });
 
   it('lives in the state directory, readable by root only; none is no state', () => {
