@@ -122,6 +122,14 @@ describe('TURN credentials issued per node', () => {
     expect(longestGapMs).toBeLessThan(5000);
     expect(lab.log(a)).toMatch(/moving the relay to a new TURN allocation/);
 
+    // A restarted agent resumes the allocation with the credential saved beside it (relay.json, 0600).
+    const relayBefore = (await lab.status(a)).relay;
+    await lab.stop(a);
+    await lab.start(a);
+    expect((await lab.status(a)).relay).toBe(relayBefore);
+    expect(lab.log(a)).toMatch(/resumed the previous agent's TURN allocation/);
+    await waitFor('a to reach b after its restart', () => lab!.ping(a, b.hostAddress, 1), 20_000, 200);
+
     // The issuer stops on SIGTERM.
     issuer.child.kill('SIGTERM');
     expect(await issuer.exited).toBe(143);
