@@ -9,7 +9,8 @@ import { charonPlugins } from '../../node-agent/gateway/charon.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Netns } from './netns.js';
-import { readIfExists, run, waitFor } from './sh.js';
+import { createCa, issueCertificate } from './pki.js';
+import { readIfExists, waitFor } from './sh.js';
 
 /** As the gateway's: kernel-libipsec, since this kernel has no ESP (node-agent/gateway/charon.ts says why each). */
 export const CHARON_PLUGINS = charonPlugins('libipsec');
@@ -127,20 +128,15 @@ export interface IkePki {
 /** A throwaway CA and one certificate per identity, RSA because charon here has no ECDSA. */
 export async function makeIkePki(ids: readonly string[]): Promise<IkePki> {
   const dir = mkdtempSync(join(tmpdir(), 'warren-ike-pki-'));
-  const p = (name: string): string => join(dir, name);
   const remove = (): void => rmSync(dir, { recursive: true, force: true });
   try {
-    await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=warren-test-ca',
-      '-keyout', p('ca.key'), '-out', p('ca.crt')]);
+    const ca = await createCa(dir, 'warren-test-ca', 'rsa');
     const identities = new Map<string, IkeIdentity>();
     for (const id of ids) {
-      await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${id}`, '-keyout', p(`${id}.key`), '-out', p(`${id}.csr`)]);
-      writeFileSync(p(`${id}.ext`), `subjectAltName=DNS:${id}\n`);
-      await run('openssl', ['x509', '-req', '-in', p(`${id}.csr`), '-CA', p('ca.crt'), '-CAkey', p('ca.key'), '-CAcreateserial',
-        '-days', '2', '-extfile', p(`${id}.ext`), '-out', p(`${id}.crt`)]);
-      identities.set(id, { id, certPem: readFileSync(p(`${id}.crt`), 'utf8'), keyPem: readFileSync(p(`${id}.key`), 'utf8') });
+      const own = await issueCertificate(dir, id, 'warren-test-ca', `subjectAltName=DNS:${id}`, 'rsa');
+      identities.set(id, { id, certPem: readFileSync(own.cert, 'utf8'), keyPem: readFileSync(own.key, 'utf8') });
     }
-    return { dir, caPem: readFileSync(p('ca.crt'), 'utf8'), identities, remove };
+    return { dir, caPem: readFileSync(ca.cert, 'utf8'), identities, remove };
   } catch (err) {
     remove();
     throw err;

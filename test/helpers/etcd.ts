@@ -3,7 +3,7 @@
 // stopped and started again on the same ports and data, to test what clients do while
 // it is gone.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,9 @@ export interface EtcdTls {
   caFile: string;
   certFile: string;
   keyFile: string;
+  /** etcdctl's own credential (dump, etcdctl): the server's when not given, enough while authentication is off. */
+  clientCertFile?: string;
+  clientKeyFile?: string;
 }
 
 export interface EtcdStartOptions {
@@ -123,7 +126,10 @@ export class EtcdServer {
 
   etcdctlArgs(): string[] {
     const args = [`--endpoints=${this.endpoint}`, '--dial-timeout=2s', '--command-timeout=5s'];
-    if (this.tls) args.push(`--cacert=${this.tls.caFile}`, `--cert=${this.tls.certFile}`, `--key=${this.tls.keyFile}`);
+    if (this.tls) {
+      const { caFile, certFile, keyFile, clientCertFile, clientKeyFile } = this.tls;
+      args.push(`--cacert=${caFile}`, `--cert=${clientCertFile ?? certFile}`, `--key=${clientKeyFile ?? keyFile}`);
+    }
     return args;
   }
 
@@ -140,59 +146,4 @@ export class EtcdServer {
     const b64 = (s: string) => Buffer.from(s, 'base64').toString('utf8');
     return new Map((doc.kvs ?? []).map((kv) => [b64(kv.key), b64(kv.value)]));
   }
-}
-
-export interface TestPki {
-  dir: string;
-  ca: string;
-  serverCert: string;
-  serverKey: string;
-  clientCert: string;
-  clientKey: string;
-  /** A client certificate from a CA etcd does not trust. */
-  rogueCert: string;
-  rogueKey: string;
-}
-
-/**
- * A certificate with CN=`name` signed by `signer` (whose .crt and .key are in `dir`), made
- * with openssl: `dir`/`name`.crt and .key. etcd with authentication on takes the CN as the
- * user name.
- */
-export async function issueCertificate(dir: string, name: string, signer: string, ext = 'extendedKeyUsage=clientAuth'): Promise<{ cert: string; key: string }> {
-  const p = (file: string) => join(dir, file);
-  await run('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', `/CN=${name}`,
-    '-keyout', p(`${name}.key`), '-out', p(`${name}.csr`)]);
-  writeFileSync(p(`${name}.ext`), `${ext}\n`);
-  await run('openssl', ['x509', '-req', '-in', p(`${name}.csr`), '-CA', p(`${signer}.crt`), '-CAkey', p(`${signer}.key`), '-CAcreateserial',
-    '-days', '2', '-extfile', p(`${name}.ext`), '-out', p(`${name}.crt`)]);
-  return { cert: p(`${name}.crt`), key: p(`${name}.key`) };
-}
-
-/** A CA, a server certificate for `serverAddresses`, and client certificates, made with openssl. */
-export async function makePki(serverAddresses: readonly string[] = ['127.0.0.1']): Promise<TestPki> {
-  const dir = mkdtempSync(join(tmpdir(), 'warren-pki-'));
-  const p = (name: string) => join(dir, name);
-  const openssl = (args: string[]) => run('openssl', args);
-  const ca = async (name: string) => {
-    await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-      '-subj', `/CN=${name}`, '-keyout', p(`${name}.key`), '-out', p(`${name}.crt`)]);
-  };
-  const leaf = (name: string, signer: string, ext: string) => issueCertificate(dir, name, signer, ext);
-  await ca('ca');
-  await ca('rogue-ca');
-  const sans = [...serverAddresses.map((a) => `IP:${a}`), 'DNS:localhost'].join(',');
-  await leaf('server', 'ca', `subjectAltName=${sans}\nextendedKeyUsage=serverAuth,clientAuth`);
-  await leaf('client', 'ca', 'extendedKeyUsage=clientAuth');
-  await leaf('rogue', 'rogue-ca', 'extendedKeyUsage=clientAuth');
-  return {
-    dir,
-    ca: p('ca.crt'),
-    serverCert: p('server.crt'),
-    serverKey: p('server.key'),
-    clientCert: p('client.crt'),
-    clientKey: p('client.key'),
-    rogueCert: p('rogue.crt'),
-    rogueKey: p('rogue.key'),
-  };
 }

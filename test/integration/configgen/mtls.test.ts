@@ -1,7 +1,8 @@
 // etcd with client-certificate authentication (certificates made with openssl): the
 // binary succeeds with the right certificates and fails clearly without them.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { EtcdServer, makePki, type TestPki } from '../../helpers/etcd.js';
+import { EtcdServer } from '../../helpers/etcd.js';
+import { makePki, type TestPki } from '../../helpers/pki.js';
 import { rmSync } from 'node:fs';
 import { configgen, NodeDirs, POOL, requireBinary } from './run.js';
 

@@ -5,7 +5,6 @@
 // another node's record, (c) release or overwrite another node's allocation, (d) change
 // the pool. (b), a record naming another node's subnet, is refused by its readers
 // (test/integration/node-agent/signal).
-import { rmSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EtcdRoleNotFoundError, EtcdUserNotFoundError } from 'etcd3';
 import { StorePermissionError, StoreRejectedError } from '../../../lib/etcd/errors.js';
@@ -13,17 +12,13 @@ import { EtcdLeases } from '../../../lib/etcd/lease.js';
 import { del, get, kvOf, missing, put, putWithLease, text } from '../../../lib/etcd/ops.js';
 import { keyLayout, prefixEnd } from '../../../lib/etcd/keys.js';
 import { EtcdStore } from '../../../lib/etcd/store.js';
-import { EtcdServer, issueCertificate, makePki, type TestPki } from '../../helpers/etcd.js';
+import { EtcdServer } from '../../helpers/etcd.js';
+import { EtcdIdentityPki, type Credential } from '../../helpers/pki.js';
 import type { RunResult } from '../../../lib/runner.js';
 import { configgen, NodeDirs, POOL, requireBinary } from './run.js';
 
-interface Credential {
-  cert: string;
-  key: string;
-}
-
 const keys = keyLayout('/warren');
-let pki: TestPki;
+let pki: EtcdIdentityPki;
 let etcd: EtcdServer;
 let root: Credential;
 let a: Credential;
@@ -34,17 +29,16 @@ let dirs: NodeDirs[] = [];
 
 beforeAll(async () => {
   requireBinary();
-  pki = await makePki();
-  // One at a time: openssl keeps the CA's serial number in a file.
-  root = await issueCertificate(pki.dir, 'root', 'ca');
-  a = await issueCertificate(pki.dir, 'a', 'ca');
-  b = await issueCertificate(pki.dir, 'b', 'ca');
-  c = await issueCertificate(pki.dir, 'c', 'ca');
-  etcd = await EtcdServer.start({ tls: { caFile: pki.ca, certFile: pki.serverCert, keyFile: pki.serverKey } });
+  pki = await EtcdIdentityPki.create();
+  root = pki.root;
+  a = await pki.issue('a');
+  b = await pki.issue('b');
+  c = await pki.issue('c');
+  etcd = await EtcdServer.start({ tls: pki.etcdTls });
 });
 afterAll(async () => {
   await etcd?.destroy();
-  if (pki) rmSync(pki.dir, { recursive: true, force: true });
+  pki?.destroy();
 });
 afterEach(() => {
   for (const s of stores) s.close();

@@ -16,7 +16,7 @@ import {
 } from '../../../../node-agent/gateway/scc/client.js';
 import { REGISTRATION_FILE, setupFromRegistration, setupFromScc } from '../../../../node-agent/gateway/scc/registration.js';
 import type { GatewaySettings } from '../../../../node-agent/config.js';
-import { makePki } from '../../../helpers/etcd.js';
+import { makePki } from '../../../helpers/pki.js';
 import { SccPki, SccServer } from '../../../helpers/sdewan/scc-server.js';
 import { run } from '../../../helpers/sh.js';
 
