@@ -5,14 +5,22 @@
 // 172.20.0.0/16: the lab's site LANs are 10.k.0.0/24 and must not overlap it. Two clusters
 // may share one NAT lab (SD-EWAN tests): the second gets its etcd on a public site of its
 // own, and leaves the lab to its owner.
+//
+// With `auth`, etcd serves TLS with client-certificate authentication and the lab follows
+// README's bootstrap (Security): a CA, the admin's certificate (CN=root, kept off the
+// nodes), `warren-configgen admin init` at creation, and per node a certificate of its own
+// (CN=its name, ca.crt/tls.crt/tls.key 0600 in its etcd/ directory) and `admin add-node
+// NAME` before its configgen runs; the node's configgen and agent get that certificate
+// and no other. Nodes are not gateway candidates then.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { execRunner } from '../../lib/runner.js';
+import { execRunner, type RunResult } from '../../lib/runner.js';
 import { formatEndpoint } from '../../node-agent/nat/stun-address.js';
 import { readStatus, type AgentStatus } from '../../node-agent/status.js';
 import { EtcdServer } from './etcd.js';
+import { EtcdIdentityPki, type NodeEtcdFiles } from './pki.js';
 import { NatLab, type Site, type SiteKind } from './natlab.js';
 import { run, waitFor } from './sh.js';
 
@@ -31,10 +39,17 @@ export interface AgentNode {
   socket: string;
   hostAddress: string;
   podSubnet: string;
+  /** The node's own etcd credential, with authentication on. */
+  etcd: NodeEtcdFiles | undefined;
   /** warren-configgen's arguments (run in the node's namespace) and what it printed. */
   configgen: { args: string[]; output: string };
   process: ChildProcess | undefined;
   exited: Promise<void>;
+}
+
+export interface AgentLabOptions {
+  /** etcd with TLS, client-certificate authentication and one identity per node (see the top of this file). */
+  auth?: boolean;
 }
 
 export class AgentLab {
@@ -42,24 +57,47 @@ export class AgentLab {
   /** Interface names are unique across the labs of this process: wireguard-go's sockets share one directory. */
   private static labs = 0;
   private readonly number = AgentLab.labs++;
-  private constructor(readonly lab: NatLab, readonly etcd: EtcdServer, readonly dir: string, private readonly ownsLab: boolean) {}
+  private constructor(readonly lab: NatLab, readonly etcd: EtcdServer, readonly dir: string, private readonly ownsLab: boolean,
+    /** etcd's CA and the admin's certificate, with authentication on. */
+    readonly pki: EtcdIdentityPki | undefined) {}
 
   /** A cluster on a NAT lab of its own, or on `shared` (which the caller destroys, after this cluster). */
-  static async create(shared?: NatLab): Promise<AgentLab> {
+  static async create(shared?: NatLab, options: AgentLabOptions = {}): Promise<AgentLab> {
     const lab = shared ?? await NatLab.create();
     let etcd: EtcdServer | undefined;
+    let pki: EtcdIdentityPki | undefined;
+    const dir = mkdtempSync(join(tmpdir(), 'warren-agentlab-'));
     try {
-      if (shared) {
-        const site = await lab.addSite('public');
-        etcd = await EtcdServer.start({ host: site.publicAddress, netns: site.host.name });
-      } else {
-        etcd = await EtcdServer.start({ host: ETCD_ADDRESS, netns: lab.turnNs.name });
-      }
+      const site = shared ? await lab.addSite('public') : undefined;
+      const host = site?.publicAddress ?? ETCD_ADDRESS;
+      if (options.auth) pki = await EtcdIdentityPki.create([host]);
+      etcd = await EtcdServer.start({ host, netns: site?.host.name ?? lab.turnNs.name, tls: pki?.etcdTls });
+      const agents = new AgentLab(lab, etcd, dir, !shared, pki);
+      if (pki) await agents.admin(['init', '--pod-cidr', POOL.podCIDR, '--node-bits', String(POOL.nodeBits), '--host-cidr', POOL.hostCIDR]);
+      return agents;
     } catch (err) {
+      await etcd?.destroy();
+      pki?.destroy();
+      rmSync(dir, { recursive: true, force: true });
       if (!shared) await lab.destroy();
       throw err;
     }
-    return new AgentLab(lab, etcd, mkdtempSync(join(tmpdir(), 'warren-agentlab-')), !shared);
+  }
+
+  /** `warren-configgen admin ARGS` with the admin's certificate (CN=root), run beside etcd; throws on a non-zero exit. */
+  async admin(args: readonly string[]): Promise<string> {
+    if (!this.pki) throw new Error('the lab\'s etcd runs without authentication: there is no admin');
+    const flags = ['--etcd-endpoints', this.etcd.endpoint, '--etcd-cacert', this.pki.ca, '--etcd-cert', this.pki.root.cert,
+      '--etcd-key', this.pki.root.key, '--etcd-timeout', '20s'];
+    return run('ip', ['netns', 'exec', this.etcd.netns!, WARREN_CONFIGGEN, 'admin', ...args, ...flags]);
+  }
+
+  /** etcdctl run on the node with the node's own certificate (authentication on); the exit status is the caller's to check. */
+  etcdctlAs(node: AgentNode, args: readonly string[]): Promise<RunResult> {
+    if (!node.etcd) throw new Error(`${node.name} has no etcd credential of its own: the lab's etcd runs without authentication`);
+    const { caFile, certFile, keyFile } = node.etcd;
+    return node.site.host.exec('etcdctl', [`--endpoints=${this.etcd.endpoint}`, '--dial-timeout=2s', '--command-timeout=5s',
+      `--cacert=${caFile}`, `--cert=${certFile}`, `--key=${keyFile}`, ...args], { allowFailure: true, env: { ETCDCTL_API: '3' } });
   }
 
   /** Merges `fields` into the node's agent config (top level), e.g. a gateway section. */
@@ -78,10 +116,14 @@ export class AgentLab {
     const extra = beforeConfiggen ? await beforeConfiggen(site) : [];
     const dir = join(this.dir, name);
     mkdirSync(join(dir, 'net.d'), { recursive: true });
+    // README's bootstrap: the node's own certificate on the node, then the admin adds it.
+    const etcdFiles = this.pki ? await this.pki.installFor(name, join(dir, 'etcd')) : undefined;
+    if (etcdFiles) await this.admin(['add-node', name]);
+    const etcdFlags = etcdFiles ? ['--etcd-cacert', etcdFiles.caFile, '--etcd-cert', etcdFiles.certFile, '--etcd-key', etcdFiles.keyFile] : [];
     const configgenArgs = [
       '--node-name', name, '--pod-cidr', POOL.podCIDR, '--node-bits', String(POOL.nodeBits), '--host-cidr', POOL.hostCIDR,
       '--etcd-endpoints', this.etcd.endpoint, '--etcd-timeout', '20s', '--state-dir', dir, '--cni-conf-dir', join(dir, 'net.d'),
-      '--mtu', String(POOL.mtu), '--log-file', join(dir, 'cni.log'), '--ipam-data-dir', join(dir, 'ipam'), ...extra,
+      '--mtu', String(POOL.mtu), '--log-file', join(dir, 'cni.log'), '--ipam-data-dir', join(dir, 'ipam'), ...etcdFlags, ...extra,
     ];
     const configgenOutput = (await site.host.exec(WARREN_CONFIGGEN, configgenArgs)).stdout.trim();
     const allocation = JSON.parse(readFileSync(join(dir, 'node.json'), 'utf8')) as { hostAddress: string; podSubnet: string };
@@ -91,12 +133,13 @@ export class AgentLab {
     const { turn, stunServers } = this.lab;
     writeFileSync(join(dir, 'agent.yaml'), JSON.stringify({
       nodeName: name, etcdEndpoints: this.etcd.endpoint, etcdTimeoutSeconds: 20, stateDir: dir, interface: ifname,
+      ...(etcdFiles ? { etcdCACert: etcdFiles.caFile, etcdCert: etcdFiles.certFile, etcdKey: etcdFiles.keyFile } : {}),
       listenPort: 51820, probePort: 51821, stunServers: stunServers.slice(0, 2).map(formatEndpoint),
       turn: { server: formatEndpoint(turn.server), username: turn.username, password: turn.password },
       statusSocket: socket, reconcileSeconds: 5,
     }, null, 2), { mode: 0o600 }); // the TURN password inline: the agent refuses it readable by others
     const node: AgentNode = { name, kind, site, dir, ifname, socket, hostAddress: allocation.hostAddress, podSubnet: allocation.podSubnet,
-      configgen: { args: configgenArgs, output: configgenOutput }, process: undefined, exited: Promise.resolve() };
+      etcd: etcdFiles, configgen: { args: configgenArgs, output: configgenOutput }, process: undefined, exited: Promise.resolve() };
     this.nodes.push(node);
     return node;
   }
@@ -151,6 +194,7 @@ export class AgentLab {
     for (const n of this.nodes) await run('pkill', ['-f', `wireguard-go -f ${n.ifname}$`], { allowFailure: true });
     for (const n of this.nodes) await execRunner('rm', ['-f', `/var/run/wireguard/${n.ifname}.sock`], { allowFailure: true });
     await this.etcd.destroy();
+    this.pki?.destroy();
     if (this.ownsLab) await this.lab.destroy();
     rmSync(this.dir, { recursive: true, force: true });
   }

@@ -3,7 +3,9 @@
 // connected or not, direct or relayed, and the time to the first packet. Direct wherever
 // a direct path can exist (one side public or full cone, or both sides mapping
 // endpoint-independently); relayed only where it cannot (a symmetric NAT facing anything
-// but a public address or a full cone).
+// but a public address or a full cone). etcd authentication is on, as README's bootstrap
+// sets it up: every node's configgen and agent hold only that node's own certificate, so
+// the matrix is what honest nodes get with node identities enforced.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SiteKind } from '../../../helpers/natlab.js';
 import { AgentLab, type AgentNode } from '../../../helpers/agent-lab.js';
@@ -22,7 +24,7 @@ const byKind = new Map<SiteKind, AgentNode[]>();
 let startedAt = 0;
 
 beforeAll(async () => {
-  lab = await AgentLab.create();
+  lab = await AgentLab.create(undefined, { auth: true });
   for (const kind of KINDS) byKind.set(kind, [await lab.addNode(kind), await lab.addNode(kind)]);
   startedAt = Date.now();
   await Promise.all(lab.nodes.map((n) => lab.start(n)));
