@@ -7,8 +7,11 @@
 #   1. builds the binaries (if dist/bin lacks them) and the warren-node image
 #   2. creates a kind cluster with no default CNI and podSubnet 10.244.0.0/16
 #   3. installs and starts Open vSwitch inside each kind node (Warren expects OVS on the host)
-#   4. starts etcd with mTLS as a container on the `kind` Docker network
-#   5. loads the image into the nodes, creates the etcd client Secret, applies warren.yaml
+#   4. starts etcd with mTLS as a container on the `kind` Docker network, and sets up the
+#      node identities as README's bootstrap says: `warren-configgen admin init` and
+#      `admin add-node NODE` (run from the image with the admin's certificate, CN=root),
+#      each node's own certificate (CN = its name) in its /etc/warren/etcd
+#   5. loads the image into the nodes, applies warren.yaml
 #
 # Usage (from anywhere; Linux, same architecture as the nodes, Node >= 20.12):
 #   daemonset/kind.sh            create everything
@@ -85,8 +88,9 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout "${certs}/ca.key" -out "${cert
   -subj "/CN=${CLUSTER}-etcd-ca" 2>/dev/null
 issue server "${ETCD_NAME}" "subjectAltName=DNS:${ETCD_NAME},DNS:localhost,IP:127.0.0.1
 extendedKeyUsage=serverAuth"
-issue client warren-node "extendedKeyUsage=clientAuth"
-chmod 0644 "${certs}"/*.key   # read by etcd's user inside its container; throwaway dev PKI
+issue root root "extendedKeyUsage=clientAuth"          # the admin's: stays off the nodes
+for node in "${nodes[@]}"; do issue "node-${node}" "${node}" "extendedKeyUsage=clientAuth"; done
+chmod 0644 "${certs}"/*.key   # read by etcd's and configgen's users inside their containers; throwaway dev PKI
 docker rm -f "${ETCD_NAME}" >/dev/null 2>&1 || true
 docker run -d --name "${ETCD_NAME}" --network kind --restart unless-stopped \
   -v "${certs}:/certs:ro" "${ETCD_IMAGE}" etcd --name "${ETCD_NAME}" --data-dir /var/lib/etcd \
@@ -94,12 +98,31 @@ docker run -d --name "${ETCD_NAME}" --network kind --restart unless-stopped \
   --cert-file /certs/server.crt --key-file /certs/server.key \
   --trusted-ca-file /certs/ca.crt --client-cert-auth >/dev/null
 
+log "Node identities in etcd: admin init, then add-node for each node (README, Security)"
+admin() {
+  docker run --rm --network kind -v "${certs}:/certs:ro" --entrypoint /warren/bin/warren-configgen "${IMAGE}" admin "$@" \
+    --etcd-endpoints "https://${ETCD_NAME}:2379" --etcd-cacert /certs/ca.crt --etcd-cert /certs/root.crt --etcd-key /certs/root.key \
+    --etcd-timeout 30s
+}
+# As warren.yaml's ConfigMap. Run again until etcd answers: init brings etcd to the stated state.
+tries=0
+until admin init --pod-cidr 10.244.0.0/16 --node-bits 8 --host-cidr 10.10.0.0/16; do
+  ((++tries < 30)) || die "admin init failed 30 times: is ${ETCD_NAME} running? (docker logs ${ETCD_NAME})"
+  sleep 1
+done
+for node in "${nodes[@]}"; do
+  admin add-node "${node}"
+  # The node's own certificate only, where the DaemonSet's hostPath takes it from.
+  docker exec "${node}" install -d -m 0700 /etc/warren/etcd
+  docker cp "${certs}/ca.crt" "${node}:/etc/warren/etcd/ca.crt"
+  docker cp "${certs}/node-${node}.crt" "${node}:/etc/warren/etcd/tls.crt"
+  docker cp "${certs}/node-${node}.key" "${node}:/etc/warren/etcd/tls.key"
+  docker exec "${node}" chmod 0600 /etc/warren/etcd/ca.crt /etc/warren/etcd/tls.crt /etc/warren/etcd/tls.key
+done
+
 log "Loading ${IMAGE} into the nodes and applying daemonset/warren.yaml"
 kind load docker-image "${IMAGE}" --name "${CLUSTER}"
 "${KUBECTL[@]}" create namespace warren-system --dry-run=client -o yaml | "${KUBECTL[@]}" apply -f -
-"${KUBECTL[@]}" -n warren-system create secret generic warren-etcd-certs \
-  --from-file=ca.crt="${certs}/ca.crt" --from-file=tls.crt="${certs}/client.crt" --from-file=tls.key="${certs}/client.key" \
-  --dry-run=client -o yaml | "${KUBECTL[@]}" apply -f -
 placeholder='https://etcd.example.internal:2379'
 grep -q "${placeholder}" daemonset/warren.yaml || die "warren.yaml no longer holds ${placeholder}: update this script"
 sed "s|${placeholder}|https://${ETCD_NAME}:2379|" daemonset/warren.yaml | "${KUBECTL[@]}" apply -f -

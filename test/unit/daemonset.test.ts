@@ -29,6 +29,21 @@ describe('daemonset/warren.yaml', () => {
     expect(agent.env.some((e: { name: string; valueFrom?: unknown }) => e.name === 'NODE_NAME' && e.valueFrom)).toBe(true);
   });
 
+  it('gives configgen and the agent the node\'s own etcd credential, from the host\'s /etc/warren/etcd: no Secret shared by every node', () => {
+    const pod = docs.find((d) => d?.kind === 'DaemonSet')!.spec.template.spec;
+    expect(pod.volumes.find((v: { name: string }) => v.name === 'etcd-certs')).toEqual({ name: 'etcd-certs', hostPath: { path: '/etc/warren/etcd', type: 'Directory' } });
+    expect(pod.volumes.filter((v: { secret?: { secretName: string } }) => v.secret).map((v: { secret: { secretName: string } }) => v.secret.secretName)).toEqual(['warren-turn']);
+    const mounted = (name: string) => [...pod.initContainers, ...pod.containers].find((c: { name: string }) => c.name === name)
+      .volumeMounts.find((m: { name: string }) => m.name === 'etcd-certs');
+    for (const name of ['configgen', 'agent']) expect(mounted(name)).toEqual({ name: 'etcd-certs', mountPath: '/etc/warren/etcd', readOnly: true });
+    const configgen = pod.initContainers.find((c: { name: string }) => c.name === 'configgen');
+    expect((configgen.args as string[]).filter((a) => a.startsWith('--etcd-c') || a.startsWith('--etcd-k')))
+      .toEqual(['--etcd-cacert=/etc/warren/etcd/ca.crt', '--etcd-cert=/etc/warren/etcd/tls.crt', '--etcd-key=/etc/warren/etcd/tls.key']);
+    const cm = docs.find((d) => d?.kind === 'ConfigMap');
+    const config = parseAgentConfig('warren-config/agent.yaml', cm!.data['agent.yaml'], { NODE_NAME: 'worker-1' });
+    expect(config.etcd).toMatchObject({ caFile: '/etc/warren/etcd/ca.crt', certFile: '/etc/warren/etcd/tls.crt', keyFile: '/etc/warren/etcd/tls.key' });
+  });
+
   it('rolls out by surging: the new pod starts beside the old one, which goes once the new agent answers', () => {
     const ds = docs.find((d) => d?.kind === 'DaemonSet')!;
     expect(ds.spec.updateStrategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import YAML from 'yaml';
 import { formatEndpoint } from '../../../node-agent/nat/stun-address.js';
 import { EtcdServer } from '../etcd.js';
-import { makePki, type TestPki } from '../pki.js';
+import { EtcdIdentityPki } from '../pki.js';
 import { NatLab, type SiteKind } from '../natlab.js';
 import { run, waitFor } from '../sh.js';
 import { importImages, startContainerd } from './containerd.js';
@@ -56,7 +56,7 @@ export class KubeCluster {
   manifest = '';
   private sysctls = new Map<string, string>();
 
-  private constructor(readonly tools: KubeTools, readonly lab: NatLab, readonly pki: TestPki, readonly etcd: EtcdServer, readonly dir: string) {}
+  private constructor(readonly tools: KubeTools, readonly lab: NatLab, readonly pki: EtcdIdentityPki, readonly etcd: EtcdServer, readonly dir: string) {}
 
   get cp(): ClusterNode {
     return this.nodes[0]!;
@@ -71,8 +71,14 @@ export class KubeCluster {
     const lab = await NatLab.create();
     let cluster: KubeCluster | undefined;
     try {
-      const pki = await makePki([ETCD_ADDRESS]);
-      const etcd = await EtcdServer.start({ host: ETCD_ADDRESS, netns: lab.turnNs.name, tls: { caFile: pki.ca, certFile: pki.serverCert, keyFile: pki.serverKey } });
+      const pki = await EtcdIdentityPki.create([ETCD_ADDRESS]);
+      let etcd: EtcdServer;
+      try {
+        etcd = await EtcdServer.start({ host: ETCD_ADDRESS, netns: lab.turnNs.name, tls: pki.etcdTls });
+      } catch (err) {
+        pki.destroy();
+        throw err;
+      }
       cluster = new KubeCluster(tools, lab, pki, etcd, mkdtempSync(join(tmpdir(), 'warren-kube-')));
       for (const k of KUBELET_SYSCTLS) cluster.sysctls.set(k, (await run('sysctl', ['-n', k])).trim());
       cluster.manifest = readManifest({
@@ -115,11 +121,10 @@ export class KubeCluster {
 
   /** Steps 2 to 4: allocation (node.json only: the DaemonSet writes the conflist) and the systemd-style agent. */
   private async bootstrapOverlay(node: ClusterNode): Promise<void> {
-    const etcdDir = join(node.root, 'etc-warren', 'etcd');
-    mkdirSync(etcdDir, { recursive: true });
-    copyFileSync(this.pki.ca, join(etcdDir, 'ca.crt'));
-    copyFileSync(this.pki.clientCert, join(etcdDir, 'tls.crt'));
-    copyFileSync(this.pki.clientKey, join(etcdDir, 'tls.key'));
+    // The node's own certificate (CN = its name) in /etc/warren/etcd, where the DaemonSet's
+    // hostPath takes it from. etcd's authentication stays off here (the NAT matrix and the
+    // agents' identity test run with it on).
+    await this.pki.installFor(node.name, join(node.root, 'etc-warren', 'etcd'));
     await this.configgen(node, ['--no-conflist', '--node-name', node.name,
       '--pod-cidr', configValue(this.manifest, 'pod-cidr'), '--node-bits', configValue(this.manifest, 'node-bits'),
       '--host-cidr', configValue(this.manifest, 'host-cidr')]);
@@ -194,11 +199,9 @@ export class KubeCluster {
     return JSON.parse(await this.kubectl([...args, '-o', 'json'])) as T;
   }
 
-  /** The secrets warren.yaml asks for, then the manifest itself. */
+  /** The Secret warren.yaml asks for (the etcd credentials are each node's own, on the host), then the manifest itself. */
   async applyWarren(manifest = this.manifest): Promise<void> {
     await this.kubectl(['apply', '-f', '-'], manifest.split('\n---\n').find((d) => d.includes('kind: Namespace')) ?? '');
-    await this.kubectl(['-n', 'warren-system', 'create', 'secret', 'generic', 'warren-etcd-certs', `--from-file=ca.crt=${this.pki.ca}`,
-      `--from-file=tls.crt=${this.pki.clientCert}`, `--from-file=tls.key=${this.pki.clientKey}`]);
     await this.kubectl(['-n', 'warren-system', 'create', 'secret', 'generic', 'warren-turn', `--from-literal=password=${this.lab.turn.password}`]);
     await this.kubectl(['apply', '-f', '-'], manifest);
   }
@@ -209,7 +212,7 @@ export class KubeCluster {
     await this.etcd.destroy().catch((e: unknown) => errors.push(e));
     await this.lab.destroy().catch((e: unknown) => errors.push(e));
     for (const [k, v] of this.sysctls) await run('sysctl', ['-qw', `${k}=${v}`]).catch((e: unknown) => errors.push(e));
-    rmSync(this.pki.dir, { recursive: true, force: true });
+    this.pki.destroy();
     rmSync(this.dir, { recursive: true, force: true });
     if (errors.length) throw new Error(`tearing the cluster down: ${errors.map(String).join('; ')}`);
   }
