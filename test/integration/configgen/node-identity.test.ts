@@ -130,13 +130,14 @@ describe('node identities in etcd', () => {
     expect(first.stderr).toBe('');
     expect(first.stdout).toBe('pool 10.244.0.0/16 nodeBits 8, host CIDR 10.10.0.0/16: stored at /warren/pool\n' +
       'etcd user root with role root: created\n' +
+      'etcd user warren-turn-issuer with role warren-turn-issuer (reads /warren/nodes/, writes /warren-credentials/): created\n' +
       'etcd authentication: turned on; each node now needs `warren-configgen admin add-node NAME` and a client certificate with CN=NAME\n');
     const before = await state();
     const again = await admin(['init', ...POOL]);
     expect(again.exitCode, again.stderr).toBe(0);
-    expect(again.stdout).toMatch(/: already stored at \/warren\/pool\netcd user root with role root: unchanged\netcd authentication: already on;/);
+    expect(again.stdout).toMatch(/: already stored at \/warren\/pool\netcd user root with role root: unchanged\netcd user warren-turn-issuer with role warren-turn-issuer \(reads \/warren\/nodes\/, writes \/warren-credentials\/\): unchanged\netcd authentication: already on;/);
     expect(await state()).toEqual(before);
-    expect(before).toMatchObject({ users: [['root', ['root']]], kvs: [['/warren/pool', '{"podCIDR":"10.244.0.0/16","nodeBits":8,"hostCIDR":"10.10.0.0/16"}']] });
+    expect(before).toMatchObject({ users: [['root', ['root']], ['warren-turn-issuer', ['warren-turn-issuer']]], kvs: [['/warren/pool', '{"podCIDR":"10.244.0.0/16","nodeBits":8,"hostCIDR":"10.10.0.0/16"}']] });
     // On: a certificate no user is named after may not even read.
     await refused(storeAs(c).range({ key: Buffer.from(keys.pool) }));
     const other = await admin(['init', '--pod-cidr', '10.244.0.0/16', '--node-bits', '6']);
@@ -148,19 +149,19 @@ describe('node identities in etcd', () => {
     expect(first.exitCode, first.stderr).toBe(0);
     expect(first.stderr).toBe('');
     expect(first.stdout).toMatch(/^a: pod subnet 10\.244\.\d+\.0\/24, gateway 10\.244\.\d+\.1, host address 10\.10\.\d+\.\d+ \(newly allocated\)\n/);
-    expect(first.stdout.split('\n')[1]).toBe('a: etcd user a created, role warren-node-a created: read /warren/*; read-write /warren/agents/a, /warren/gateway/active');
+    expect(first.stdout.split('\n')[1]).toBe('a: etcd user a created, role warren-node-a created: read /warren/*, /warren-credentials/a/*; read-write /warren/agents/a, /warren/gateway/active');
     // b is a candidate at first, then not: the second add-node takes the gateway key away.
     expect((await admin(['add-node', 'b', '--gateway-candidate'])).exitCode).toBe(0);
     const demoted = await admin(['add-node', 'b']);
     expect(demoted.exitCode, demoted.stderr).toBe(0);
-    expect(demoted.stdout).toMatch(/\(already allocated\)\nb: etcd user b unchanged, role warren-node-b updated: read \/warren\/\*; read-write \/warren\/agents\/b\n$/);
+    expect(demoted.stdout).toMatch(/\(already allocated\)\nb: etcd user b unchanged, role warren-node-b updated: read \/warren\/\*, \/warren-credentials\/b\/\*; read-write \/warren\/agents\/b\n$/);
 
     const before = await state();
     expect(before).toMatchObject({
       users: expect.arrayContaining([['a', ['warren-node-a']], ['b', ['warren-node-b']]]),
       roles: expect.arrayContaining([
-        ['warren-node-a', ['Read /warren/ /warren0', 'Readwrite /warren/agents/a ', 'Readwrite /warren/gateway/active ']],
-        ['warren-node-b', ['Read /warren/ /warren0', 'Readwrite /warren/agents/b ']],
+        ['warren-node-a', ['Read /warren-credentials/a/ /warren-credentials/a0', 'Read /warren/ /warren0', 'Readwrite /warren/agents/a ', 'Readwrite /warren/gateway/active ']],
+        ['warren-node-b', ['Read /warren-credentials/b/ /warren-credentials/b0', 'Read /warren/ /warren0', 'Readwrite /warren/agents/b ']],
       ]),
     });
     for (const args of [['add-node', 'a', '--gateway-candidate'], ['add-node', 'b']]) {
