@@ -14,6 +14,7 @@ import { readSecretFile } from '../lib/secret-file.js';
 import { authOffWarning, etcdAuthEnabled } from '../lib/etcd/auth-status.js';
 import type { Socket } from 'node:dgram';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { errorMessage } from '../lib/errors.js';
 import { EtcdStore } from '../lib/etcd/store.js';
 import { ipJson, type IpAddrLink } from '../lib/ip.js';
@@ -193,6 +194,11 @@ export class Agent {
       relay: this.relay,
       punchTtl: this.punchTtl ?? 2,
       onChange: () => this.requestReconcile(),
+      onPath: (p) => {
+        // The engine's clock is performance.now(): its `since`, on the wall clock.
+        const since = p.since === undefined ? undefined : new Date(Date.now() - (performance.now() - p.since)).toISOString();
+        this.log('info', 'peer path', { peer: p.node, ...peerPath(p), endpoint: p.endpoint, since });
+      },
       onError: (err) => this.log('warn', 'path engine', { error: errorMessage(err) }),
       relayedBefore: readRelayedPeers(c.stateDir),
       onSuspect: (peer) => {

@@ -10,7 +10,7 @@ import { systemTimers, type TimerHandle, type Timers } from '../nat/timers.js';
 import type { NodeRecord } from '../signal/record.js';
 import { peerCandidates } from './candidates.js';
 import type { CheckSuccess } from './checks.js';
-import { ENGINE_TICK_MS, HANDSHAKE_STAGGER_MS, RELAY_RETRY_MS } from './knobs.js';
+import { ENGINE_TICK_MS, FIRST_ENDPOINT_HOLD_MS, RELAY_RETRY_MS } from './knobs.js';
 import { relayLinkFailed, relayLinkOpened, relayLost, stepPath, type NoPathReason, type PathAction, type PathState, type PeerCandidates } from './path.js';
 
 /** What the engine needs of the Prober. */
@@ -49,6 +49,8 @@ export interface EngineOptions {
   now?: () => number;
   /** desiredEndpoints() changed: reconcile WireGuard. */
   onChange: () => void;
+  /** A peer's phase or endpoint changed (told once per change, as it happens: when a path was chosen goes in the log). */
+  onPath?: (peer: PeerStatus) => void;
   /** A direct peer stopped answering its keepalive check: this node's NAT may have rebound (the agent asks STUN, rate-limited). */
   onSuspect?: (peerNode: string) => void;
   /** Failures of background actions (a punch the socket refused, a relay link that could not open). */
@@ -79,7 +81,7 @@ interface Peer {
   candidates: PeerCandidates;
   state?: PathState;
   endpoint?: string;
-  /** A first endpoint held back (HANDSHAKE_STAGGER_MS) so that the two WireGuards' first handshakes do not cross. */
+  /** A first endpoint held back (FIRST_ENDPOINT_HOLD_MS) so that the two WireGuards' first handshakes do not cross. */
   held?: { endpoint: string; until: number };
   /** The peer relay address the endpoint goes through, when it is a relay link. */
   relayLink?: Endpoint;
@@ -97,6 +99,7 @@ export class Engine {
   private stopped = false;
   private tokens = 0;
   private notified = desiredKey(new Map());
+  private readonly reported = new Map<string, string>();
   private readonly relayedBefore: Set<string>;
 
   constructor(private readonly o: EngineOptions) {
@@ -270,7 +273,7 @@ export class Engine {
       peer.held = undefined;
       peer.endpoint = endpoint;
     } else {
-      peer.held = { endpoint, until: peer.held?.until ?? this.now() + HANDSHAKE_STAGGER_MS };
+      peer.held = { endpoint, until: peer.held?.until ?? this.now() + FIRST_ENDPOINT_HOLD_MS };
     }
   }
 
@@ -279,13 +282,29 @@ export class Engine {
     peer.relayLink = undefined;
   }
 
+  private reportPaths(): void {
+    if (!this.o.onPath) return;
+    for (const p of this.status()) {
+      const key = `${p.phase} ${p.endpoint ?? '-'}`;
+      if (p.phase === 'new' || this.reported.get(p.node) === key) continue;
+      this.reported.set(p.node, key);
+      try {
+        this.o.onPath(p);
+      } catch (err) {
+        this.o.onError?.(err);
+      }
+    }
+  }
+
   private remove(peer: Peer): void {
+    this.reported.delete(peer.node);
     this.peers.delete(peer.node);
     this.o.checks.forget(peer.node);
     this.dropRelayLink(peer);
   }
 
   private notifyIfChanged(): void {
+    this.reportPaths();
     const key = desiredKey(this.desiredEndpoints());
     if (key === this.notified) return;
     this.notified = key;
@@ -297,7 +316,7 @@ export class Engine {
   }
 }
 
-/** Pure: of two nodes about to give WireGuard their first endpoint for each other, the one whose name sorts first does it at once (HANDSHAKE_STAGGER_MS). */
+/** Pure: of two nodes about to give WireGuard their first endpoint for each other, the one whose name sorts first does it at once (FIRST_ENDPOINT_HOLD_MS). */
 export function givesFirstEndpointFirst(selfNode: string, peerNode: string): boolean {
   return selfNode < peerNode;
 }

@@ -82,15 +82,17 @@ export const PUNCH_TTL_MIN = 2;
 export const PUNCH_TTL_MAX = 8;
 
 /**
- * Checks succeed on both sides within a round trip of each other, so both agents would
- * hand WireGuard its first endpoint for a peer at about the same moment, and both
- * WireGuards would send a handshake initiation before receiving the other's. Each then
- * drops the other's response (one handshake slot per peer: receiving an initiation
- * replaces the one sent) and both retry 5 s later, often crossing again (seen in the lab:
- * about one start in six, for 6 s or more). So the node whose name sorts first gives its
- * first endpoint at once; the other holds its own back this long, and by then normally
- * has the session the first one started. Covers a decision skew of a tick plus a round
- * trip up to ~100 ms; a longer path only risks a crossing, which WireGuard's jittered
- * retry still resolves.
+ * Both agents decide a path for each other at about the same moment (checks succeed
+ * within a round trip; each gives up on direct after its own 4 s), and a WireGuard given
+ * a first endpoint sends a handshake initiation at once. Two initiations that cross leave
+ * both sides responders, each having dropped the other's response (one handshake slot
+ * per peer: receiving an initiation replaces the one sent), and no data flows until one
+ * retries 5 s later (seen on relayed pairs: first packet 5, 10, 15 s late). So only the
+ * node whose name sorts first hands WireGuard its first endpoint at once. The other holds
+ * its own back this long: its WireGuard answers the first node's initiation from
+ * wherever it arrives (roaming sets the endpoint) and never starts a handshake of its
+ * own meanwhile. The hold is relative to this node's own decision, so it must outlast
+ * the skew between the two decisions; when the first node never initiates (it has no
+ * path of its own yet), this node's WireGuard starts after the hold.
  */
-export const HANDSHAKE_STAGGER_MS = 200;
+export const FIRST_ENDPOINT_HOLD_MS = 1_000;

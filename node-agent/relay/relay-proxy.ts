@@ -5,10 +5,29 @@
 // receives from a peer's relay address reaches WireGuard from that peer's local socket.
 // WireGuard's roaming then points its endpoint at that socket by itself, so both ends
 // end up relayed even when only one of them decided to relay.
+//
+// A handshake initiation is sent again every INITIATION_RESEND_MS until the peer answers
+// (a response, cookie or data comes back on the link) or INITIATION_RESEND_FOR_MS pass.
+// The first one often arrives before the peer has opened its own link, and the peer's
+// TURN server drops what it has no permission for: WireGuard itself would try again only
+// 5 s later. A copy that arrives after the original is refused by the peer's WireGuard as
+// a replay (the same timestamp), which changes nothing.
 import { createSocket, type Socket } from 'node:dgram';
 import { formatEndpoint, type Endpoint } from '../nat/stun-address.js';
 import type { TurnData } from '../nat/turn-client.js';
 import { bindSocket, LOOPBACK } from '../nat/udp.js';
+import { systemTimers, type TimerHandle, type Timers } from '../nat/timers.js';
+
+export const INITIATION_RESEND_MS = 250;
+export const INITIATION_RESEND_FOR_MS = 2_000;
+
+/** WireGuard's message type: its first byte, followed by three zero bytes. */
+const WG_HANDSHAKE_INITIATION = 1;
+const WG_INITIATION_LENGTH = 148;
+
+function wireguardType(data: Buffer): number | undefined {
+  return data.length >= 4 && data[1] === 0 && data[2] === 0 && data[3] === 0 ? data[0] : undefined;
+}
 
 /** What the proxy needs of a TURN allocation (TurnClient has it). */
 export interface Relay {
@@ -39,6 +58,8 @@ interface Link {
   ready: Promise<void>;
   toPeerBytes: number;
   fromPeerBytes: number;
+  /** The initiation being sent again until the peer answers. */
+  resend?: { timer: TimerHandle; until: number };
 }
 
 /** Bytes through the relay, added to by every proxy given it: outlives a replaced allocation. */
@@ -58,6 +79,7 @@ export interface RelayProxyOptions {
   ports?: readonly RelayLinkPort[];
   /** A link was opened or closed (the agent saves ports() for its successor). */
   onLinks?: () => void;
+  timers?: Timers;
 }
 
 
@@ -67,8 +89,10 @@ export class RelayProxy {
   private closed = false;
 
   private readonly preferred: Map<string, number>;
+  private readonly timers: Timers;
 
   constructor(private readonly o: RelayProxyOptions) {
+    this.timers = o.timers ?? systemTimers;
     this.preferred = new Map((o.ports ?? []).map((l) => [formatEndpoint(l.peer), l.port]));
     this.unsubscribe = o.relay.onData((d) => void this.fromRelay(d));
   }
@@ -96,6 +120,7 @@ export class RelayProxy {
     const link = this.links.get(key);
     if (!link) return;
     this.links.delete(key);
+    this.stopResend(link);
     link.socket.close();
     this.o.onLinks?.();
   }
@@ -109,7 +134,10 @@ export class RelayProxy {
   close(): void {
     this.closed = true;
     this.unsubscribe();
-    for (const l of this.links.values()) l.socket.close();
+    for (const l of this.links.values()) {
+      this.stopResend(l);
+      l.socket.close();
+    }
     this.links.clear();
   }
 
@@ -128,9 +156,8 @@ export class RelayProxy {
       socket.on('message', (data, from) => {
         // Only WireGuard on this node may use the link.
         if (from.address !== LOOPBACK || from.port !== this.o.wgPort) return;
-        link.toPeerBytes += data.length;
-        if (this.o.traffic) this.o.traffic.sentBytes += data.length;
-        this.o.relay.send(peer, data).catch((err: unknown) => this.o.onError?.(err));
+        this.toPeer(link, data);
+        if (wireguardType(data) === WG_HANDSHAKE_INITIATION && data.length === WG_INITIATION_LENGTH) this.resendUntilAnswered(link, data);
       });
       // A permission is per IP address; the channel saves 32 bytes a packet over Send indications.
       await this.o.relay.createPermission([peer]);
@@ -157,6 +184,35 @@ export class RelayProxy {
     }
     link.fromPeerBytes += d.data.length;
     if (this.o.traffic) this.o.traffic.receivedBytes += d.data.length;
+    // Any WireGuard message from the peer (its own initiation included: ours was then
+    // superseded) ends the resending.
+    if (wireguardType(d.data) !== undefined) this.stopResend(link);
     link.socket.send(d.data, this.o.wgPort, LOOPBACK, (err) => err && this.o.onError?.(err));
+  }
+
+  private toPeer(link: Link, data: Buffer): void {
+    link.toPeerBytes += data.length;
+    if (this.o.traffic) this.o.traffic.sentBytes += data.length;
+    this.o.relay.send(link.peer, data).catch((err: unknown) => this.o.onError?.(err));
+  }
+
+  private resendUntilAnswered(link: Link, initiation: Buffer): void {
+    this.stopResend(link);
+    const until = this.timers.now() + INITIATION_RESEND_FOR_MS;
+    const again = (): void => {
+      if (this.closed || this.links.get(formatEndpoint(link.peer)) !== link || this.timers.now() >= until) {
+        link.resend = undefined;
+        return;
+      }
+      this.toPeer(link, initiation);
+      link.resend = { timer: this.timers.setTimeout(again, INITIATION_RESEND_MS), until };
+    };
+    link.resend = { timer: this.timers.setTimeout(again, INITIATION_RESEND_MS), until };
+  }
+
+  private stopResend(link: Link): void {
+    if (!link.resend) return;
+    this.timers.clearTimeout(link.resend.timer);
+    link.resend = undefined;
   }
 }

@@ -182,6 +182,16 @@ export class AgentLab {
     }
   }
 
+  /** When (ms since the epoch) the node's agent first chose `path` for `peer`: its "peer path" log line's `since`. */
+  pathChosenAt(node: AgentNode, peer: string, path: string): number | undefined {
+    for (const line of this.log(node).split('\n')) {
+      if (!line.includes('"peer path"')) continue;
+      const j = JSON.parse(line) as { msg: string; peer?: string; path?: string; since?: string };
+      if (j.msg === 'peer path' && j.peer === peer && j.path === path && j.since) return Date.parse(j.since);
+    }
+    return undefined;
+  }
+
   /** One ping from the node to an address, over whatever path the agents chose. */
   async ping(from: AgentNode, to: string, timeoutSeconds = 1): Promise<boolean> {
     const r = await from.site.host.exec('ping', ['-c', '1', '-W', String(timeoutSeconds), to], { allowFailure: true });

@@ -277,7 +277,7 @@ describe('Engine', () => {
     engine.stop();
   });
 
-  it('as the node whose name sorts last, holds its first endpoint for a peer back HANDSHAKE_STAGGER_MS, and no later one', async () => {
+  it('as the node whose name sorts last, holds its first endpoint for a peer back FIRST_ENDPOINT_HOLD_MS, and no later one', async () => {
     const timers = new FakeTimers();
     const checks = new FakeChecks(timers);
     const engine = new Engine({ selfNode: 'z', prober: new FakeProber(timers), checks, relay: new FakeRelay(), punchTtl: TTL, timers, onChange: () => {} });
@@ -286,7 +286,7 @@ describe('Engine', () => {
     await timers.advance(K.PUNCH_SETTLE_MS + 50);
     expect(engine.status()[0]).toMatchObject({ phase: 'direct', endpoint: undefined });
     const decided = engine.status()[0]!.since!;
-    await timers.advance(decided + K.HANDSHAKE_STAGGER_MS - timers.now() - 1);
+    await timers.advance(decided + K.FIRST_ENDPOINT_HOLD_MS - timers.now() - 1);
     expect(engine.desiredEndpoints().get(b.publicKey)).toBeUndefined();
     await timers.advance(50);
     expect(engine.desiredEndpoints().get(b.publicKey)).toBe(bReflexive);
@@ -298,6 +298,24 @@ describe('Engine', () => {
     await timers.advance(K.PUNCH_SETTLE_MS + 100);
     expect(engine.status()[0]!.phase).toBe('direct');
     expect(engine.desiredEndpoints().get(b.publicKey)).toBe(ep(moved));
+    engine.stop();
+  });
+
+  it('tells each change of a peer\'s phase or endpoint once, as it happens, the held endpoint when given', async () => {
+    const timers = new FakeTimers();
+    const checks = new FakeChecks(timers);
+    const told: string[] = [];
+    const engine = new Engine({
+      selfNode: 'z', prober: new FakeProber(timers), checks, relay: new FakeRelay(), punchTtl: TTL, timers, onChange: () => {},
+      onPath: (p) => told.push(`${p.node} ${p.phase} ${p.endpoint ?? '-'} @${p.since}`),
+    });
+    checks.reachable.add(bReflexive);
+    engine.setPeers(peers(b));
+    await timers.advance(K.PUNCH_SETTLE_MS + K.FIRST_ENDPOINT_HOLD_MS + 500);
+    const direct = engine.status()[0]!.since;
+    expect(told).toEqual(['b punching - @0', `b checking - @${K.PUNCH_SETTLE_MS}`, `b direct - @${direct}`, `b direct ${bReflexive} @${direct}`]);
+    await timers.advance(5_000);
+    expect(told).toHaveLength(4);
     engine.stop();
   });
 

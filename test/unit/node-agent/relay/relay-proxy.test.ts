@@ -4,8 +4,9 @@ import { createSocket, type Socket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { formatEndpoint, type Endpoint } from '../../../../node-agent/nat/stun-address.js';
 import type { TurnData } from '../../../../node-agent/nat/turn-client.js';
-import { RelayProxy, type Relay } from '../../../../node-agent/relay/relay-proxy.js';
+import { INITIATION_RESEND_FOR_MS, INITIATION_RESEND_MS, RelayProxy, type Relay } from '../../../../node-agent/relay/relay-proxy.js';
 import { waitFor } from '../../../helpers/sh.js';
+import { FakeTimers } from '../nat/fake-net.js';
 
 class FabricRelay implements Relay {
   readonly permissions = new Set<string>();
@@ -86,6 +87,63 @@ describe('RelayProxy', () => {
     expect(proxyA.stats()).toEqual([{ peerRelay: '192.0.2.10:50002', localEndpoint: `127.0.0.1:${toB.port}`, toPeerBytes: 20, fromPeerBytes: 18 }]);
     expect(trafficA).toEqual({ sentBytes: 1020, receivedBytes: 2018 });
     expect(errors).toEqual([]);
+  });
+
+  it('sends a handshake initiation again until the peer answers: the first one met no permission on the peer\'s side', async () => {
+    const fabric = new Map<string, FabricRelay>();
+    // Two TURN servers: B's allocation takes nothing from A's address until B opens its link.
+    const relayA = new FabricRelay({ address: '192.0.2.10', port: 50001 }, fabric);
+    const relayB = new FabricRelay({ address: '198.51.100.20', port: 50002 }, fabric);
+    const wgA = await wgStandIn();
+    const wgB = await wgStandIn();
+    const proxyA = new RelayProxy({ relay: relayA, wgPort: wgA.port });
+    const proxyB = new RelayProxy({ relay: relayB, wgPort: wgB.port });
+    proxies.push(proxyA, proxyB);
+    const sentByA: Buffer[] = [];
+    const send = relayA.send.bind(relayA);
+    relayA.send = async (p, d) => {
+      sentByA.push(d);
+      await send(p, d);
+    };
+    const initiation = Buffer.concat([Buffer.from([1, 0, 0, 0]), Buffer.alloc(144, 7)]);
+    const toB = endpointOf(await proxyA.endpointFor(relayB.relayed));
+    wgA.socket.send(initiation, toB.port, toB.address);
+    await waitFor('A to relay the initiation', () => sentByA.length === 1);
+    expect(wgB.received).toEqual([]); // dropped: no permission on B's allocation yet
+
+    // B decides to relay a moment later; the next copy of the initiation gets through.
+    const t0 = Date.now();
+    const back = endpointOf(await proxyB.endpointFor(relayA.relayed));
+    await waitFor('B to receive the initiation', () => wgB.received.length >= 1, 2_000, 10);
+    expect(Date.now() - t0).toBeLessThan(INITIATION_RESEND_MS + 200);
+    expect(wgB.received[0]).toEqual(initiation);
+
+    // B's answer ends the copies: none after it.
+    wgB.socket.send(Buffer.concat([Buffer.from([2, 0, 0, 0]), Buffer.alloc(88)]), back.port, back.address);
+    await waitFor('A to receive the response', () => wgA.received.length === 1);
+    const copies = sentByA.length;
+    await new Promise((r) => setTimeout(r, INITIATION_RESEND_MS * 3));
+    expect(sentByA.length).toBe(copies);
+  });
+
+  it('stops sending an unanswered initiation again after INITIATION_RESEND_FOR_MS, and never copies other messages', async () => {
+    const fabric = new Map<string, FabricRelay>();
+    const relayA = new FabricRelay({ address: '192.0.2.10', port: 50001 }, fabric);
+    const wgA = await wgStandIn();
+    const timers = new FakeTimers();
+    const proxyA = new RelayProxy({ relay: relayA, wgPort: wgA.port, timers });
+    proxies.push(proxyA);
+    const sent: Buffer[] = [];
+    relayA.send = async (_p, d) => void sent.push(d);
+    const link = endpointOf(await proxyA.endpointFor({ address: '198.51.100.20', port: 50002 }));
+    wgA.socket.send(Buffer.concat([Buffer.from([4, 0, 0, 0]), Buffer.alloc(60)]), link.port, link.address); // data
+    wgA.socket.send(Buffer.concat([Buffer.from([1, 0, 0, 0]), Buffer.alloc(144)]), link.port, link.address);
+    await waitFor('both relayed', () => sent.length === 2);
+    await timers.advance(INITIATION_RESEND_FOR_MS * 3);
+    expect(timers.pending).toBe(0);
+    const initiations = sent.filter((d) => d[0] === 1).length;
+    expect(sent.filter((d) => d[0] === 4)).toHaveLength(1);
+    expect(initiations).toBe(INITIATION_RESEND_FOR_MS / INITIATION_RESEND_MS); // the original and 7 copies
   });
 
   it('ignores datagrams on a link from anything but the local WireGuard port', async () => {
