@@ -13,10 +13,15 @@ const NO_PATH: Record<NoPathReason, string> = {
   'relay-link-not-open': 'no direct path, and the relay link is not open yet',
 };
 
-/** The engine's phase, with the reason in words when it is none; "unknown" for a peer the engine has not seen yet. */
-export function peerPath(engine: Pick<EnginePeer, 'phase' | 'reason'> | undefined): { path: string; reason?: string } {
+/**
+ * The engine's phase, with the reason in words when it is none and what the endpoint is
+ * when direct (`via`: lan, host, reflexive, peer-reflexive); "unknown" for a peer the
+ * engine has not seen yet.
+ */
+export function peerPath(engine: Pick<EnginePeer, 'phase' | 'reason' | 'via'> | undefined): { path: string; reason?: string; via?: string } {
   if (!engine) return { path: 'unknown' };
-  return engine.reason ? { path: engine.phase, reason: NO_PATH[engine.reason] } : { path: engine.phase };
+  if (engine.reason) return { path: engine.phase, reason: NO_PATH[engine.reason] };
+  return engine.via ? { path: engine.phase, via: engine.via } : { path: engine.phase };
 }
 
 function pathLabel(phase: string): PathLabel {

@@ -33,6 +33,8 @@ export interface PeerStatus {
   path: string;
   /** Why there is no path, when path is none. */
   reason?: string;
+  /** When path is direct, what the endpoint is: lan (the peer's LAN address), host (its own public address), reflexive (its NAT's mapping), peer-reflexive. */
+  via?: string;
   endpoint: string | undefined;
   lastHandshake: string | undefined;
   rxBytes: number;
@@ -120,7 +122,7 @@ export function formatStatus(s: AgentStatus, now = new Date()): string {
     ...gatewayLines(s.gateway, now),
   ];
   const rows = [['PEER', 'PATH', 'ENDPOINT', 'HANDSHAKE', 'RX', 'TX', '']];
-  for (const p of s.peers) rows.push([p.node, p.path, p.endpoint ?? '-', ago(p.lastHandshake, now), bytes(p.rxBytes), bytes(p.txBytes), p.reason ?? '']);
+  for (const p of s.peers) rows.push([p.node, p.via ? `${p.path} (${p.via})` : p.path, p.endpoint ?? '-', ago(p.lastHandshake, now), bytes(p.rxBytes), bytes(p.txBytes), p.reason ?? '']);
   return [...head, '', ...(s.peers.length ? table(rows) : ['no peers yet'])].join('\n') + '\n';
 }
 

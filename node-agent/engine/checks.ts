@@ -27,7 +27,7 @@ import {
 } from '../nat/stun.js';
 import { systemTimers, type Timers } from '../nat/timers.js';
 import type { UdpPort } from '../nat/udp.js';
-import { CHECK_ANSWER_WINDOW_MS, TRIGGERED_CHECK_HOLDOFF_MS } from './knobs.js';
+import { CHECK_ANSWER_WINDOW_MS, DIRECT_LOST_MS, TRIGGERED_CHECK_HOLDOFF_MS } from './knobs.js';
 
 /** The latest answered check toward a peer: where it went (WireGuard's endpoint for that peer) and when the answer came. */
 export interface CheckSuccess {
@@ -92,7 +92,8 @@ export class Checks {
   private readonly pending = new Map<string, Pending>();
   /** When a check last went to peer+endpoint, for the triggered-check holdoff. */
   private readonly lastSent = new Map<string, number>();
-  private readonly successes = new Map<string, CheckSuccess>();
+  /** Per peer, the latest answer from each endpoint that answered (a peer has a handful of candidates). */
+  private readonly successes = new Map<string, Map<string, CheckSuccess>>();
   private readonly count: ChecksCounters = { sent: 0, triggered: 0, answered: 0, served: 0, notForUs: 0, notStun: 0, malformed: 0, sendErrors: 0 };
   private closed = false;
 
@@ -102,13 +103,21 @@ export class Checks {
     this.unsubscribe = o.port.onMessage((data, from) => this.receive(data, from));
   }
 
-  /** Sends one check to each endpoint; answers show up in lastSuccess(peerNode). */
+  /** Sends one check to each endpoint; answers show up in successesOf(peerNode) and lastSuccess(peerNode). */
   check(peerNode: string, endpoints: readonly Endpoint[]): void {
     for (const e of endpoints) this.send(peerNode, e);
   }
 
+  /** The latest answer from the peer, whichever endpoint it came from. */
   lastSuccess(peerNode: string): CheckSuccess | undefined {
-    return this.successes.get(peerNode);
+    let latest: CheckSuccess | undefined;
+    for (const s of this.successes.get(peerNode)?.values() ?? []) if (!latest || s.at >= latest.at) latest = s;
+    return latest;
+  }
+
+  /** The latest answer from each of the peer's endpoints that answered (candidates.ts's preferredSuccess chooses). */
+  successesOf(peerNode: string): CheckSuccess[] {
+    return [...this.successes.get(peerNode)?.values() ?? []];
   }
 
   /** Drops what is known of a peer that left: a later answer from it counts as not for us. */
@@ -189,9 +198,9 @@ export class Checks {
     this.o.port.send(answer, from).catch(() => this.count.sendErrors++);
     const now = this.now();
     const last = this.lastSent.get(`${names.from}|${formatEndpoint(from)}`);
-    const ok = this.successes.get(names.from);
+    const ok = this.successes.get(names.from)?.get(formatEndpoint(from));
     const recent = (last !== undefined && now - last < TRIGGERED_CHECK_HOLDOFF_MS)
-      || (ok !== undefined && sameEndpoint(ok.endpoint, from) && now - ok.at < TRIGGERED_CHECK_HOLDOFF_MS);
+      || (ok !== undefined && now - ok.at < TRIGGERED_CHECK_HOLDOFF_MS);
     if (recent) return;
     this.count.triggered++;
     this.send(names.from, from);
@@ -208,6 +217,11 @@ export class Checks {
     }
     this.pending.delete(id);
     this.count.answered++;
-    this.successes.set(p.peer, { endpoint: p.endpoint, at: this.now() });
+    let ofPeer = this.successes.get(p.peer);
+    if (!ofPeer) this.successes.set(p.peer, ofPeer = new Map());
+    const now = this.now();
+    // Answers older than a direct path lives without one count for nothing: forgotten.
+    for (const [key, s] of ofPeer) if (now - s.at >= DIRECT_LOST_MS) ofPeer.delete(key);
+    ofPeer.set(formatEndpoint(p.endpoint), { endpoint: p.endpoint, at: now });
   }
 }

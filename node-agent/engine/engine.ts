@@ -8,7 +8,7 @@
 import { sameEndpoint, type Endpoint } from '../nat/stun-address.js';
 import { systemTimers, type TimerHandle, type Timers } from '../nat/timers.js';
 import type { NodeRecord } from '../signal/record.js';
-import { peerCandidates } from './candidates.js';
+import { endpointKind, peerCandidates, preferredSuccess, type EndpointKind } from './candidates.js';
 import type { CheckSuccess } from './checks.js';
 import { ENGINE_TICK_MS, FIRST_ENDPOINT_HOLD_MS, RELAY_RETRY_MS } from './knobs.js';
 import { relayLinkFailed, relayLinkOpened, relayLost, stepPath, type NoPathReason, type PathAction, type PathState, type PeerCandidates } from './path.js';
@@ -21,7 +21,8 @@ export interface EngineProber {
 /** What the engine needs of Checks. */
 export interface EngineChecks {
   check(peerNode: string, endpoints: readonly Endpoint[]): void;
-  lastSuccess(peerNode: string): CheckSuccess | undefined;
+  /** The latest answer from each endpoint of the peer that answered. */
+  successesOf(peerNode: string): CheckSuccess[];
   forget(peerNode: string): void;
 }
 
@@ -73,6 +74,8 @@ export interface PeerStatus {
   reason?: NoPathReason;
   /** Whether the endpoint given to WireGuard is a relay link. */
   relayed: boolean;
+  /** What the direct endpoint is (the peer's LAN address, its NAT's mapping...), in phase direct. */
+  via?: EndpointKind;
 }
 
 interface Peer {
@@ -167,6 +170,7 @@ export class Engine {
     return [...this.peers.values()].sort((a, b) => (a.node < b.node ? -1 : 1)).map((p) => ({
       node: p.node, publicKey: p.publicKey, phase: p.state?.phase ?? 'new', endpoint: p.endpoint, since: p.state?.since, relayed: p.relayLink !== undefined && p.endpoint !== undefined,
       ...(p.state?.phase === 'none' ? { reason: p.state.reason } : {}),
+      ...(p.state?.phase === 'direct' ? { via: endpointKind(p.candidates, p.state.endpoint) } : {}),
     }));
   }
 
@@ -201,7 +205,9 @@ export class Engine {
 
   private step(peer: Peer): void {
     const now = this.now();
-    const lastSuccess = this.o.checks.lastSuccess(peer.node);
+    // Of the endpoints that answered, the one path.ts sees as the latest success: the
+    // peer's own address (its LAN address) before one through a NAT (candidates.ts).
+    const lastSuccess = preferredSuccess(this.o.checks.successesOf(peer.node), peer.candidates, now);
     const { state, actions } = stepPath(peer.state, {
       now, peer: peer.candidates, ownRelay: !this.relay ? 'none' : now < peer.relayBlockedUntil ? 'blocked' : 'ready', ...(lastSuccess ? { lastSuccess } : {}),
       ...(peer.state === undefined && this.relayedBefore.has(peer.node) ? { wasRelayed: true } : {}),

@@ -14,6 +14,8 @@ export interface PeerCandidates {
   fingerprint: string;
   /** Where the peer's WireGuard port may be reached directly (local and reflexive). */
   direct: Endpoint[];
+  /** Which of `direct` are the peer's own addresses ("ip:port"), the rest being its NAT's mapping (candidates.ts). */
+  local?: string[];
   /** The peer's TURN relay address, if it has one. */
   relay?: Endpoint;
 }

@@ -52,6 +52,13 @@ export interface AgentLabOptions {
   auth?: boolean;
 }
 
+/** The site as seen from its host number `host`: that host is its `host` and `hostAddress`. */
+function onHost(site: Site, host: number): Site {
+  const h = site.lan[host];
+  if (!h) throw new Error(`site ${site.index} has no host ${host} (it has ${site.lan.length})`);
+  return { ...site, host: h.host, hostAddress: h.address };
+}
+
 export class AgentLab {
   readonly nodes: AgentNode[] = [];
   /** Interface names are unique across the labs of this process: wireguard-go's sockets share one directory. */
@@ -109,10 +116,13 @@ export class AgentLab {
   /**
    * A site of `kind` with its node allocated by warren-configgen; the agent is not started
    * yet. `beforeConfiggen` may prepare the node first (e.g. start its OVS) and return extra
-   * configgen flags.
+   * configgen flags. `on`: no new site, the node is host number `host` of an existing one
+   * (NatLab.addSite's `hosts`); the node's `site` then has that host as its `host`.
    */
-  async addNode(kind: SiteKind, name = `n${this.nodes.length + 1}`, beforeConfiggen?: (site: Site) => Promise<string[]>): Promise<AgentNode> {
-    const site = await this.lab.addSite(kind);
+  async addNode(kind: SiteKind, name = `n${this.nodes.length + 1}`, beforeConfiggen?: (site: Site) => Promise<string[]>,
+    options: { on?: { site: Site; host: number } } = {}): Promise<AgentNode> {
+    const site = options.on ? onHost(options.on.site, options.on.host) : await this.lab.addSite(kind);
+    if (site.kind !== kind) throw new Error(`host ${options.on!.host} is on a ${site.kind} site, not ${kind}`);
     const extra = beforeConfiggen ? await beforeConfiggen(site) : [];
     const dir = join(this.dir, name);
     mkdirSync(join(dir, 'net.d'), { recursive: true });

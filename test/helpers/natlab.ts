@@ -41,6 +41,25 @@ export interface Site {
   routers: Netns[];
   /** A datagram sent with this TTL leaves every router of the site and dies at the internet router. */
   ttlDyingInInternet: number;
+  /** Every host of the site's LAN, `host` first (SiteOptions.hosts). */
+  lan: { host: Netns; address: string }[];
+}
+
+export interface SiteOptions {
+  /**
+   * Hosts on the site's LAN (10.k.0.2, .3, ...; default 1). With more than one, the LAN is
+   * a switch (a bridge in a namespace of its own, `s<k>l`) between the router and the
+   * hosts, so traffic between two hosts never enters the router. Not for 'public'.
+   */
+  hosts?: number;
+  /**
+   * The home router hairpins (NAT loopback): a host's packet to the router's public address
+   * and a port another host is mapped to reaches that host, its source masqueraded to the
+   * router's LAN address, as routers with "NAT loopback" do. Without it (the default) such
+   * a packet ends at the router (nothing listens: port unreachable). Not for 'public' or
+   * 'double-nat' (the carrier NAT would have to hairpin too).
+   */
+  hairpin?: boolean;
 }
 
 export interface TurnAccount {
@@ -67,10 +86,27 @@ const DROP_UNSOLICITED = `
   chain input { type filter hook input priority filter; policy accept; iifname "wan" ct state != { established, related } counter drop; }
   chain forward { type filter hook forward priority filter; policy accept; iifname "wan" ct state != { established, related } counter drop; }`;
 
-/** Pure: the nftables ruleset of one NAT router. `inside` is the one host a full cone forwards to. */
-export function natRuleset(kind: 'full-cone' | 'home-router' | 'masquerade' | 'symmetric' | 'carrier', inside: string): string {
+/**
+ * Pure: the nftables rules of a hairpinning router. Every UDP mapping the router makes
+ * toward the WAN is learned (public port -> inside address and port, in a map that
+ * forgets after conntrack's UDP stream timeout) by a chain after the masquerade; a LAN
+ * packet to the router's public address and a learned port is DNATed to that host and
+ * masqueraded back to the router's LAN address, so the reply comes back through it.
+ */
+export function hairpinRules(o: { lan: string; publicAddress: string }): { prerouting: string; postrouting: string; chains: string } {
+  return {
+    prerouting: `iifname "lan" ip daddr ${o.publicAddress} meta l4proto udp dnat ip to udp dport map @hairpin;`,
+    postrouting: `oifname "lan" ct status dnat ip saddr ${o.lan} masquerade;`,
+    chains: `map hairpin { type inet_service : ipv4_addr . inet_service; flags dynamic, timeout; timeout 180s; }
+  chain hairpin_learn { type filter hook postrouting priority srcnat + 10; policy accept; oifname "wan" meta l4proto udp ct direction original update @hairpin { ct reply proto-dst : ct original ip saddr . ct original proto-src }; }`,
+  };
+}
+
+/** Pure: the nftables ruleset of one NAT router. `inside` is the one host a full cone forwards to; `hairpin` adds NAT loopback (hairpinRules). */
+export function natRuleset(kind: 'full-cone' | 'home-router' | 'masquerade' | 'symmetric' | 'carrier', inside: string, hairpin?: { lan: string; publicAddress: string }): string {
   const masquerade = kind === 'symmetric' ? 'masquerade fully-random' : 'masquerade';
-  const postrouting = `chain postrouting { type nat hook postrouting priority srcnat; policy accept; oifname "wan" ${masquerade}; }`;
+  const loop = hairpin && hairpinRules(hairpin);
+  const postrouting = `chain postrouting { type nat hook postrouting priority srcnat; policy accept; oifname "wan" ${masquerade}; ${loop?.postrouting ?? ''} }`;
   const extra = {
     'full-cone': `chain prerouting { type nat hook prerouting priority dstnat; policy accept; iifname "wan" meta l4proto udp dnat to ${inside}; }`,
     'home-router': DROP_UNSOLICITED,
@@ -78,7 +114,11 @@ export function natRuleset(kind: 'full-cone' | 'home-router' | 'masquerade' | 's
     symmetric: DROP_UNSOLICITED,
     carrier: DROP_UNSOLICITED,
   }[kind];
-  return `table ip natlab {\n  ${postrouting}\n  ${extra}\n}\n`;
+  if (!loop) return `table ip natlab {\n  ${postrouting}\n  ${extra}\n}\n`;
+  // A full cone has a prerouting chain of its own: the hairpin rule goes first in it.
+  const prerouting = kind === 'full-cone' ? extra.replace('policy accept; ', `policy accept; ${loop.prerouting} `)
+    : `chain prerouting { type nat hook prerouting priority dstnat; policy accept; ${loop.prerouting} }\n  ${extra}`;
+  return `table ip natlab {\n  ${postrouting}\n  ${prerouting}\n  ${loop.chains}\n}\n`;
 }
 
 export class NatLab {
@@ -120,7 +160,11 @@ export class NatLab {
     return lab;
   }
 
-  async addSite(kind: SiteKind): Promise<Site> {
+  async addSite(kind: SiteKind, options: SiteOptions = {}): Promise<Site> {
+    const hosts = options.hosts ?? 1;
+    if (!Number.isInteger(hosts) || hosts < 1 || hosts > 200) throw new Error(`hosts must be 1 to 200, not ${hosts}`);
+    if (kind === 'public' && (hosts > 1 || options.hairpin)) throw new Error('a public site is one host on the internet: no LAN, no router to hairpin');
+    if (kind === 'double-nat' && options.hairpin) throw new Error('hairpin is not modelled behind a carrier NAT');
     const index = ++this.sites;
     if (index > MAX_SITES) throw new Error(`the lab holds at most ${MAX_SITES} sites`);
     const wan = wanAddresses(index);
@@ -129,7 +173,7 @@ export class NatLab {
     await run('ip', ['-n', this.internet.name, 'addr', 'add', `${wan.internet}/30`, 'dev', `s${index}`]);
     await run('ip', ['-n', edge.name, 'addr', 'add', `${wan.site}/30`, 'dev', kind === 'public' ? 'eth0' : 'wan']);
     await run('ip', ['-n', edge.name, 'route', 'add', 'default', 'via', wan.internet]);
-    if (kind === 'public') return { kind, index, host: edge, hostAddress: wan.site, publicAddress: wan.site, routers: [], ttlDyingInInternet: 1 };
+    if (kind === 'public') return { kind, index, host: edge, hostAddress: wan.site, publicAddress: wan.site, routers: [], ttlDyingInInternet: 1, lan: [{ host: edge, address: wan.site }] };
 
     const routers = [edge];
     let home = edge;
@@ -143,15 +187,37 @@ export class NatLab {
       await applyRuleset(edge, natRuleset('carrier', ''));
       await forwarding(edge);
     }
-    const host = await this.netns(`s${index}h`);
-    const hostAddress = `10.${index}.0.2`;
-    await link(home, 'lan', host, 'eth0');
+    const lan: Site['lan'] = [];
+    // One host: straight on the router. More: a switch between them (SiteOptions.hosts).
+    const sw = hosts > 1 ? await this.netns(`s${index}l`) : undefined;
+    if (sw) {
+      await sw.runner('ip', ['link', 'add', 'name', 'br0', 'type', 'bridge']);
+      await sw.runner('ip', ['link', 'set', 'br0', 'up']);
+      await link(home, 'lan', sw, 'r');
+      await sw.runner('ip', ['link', 'set', 'r', 'master', 'br0']);
+    }
+    for (let i = 0; i < hosts; i++) {
+      const host = await this.netns(`s${index}h${i ? String(i) : ''}`);
+      const address = `10.${index}.0.${2 + i}`;
+      if (sw) {
+        await link(sw, `h${i}`, host, 'eth0');
+        await sw.runner('ip', ['link', 'set', `h${i}`, 'master', 'br0']);
+      } else {
+        await link(home, 'lan', host, 'eth0');
+      }
+      await run('ip', ['-n', host.name, 'addr', 'add', `${address}/24`, 'dev', 'eth0']);
+      await run('ip', ['-n', host.name, 'route', 'add', 'default', 'via', `10.${index}.0.1`]);
+      lan.push({ host, address });
+    }
     await run('ip', ['-n', home.name, 'addr', 'add', `10.${index}.0.1/24`, 'dev', 'lan']);
-    await run('ip', ['-n', host.name, 'addr', 'add', `${hostAddress}/24`, 'dev', 'eth0']);
-    await run('ip', ['-n', host.name, 'route', 'add', 'default', 'via', `10.${index}.0.1`]);
-    await applyRuleset(home, natRuleset(kind === 'double-nat' ? 'home-router' : kind, hostAddress));
+    const hostAddress = lan[0]!.address;
+    const hairpin = options.hairpin ? { lan: `10.${index}.0.0/24`, publicAddress: wan.site } : undefined;
+    await applyRuleset(home, natRuleset(kind === 'double-nat' ? 'home-router' : kind, hostAddress, hairpin));
+    // Counts what the LAN sends to the router's public address (hairpinned or not): its
+    // own table, so droppedUnsolicited's sum over table natlab stays what it was.
+    if (hosts > 1) await applyRuleset(home, `table ip natlab_lan {\n  chain count { type filter hook prerouting priority mangle; policy accept; iifname "lan" ip daddr ${wan.site} counter; }\n}\n`);
     await forwarding(home);
-    return { kind, index, host, hostAddress, publicAddress: wan.site, routers, ttlDyingInInternet: routers.length + 1 };
+    return { kind, index, host: lan[0]!.host, hostAddress, publicAddress: wan.site, routers, ttlDyingInInternet: routers.length + 1, lan };
   }
 
   /** Starts `modulePath` (absolute, .ts) in `ns`; stopped by destroy() at the latest. */
@@ -243,6 +309,12 @@ export class NatLab {
 /** Packets a router dropped as unsolicited on its WAN (input and forward). */
 export async function droppedUnsolicited(router: Netns): Promise<number> {
   const ruleset = (await router.runner('nft', ['list', 'table', 'ip', 'natlab'])).stdout;
+  return [...ruleset.matchAll(/counter packets (\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+}
+
+/** Packets a site's hosts sent to its router's public address (a site with more than one host: SiteOptions.hosts). */
+export async function toPublicFromLan(site: Site): Promise<number> {
+  const ruleset = (await site.routers[0]!.runner('nft', ['list', 'table', 'ip', 'natlab_lan'])).stdout;
   return [...ruleset.matchAll(/counter packets (\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
 }
 

@@ -5,6 +5,7 @@ describe('peerPath', () => {
   it('shows the engine\'s phase as it is, "unknown" for a peer the engine has not seen', () => {
     for (const phase of ['direct', 'relayed', 'punching', 'checking', 'new'] as const) expect(peerPath({ phase })).toEqual({ path: phase });
     expect(peerPath(undefined)).toEqual({ path: 'unknown' });
+    expect(peerPath({ phase: 'direct', via: 'lan' })).toEqual({ path: 'direct', via: 'lan' });
   });
 
   it('says in words why a peer has no path', () => {

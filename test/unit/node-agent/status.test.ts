@@ -15,6 +15,11 @@ const status: AgentStatus = {
 };
 
 describe('status', () => {
+  it('says what a direct endpoint is: a LAN peer shows as direct (lan)', () => {
+    const lan = { ...status, peers: [{ ...status.peers[0]!, node: 'edge-2', path: 'direct', via: 'lan', endpoint: '10.1.0.3:51820' }] };
+    expect(formatStatus(lan, new Date('2026-11-23T12:00:30.000Z')).split('\n')).toContain('edge-2  direct (lan)  10.1.0.3:51820  30s ago    1.4 MiB  2.0 KiB');
+  });
+
   it('prints one line per peer with its path, endpoint, handshake age and traffic', () => {
     const text = formatStatus(status, new Date('2026-11-23T12:00:30.000Z'));
     expect(text).toContain('NAT endpoint-independent, public 198.51.100.6:51820, punch TTL 2; relay 192.0.2.10:49160');

@@ -147,6 +147,18 @@ describe('Checks', () => {
     expect(checks.counters()).toMatchObject({ answered: 1, notForUs: 1 });
   });
 
+  it('keeps the latest answer of each endpoint: a later answer from elsewhere does not hide the first', async () => {
+    const { port, checks, sent, timers } = setup();
+    const other = { address: '10.9.0.1', port: 51820 };
+    checks.check('b', [peerB, other]);
+    port.deliver(answer(sent()[0]!.msg, peerB), peerB);
+    await timers.advance(10);
+    port.deliver(answer(sent()[1]!.msg, other), other);
+    await settle();
+    expect(checks.successesOf('b').map((s) => s.endpoint)).toEqual([peerB, other]);
+    expect(checks.lastSuccess('b')?.endpoint).toEqual(other);
+  });
+
   it('forgets a peer: its answers no longer count', async () => {
     const { port, checks, sent } = setup();
     checks.check('b', [peerB]);

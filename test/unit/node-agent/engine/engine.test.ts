@@ -31,16 +31,23 @@ class FakeChecks implements EngineChecks {
   readonly sent: { at: number; peer: string; to: string }[] = [];
   readonly forgotten: string[] = [];
   readonly reachable = new Set<string>();
-  private readonly ok = new Map<string, CheckSuccess>();
+  /** Per peer, the latest answer per endpoint. */
+  private readonly ok = new Map<string, Map<string, CheckSuccess>>();
+  /** Milliseconds until an endpoint's answer comes (20 unless set). */
+  readonly rtt = new Map<string, number>();
   constructor(private readonly timers: FakeTimers) {}
   check(peer: string, endpoints: readonly Endpoint[]): void {
     for (const e of endpoints) {
       this.sent.push({ at: this.timers.now(), peer, to: ep(e) });
-      if (this.reachable.has(ep(e))) this.timers.setTimeout(() => this.ok.set(peer, { endpoint: e, at: this.timers.now() }), 20);
+      if (this.reachable.has(ep(e))) this.timers.setTimeout(() => this.answer(peer, e), this.rtt.get(ep(e)) ?? 20);
     }
   }
-  lastSuccess(peer: string): CheckSuccess | undefined {
-    return this.ok.get(peer);
+  answer(peer: string, e: Endpoint): void {
+    if (!this.ok.has(peer)) this.ok.set(peer, new Map());
+    this.ok.get(peer)!.set(ep(e), { endpoint: e, at: this.timers.now() });
+  }
+  successesOf(peer: string): CheckSuccess[] {
+    return [...this.ok.get(peer)?.values() ?? []];
   }
   forget(peer: string): void {
     this.forgotten.push(peer);
@@ -106,9 +113,40 @@ describe('Engine', () => {
     await timers.advance(100);
     expect(engine.desiredEndpoints()).toEqual(new Map([[b.publicKey, bReflexive]]));
     expect(changes()).toBe(2);
-    expect(engine.status()).toEqual([{ node: 'b', publicKey: b.publicKey, phase: 'direct', endpoint: bReflexive, since: K.PUNCH_SETTLE_MS + 50, relayed: false }]);
+    expect(engine.status()).toEqual([{ node: 'b', publicKey: b.publicKey, phase: 'direct', endpoint: bReflexive, since: K.PUNCH_SETTLE_MS + 50, relayed: false, via: 'reflexive' }]);
     expect(prober.punches.map((p) => p.at)).toEqual([0, 0, 200, 200, 400, 400]);
     expect(relay!.opened).toEqual([]);
+    engine.stop();
+  });
+
+  it('a peer on our LAN gets its LAN address even when its router hairpins our checks and answers last, and keeps it', async () => {
+    const { timers, checks, engine } = setup();
+    const hairpinned = { address: '192.168.2.1', port: 51820 }; // the router's LAN address, masqueraded
+    checks.reachable.add(bLocal);
+    checks.reachable.add(bReflexive);
+    checks.rtt.set(bReflexive, 30); // through the router: answered after the LAN check
+    engine.setPeers(peers(record('a', 1), b));
+    await timers.advance(K.PUNCH_SETTLE_MS + 100);
+    expect(engine.desiredEndpoints()).toEqual(new Map([[b.publicKey, bLocal]]));
+    // The peer's triggered check through the hairpin is answered later still: nothing moves.
+    checks.answer('b', hairpinned);
+    await timers.advance(3 * K.DIRECT_KEEPALIVE_MS);
+    expect(engine.desiredEndpoints()).toEqual(new Map([[b.publicKey, bLocal]]));
+    expect(engine.status()[0]).toMatchObject({ phase: 'direct', endpoint: bLocal, via: 'lan' });
+    engine.stop();
+  });
+
+  it('a hairpinned endpoint that answered first gives way to the LAN address as soon as it answers', async () => {
+    const { timers, checks, engine } = setup();
+    checks.reachable.add(bLocal);
+    checks.reachable.add(bReflexive);
+    checks.rtt.set(bLocal, 120); // the LAN answer comes two ticks after the hairpinned one
+    engine.setPeers(peers(record('a', 1), b));
+    await timers.advance(K.PUNCH_SETTLE_MS + 50);
+    expect(engine.desiredEndpoints()).toEqual(new Map([[b.publicKey, bReflexive]]));
+    await timers.advance(100);
+    expect(engine.desiredEndpoints()).toEqual(new Map([[b.publicKey, bLocal]]));
+    expect(engine.status()[0]).toMatchObject({ phase: 'direct', via: 'lan' });
     engine.stop();
   });
 
