@@ -46,6 +46,14 @@ export function cidrContains(outer: Cidr, address: string): boolean {
   return a.match(ipaddr.parse(outer.network), outer.prefix);
 }
 
+/** The first and last address of `c` as numbers (IPv4 and IPv6 alike), for sorting and sweeping. */
+export function cidrRange(c: Cidr): { start: bigint; end: bigint } {
+  const bytes = ipaddr.parse(c.network).toByteArray();
+  const bits = bytes.length * 8;
+  const start = bytes.reduce((n, b) => (n << 8n) | BigInt(b), 0n);
+  return { start, end: start + (1n << BigInt(bits - c.prefix)) - 1n };
+}
+
 export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
   return a.family === b.family && (cidrContains(a, b.network) || cidrContains(b, a.network));
 }

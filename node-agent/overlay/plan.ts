@@ -11,7 +11,7 @@
 // anything else gets an immediate ICMP error. The host CIDR needs no route: the
 // interface address carries its prefix length, so the kernel's on-link route covers it.
 import { MIN_POD_MTU } from '../../lib/mtu.js';
-import { cidrContains, cidrsOverlap, formatCidr, parseAddress, parseCidr, type Cidr, type Family } from '../../lib/cidr.js';
+import { cidrContains, cidrRange, cidrsOverlap, formatCidr, parseAddress, parseCidr, type Cidr, type Family } from '../../lib/cidr.js';
 import { WarrenError } from '../../lib/errors.js';
 import { isWireguardKey } from '../wireguard/keys.js';
 import { canonicalEndpoint } from './endpoint.js';
@@ -127,18 +127,10 @@ export function planOverlay(input: OverlayInput): OverlayPlan {
   }
   // WireGuard moves an allowed IP silently to the last peer given it, so two peers
   // claiming one key, address or subnet cannot both be configured, and which of them
-  // is right cannot be told from here: both are left out.
-  const clash = new Map<number, string>();
-  candidates.forEach((a, i) => candidates.forEach((b, j) => {
-    if (i >= j) return;
-    const why = a.peer.publicKey === b.peer.publicKey ? 'public key'
-      : parseAddress(a.peer.hostAddress).toString() === parseAddress(b.peer.hostAddress).toString() ? `host address ${a.peer.hostAddress}`
-        : cidrsOverlap(a.subnet, b.subnet) ? `pod subnet ${formatCidr(a.subnet)}/${formatCidr(b.subnet)}` : undefined;
-    if (why) {
-      clash.set(i, `shares its ${why} with another peer`);
-      clash.set(j, `shares its ${why} with another peer`);
-    }
-  }));
+  // is right cannot be told from here: both are left out. Found by maps and one sweep
+  // over the sorted subnets, not by comparing every pair: a thousand peers are a million
+  // pairs on every reconcile.
+  const clash = clashes(candidates.map((c) => ({ publicKey: c.peer.publicKey, hostAddress: parseAddress(c.peer.hostAddress).toString(), subnet: c.subnet })));
   const peers: DesiredPeer[] = [];
   const routes: OverlayRoute[] = [];
   candidates.forEach((c, i) => {
@@ -199,6 +191,37 @@ function checkSelf(s: OverlaySelf): CheckedSelf {
   if (cidrsOverlap(hostCidr, podSubnet)) fail(`podSubnet ${s.podSubnet} overlaps hostCidr ${s.hostCidr}`);
   if (podCidr && !safeContains(podCidr, podSubnet.network)) fail(`podSubnet ${s.podSubnet} is not inside podCidr ${s.podCidr}`);
   return { publicKey: s.publicKey, privateKeyPath: s.privateKeyPath, hostAddress: s.hostAddress, hostCidr, podSubnet, podCidr, listenPort: s.listenPort, mtu: s.mtu };
+}
+
+/**
+ * Why each clashing peer (by index) cannot be configured: it shares its public key, host
+ * address or (overlapping) pod subnet with another; the first of these that applies.
+ */
+export function clashes(peers: readonly { publicKey: string; hostAddress: string; subnet: Cidr }[]): Map<number, string> {
+  const found = new Map<number, string>();
+  const mark = (i: number, why: string) => {
+    if (!found.has(i)) found.set(i, `shares its ${why} with another peer`);
+  };
+  for (const field of ['publicKey', 'hostAddress'] as const) {
+    const by = new Map<string, number[]>();
+    peers.forEach((p, i) => by.set(p[field], [...(by.get(p[field]) ?? []), i]));
+    for (const [value, at] of by) if (at.length > 1) for (const i of at) mark(i, field === 'publicKey' ? 'public key' : `host address ${value}`);
+  }
+  // Subnets are nested or apart: in order of start (wider first), each overlaps exactly the
+  // still-open subnets that contain it.
+  const sorted = peers.map((p, i) => ({ i, family: p.subnet.family, ...cidrRange(p.subnet) }))
+    .sort((a, b) => a.family - b.family || (a.start < b.start ? -1 : a.start > b.start ? 1 : a.end > b.end ? -1 : a.end < b.end ? 1 : 0));
+  const open: typeof sorted = [];
+  for (const s of sorted) {
+    while (open.length && (open.at(-1)!.family !== s.family || open.at(-1)!.end < s.start)) open.pop();
+    for (const o of open) {
+      const pair = `pod subnet ${formatCidr(peers[o.i]!.subnet)}/${formatCidr(peers[s.i]!.subnet)}`;
+      mark(o.i, pair);
+      mark(s.i, pair);
+    }
+    open.push(s);
+  }
+  return found;
 }
 
 function checkPeer(p: OverlayPeer, self: CheckedSelf): { subnet: Cidr; desired: DesiredPeer } | string {
