@@ -11,12 +11,20 @@
 #      node identities as README's bootstrap says: `warren-configgen admin init` and
 #      `admin add-node NODE` (run from the image with the admin's certificate, CN=root),
 #      each node's own certificate (CN = its name) in its /etc/warren/etcd
-#   5. loads the image into the nodes, applies warren.yaml
+#   5. creates the TURN issuer's two Secrets: warren-turn (coturn's static-auth-secret, from
+#      TURN_SECRET_FILE or a new random one kept in the work directory) and
+#      warren-turn-issuer-etcd (its etcd certificate, CN=warren-turn-issuer)
+#   6. loads the image into the nodes, applies warren.yaml
+#
+# coturn is not started here: run it where the nodes reach it with the same secret,
+#   turnserver --lt-cred-mech --use-auth-secret --static-auth-secret="$(cat SECRET_FILE)" --realm warren
+# and put its address in warren.yaml's stunServers and turn.server (without it the nodes
+# connect directly, which kind's single Docker network allows, and run without a relay).
 #
 # Usage (from anywhere; Linux, same architecture as the nodes, Node >= 20.12):
 #   daemonset/kind.sh            create everything
 #   daemonset/kind.sh --delete   delete the cluster and the etcd container
-# Environment: CLUSTER (default warren), WORKERS (default 2), IMAGE, ETCD_IMAGE.
+# Environment: CLUSTER (default warren), WORKERS (default 2), IMAGE, ETCD_IMAGE, TURN_SECRET_FILE.
 set -euo pipefail
 
 CLUSTER="${CLUSTER:-warren}"
@@ -89,6 +97,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout "${certs}/ca.key" -out "${cert
 issue server "${ETCD_NAME}" "subjectAltName=DNS:${ETCD_NAME},DNS:localhost,IP:127.0.0.1
 extendedKeyUsage=serverAuth"
 issue root root "extendedKeyUsage=clientAuth"          # the admin's: stays off the nodes
+issue turn-issuer warren-turn-issuer "extendedKeyUsage=clientAuth"   # the TURN issuer's (a Secret)
 for node in "${nodes[@]}"; do issue "node-${node}" "${node}" "extendedKeyUsage=clientAuth"; done
 chmod 0644 "${certs}"/*.key   # read by etcd's and configgen's users inside their containers; throwaway dev PKI
 docker rm -f "${ETCD_NAME}" >/dev/null 2>&1 || true
@@ -120,15 +129,33 @@ for node in "${nodes[@]}"; do
   docker exec "${node}" chmod 0600 /etc/warren/etcd/ca.crt /etc/warren/etcd/tls.crt /etc/warren/etcd/tls.key
 done
 
+log "The TURN issuer's Secrets (warren.yaml's header): coturn's secret, the issuer's etcd certificate"
+"${KUBECTL[@]}" create namespace warren-system --dry-run=client -o yaml | "${KUBECTL[@]}" apply -f -
+turn_secret="${TURN_SECRET_FILE:-${WORK}/turn-secret}"
+if [[ ! -s "${turn_secret}" ]]; then
+  (umask 077; openssl rand -hex 32 >"${turn_secret}")
+  echo "  new coturn static-auth-secret in ${turn_secret}"
+fi
+issuer_dir="${WORK}/turn-issuer-etcd"
+mkdir -p "${issuer_dir}"
+cp "${certs}/ca.crt" "${issuer_dir}/ca.crt"
+cp "${certs}/turn-issuer.crt" "${issuer_dir}/tls.crt"
+cp "${certs}/turn-issuer.key" "${issuer_dir}/tls.key"
+# apply, not create: running the script again updates them.
+"${KUBECTL[@]}" -n warren-system create secret generic warren-turn --from-file=secret="${turn_secret}" \
+  --dry-run=client -o yaml | "${KUBECTL[@]}" apply -f -
+"${KUBECTL[@]}" -n warren-system create secret generic warren-turn-issuer-etcd --from-file="${issuer_dir}/ca.crt" \
+  --from-file="${issuer_dir}/tls.crt" --from-file="${issuer_dir}/tls.key" --dry-run=client -o yaml | "${KUBECTL[@]}" apply -f -
+
 log "Loading ${IMAGE} into the nodes and applying daemonset/warren.yaml"
 kind load docker-image "${IMAGE}" --name "${CLUSTER}"
-"${KUBECTL[@]}" create namespace warren-system --dry-run=client -o yaml | "${KUBECTL[@]}" apply -f -
 placeholder='https://etcd.example.internal:2379'
 grep -q "${placeholder}" daemonset/warren.yaml || die "warren.yaml no longer holds ${placeholder}: update this script"
 sed "s|${placeholder}|https://${ETCD_NAME}:2379|" daemonset/warren.yaml | "${KUBECTL[@]}" apply -f -
 
-log "Waiting for warren-node on every node, then for the nodes to be Ready"
+log "Waiting for warren-node on every node, the TURN issuer, then for the nodes to be Ready"
 "${KUBECTL[@]}" -n warren-system rollout status daemonset/warren-node --timeout=300s
+"${KUBECTL[@]}" -n warren-system rollout status deployment/warren-turn-issuer --timeout=300s
 "${KUBECTL[@]}" wait --for=condition=Ready nodes --all --timeout=300s
 "${KUBECTL[@]}" -n warren-system logs -l app.kubernetes.io/name=warren-node -c configgen --prefix
 

@@ -22,17 +22,20 @@ describe('daemonset/warren.yaml', () => {
     const cm = docs.find((d) => d?.kind === 'ConfigMap');
     const config = parseAgentConfig('warren-config/agent.yaml', cm!.data['agent.yaml'], { NODE_NAME: 'worker-1' });
     expect(config.nodeName).toBe('worker-1');
-    expect(config.turn?.passwordFile).toBe('/etc/warren/turn/password');
+    // Each node's own expiring credential, from etcd (warren-turn-issuer writes it): no password on the node.
+    expect(config.turn).toMatchObject({ issued: true });
+    expect(config.turn?.passwordFile).toBeUndefined();
     const ds = docs.find((d) => d?.kind === 'DaemonSet');
     const agent = ds!.spec.template.spec.containers.find((c: { name: string }) => c.name === 'agent');
     expect(agent.command).toEqual(['/warren/bin/warren-agent', 'run', '--config', '/etc/warren/agent.yaml']);
     expect(agent.env.some((e: { name: string; valueFrom?: unknown }) => e.name === 'NODE_NAME' && e.valueFrom)).toBe(true);
   });
 
-  it('gives configgen and the agent the node\'s own etcd credential, from the host\'s /etc/warren/etcd: no Secret shared by every node', () => {
+  it('gives configgen and the agent the node\'s own etcd credential, from the host\'s /etc/warren/etcd: no Secret on the nodes', () => {
     const pod = docs.find((d) => d?.kind === 'DaemonSet')!.spec.template.spec;
     expect(pod.volumes.find((v: { name: string }) => v.name === 'etcd-certs')).toEqual({ name: 'etcd-certs', hostPath: { path: '/etc/warren/etcd', type: 'Directory' } });
-    expect(pod.volumes.filter((v: { secret?: { secretName: string } }) => v.secret).map((v: { secret: { secretName: string } }) => v.secret.secretName)).toEqual(['warren-turn']);
+    // Neither the TURN secret, nor a TURN password, nor a shared etcd identity.
+    expect(pod.volumes.filter((v: Record<string, unknown>) => v.secret || v.projected).map((v: { name: string }) => v.name)).toEqual([]);
     const mounted = (name: string) => [...pod.initContainers, ...pod.containers].find((c: { name: string }) => c.name === name)
       .volumeMounts.find((m: { name: string }) => m.name === 'etcd-certs');
     for (const name of ['configgen', 'agent']) expect(mounted(name)).toEqual({ name: 'etcd-certs', mountPath: '/etc/warren/etcd', readOnly: true });
@@ -56,6 +59,52 @@ describe('daemonset/warren.yaml', () => {
     const agent = pod.containers.find((c: { name: string }) => c.name === 'agent');
     expect(agent.startupProbe.exec.command).toEqual(['/warren/bin/warren-agent', 'status', '--config', '/etc/warren/agent.yaml']);
     expect(agent.readinessProbe).toBeUndefined(); // probed until started, never after: each probe starts a Node process
+  });
+});
+
+describe('warren.yaml: the Deployment warren-turn-issuer', () => {
+  const deployment = docs.find((d) => d?.kind === 'Deployment' && d.metadata.name === 'warren-turn-issuer')!;
+  const pod = deployment.spec.template.spec;
+  const issuer = pod.containers[0];
+
+  it('runs one issuer on a control-plane node, on the host network, before any node is Ready', () => {
+    expect(deployment.metadata.namespace).toBe('warren-system');
+    expect(deployment.spec.replicas).toBe(1);
+    expect(pod.containers).toHaveLength(1);
+    expect(pod.hostNetwork).toBe(true);
+    expect(pod.dnsPolicy).toBe('Default');
+    expect(pod.nodeSelector).toEqual({ 'node-role.kubernetes.io/control-plane': '' });
+    const tolerated = (pod.tolerations as { key: string; effect: string }[]).map((t) => `${t.key}:${t.effect}`);
+    expect(tolerated).toEqual(['node-role.kubernetes.io/control-plane:NoSchedule', 'node.kubernetes.io/not-ready:NoSchedule']);
+  });
+
+  it('runs warren-configgen admin turn-issuer with the secret file, the ConfigMap\'s etcd endpoints and its own certificate', () => {
+    expect([...issuer.command, ...issuer.args]).toEqual(['/warren/bin/warren-configgen', 'admin', 'turn-issuer',
+      '--turn-secret-file=/etc/warren/turn/secret', '--turn-ttl=12h', '--etcd-endpoints=$(WARREN_ETCD_ENDPOINTS)',
+      '--etcd-cacert=/etc/warren/etcd/ca.crt', '--etcd-cert=/etc/warren/etcd/tls.crt', '--etcd-key=/etc/warren/etcd/tls.key']);
+    expect(issuer.env).toEqual([{ name: 'WARREN_ETCD_ENDPOINTS', valueFrom: { configMapKeyRef: { name: 'warren-config', key: 'etcd-endpoints' } } }]);
+  });
+
+  it('mounts the two Secrets read-only, 0400, each file by name', () => {
+    expect(issuer.volumeMounts).toEqual([
+      { name: 'turn-secret', mountPath: '/etc/warren/turn', readOnly: true },
+      { name: 'etcd-certs', mountPath: '/etc/warren/etcd', readOnly: true },
+    ]);
+    expect(pod.volumes).toEqual([
+      { name: 'turn-secret', secret: { secretName: 'warren-turn', defaultMode: 0o400, items: [{ key: 'secret', path: 'secret' }] } },
+      { name: 'etcd-certs', secret: { secretName: 'warren-turn-issuer-etcd', defaultMode: 0o400,
+        items: ['ca.crt', 'tls.crt', 'tls.key'].map((f) => ({ key: f, path: f })) } },
+    ]);
+    // fsGroup would make the Secret's files group-readable (0440): the issuer refuses those.
+    expect(pod.securityContext?.fsGroup).toBeUndefined();
+  });
+
+  it('holds no privilege: no API token, no capability, a read-only root', () => {
+    expect(pod.automountServiceAccountToken).toBe(false);
+    expect(pod.serviceAccountName).toBeUndefined();
+    expect(issuer.securityContext).toEqual({ runAsUser: 0, privileged: false, allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(pod.securityContext).toEqual({ seccompProfile: { type: 'RuntimeDefault' } });
   });
 });
 

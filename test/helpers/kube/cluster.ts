@@ -3,9 +3,13 @@
 // warren-configgen (node.json only) and warren-agent as a systemd-style service bring up
 // the host overlay; `kubeadm init` on the first node advertises the API server on its
 // host-overlay address and every other node runs `kubeadm join` over the overlay. Warren's
-// etcd (mTLS) and coturn stand on the emulated internet. The DaemonSet is applied by the
-// test itself (applyWarren), so that it can time and check the rollout.
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// etcd (mTLS) and coturn (REST API: use-auth-secret) stand on the emulated internet, and
+// until Kubernetes runs the Deployment warren-turn-issuer, the admin runs the issuer by hand
+// beside etcd (the bootstrap issuer), so that relayed pairs meet before Kubernetes exists.
+// The DaemonSet is applied by the test itself (applyWarren), so that it can time and check
+// the rollout.
+import { spawn } from 'node:child_process';
+import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import YAML from 'yaml';
@@ -13,6 +17,7 @@ import { formatEndpoint } from '../../../node-agent/nat/stun-address.js';
 import { EtcdServer } from '../etcd.js';
 import { EtcdIdentityPki } from '../pki.js';
 import { NatLab, type SiteKind } from '../natlab.js';
+import type { NodeEtcdFiles } from '../pki.js';
 import { run, waitFor } from '../sh.js';
 import { importImages, startContainerd } from './containerd.js';
 import { caCertHash, kubeadmInit, kubeadmJoin } from './kubeadm.js';
@@ -20,6 +25,8 @@ import { KubeNode, type Daemon } from './kube-node.js';
 import { agentConfigOf, configValue, readManifest } from './manifest.js';
 
 const ETCD_ADDRESS = '192.0.2.10';
+/** coturn's static-auth-secret: the Secret warren-turn and the bootstrap issuer hold it, no node does. */
+export const TURN_SECRET = 'kube-rest-secret';
 const KUBELET_UNIT = resolve('test/helpers/kube/kubelet-unit.sh');
 const DIST = resolve('dist/bin');
 /** Machine-wide sysctls a kubelet sets (TESTBED.md): put back when the cluster goes. */
@@ -51,9 +58,24 @@ export interface ClusterNode extends KubeNode {
   kubelet?: Daemon;
 }
 
+/** The TURN issuer's files as its admin holds them: coturn's secret (0600) and its etcd certificate (CN=warren-turn-issuer). */
+export interface IssuerFiles extends NodeEtcdFiles {
+  secretFile: string;
+}
+
+/** `warren-configgen admin turn-issuer` run by hand beside etcd, before Kubernetes runs the Deployment. */
+export interface BootstrapIssuer {
+  pid: number;
+  log: string;
+  exited: Promise<number | null>;
+  running(): boolean;
+}
+
 export class KubeCluster {
   readonly nodes: ClusterNode[] = [];
   manifest = '';
+  issuerFiles!: IssuerFiles;
+  bootstrapIssuer: BootstrapIssuer | undefined;
   private sysctls = new Map<string, string>();
 
   private constructor(readonly tools: KubeTools, readonly lab: NatLab, readonly pki: EtcdIdentityPki, readonly etcd: EtcdServer, readonly dir: string) {}
@@ -81,6 +103,10 @@ export class KubeCluster {
       }
       cluster = new KubeCluster(tools, lab, pki, etcd, mkdtempSync(join(tmpdir(), 'warren-kube-')));
       for (const k of KUBELET_SYSCTLS) cluster.sysctls.set(k, (await run('sysctl', ['-n', k])).trim());
+      // Step 2: coturn with its REST API; the issuer's secret and certificate; the issuer itself.
+      await lab.useTurnSecret(TURN_SECRET);
+      await cluster.prepareIssuerFiles();
+      cluster.startBootstrapIssuer();
       cluster.manifest = readManifest({
         image: tools.warrenImage,
         etcdEndpoints: etcd.endpoint,
@@ -132,12 +158,45 @@ export class KubeCluster {
     node.hostAddress = allocation.hostAddress;
     node.podSubnet = allocation.podSubnet;
 
-    const turnDir = join(node.root, 'etc-warren', 'turn');
-    mkdirSync(turnDir, { recursive: true });
-    writeFileSync(join(turnDir, 'password'), this.lab.turn.password, { mode: 0o600 });
-    // The DaemonSet's agent config, files at the same paths: only the node's name is added.
+    // The DaemonSet's agent config (turn.issued: no TURN password on the node), files at
+    // the same paths: only the node's name is added.
     writeFileSync(join(node.root, 'etc-warren', 'agent.yaml'), YAML.stringify({ ...agentConfigOf(this.manifest), nodeName: node.name }));
     await this.startSystemdAgent(node);
+  }
+
+  /** coturn's secret in a 0600 file and the issuer's etcd certificate, in the admin's directory. */
+  private async prepareIssuerFiles(): Promise<void> {
+    const dir = join(this.dir, 'turn-issuer');
+    mkdirSync(dir, { mode: 0o700 });
+    const secretFile = join(dir, 'secret');
+    writeFileSync(secretFile, `${TURN_SECRET}\n`, { mode: 0o600 });
+    this.issuerFiles = { secretFile, ...await this.pki.installFor('warren-turn-issuer', join(dir, 'etcd')) };
+  }
+
+  /** The issuer as the admin runs it before Kubernetes does (default TTL), in etcd's namespace. */
+  private startBootstrapIssuer(): void {
+    const f = this.issuerFiles;
+    const log = join(this.dir, 'turn-issuer', 'bootstrap-issuer.log');
+    const fd = openSync(log, 'a');
+    const child = spawn('ip', ['netns', 'exec', this.lab.turnNs.name, join(DIST, 'warren-configgen'), 'admin', 'turn-issuer',
+      '--turn-secret-file', f.secretFile, '--etcd-endpoints', this.etcd.endpoint,
+      '--etcd-cacert', f.caFile, '--etcd-cert', f.certFile, '--etcd-key', f.keyFile], { stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    let done = false;
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => { done = true; resolve(code); }));
+    this.bootstrapIssuer = { pid: child.pid!, log, exited, running: () => !done };
+  }
+
+  /** The hand-over's last step: the Deployment issues from now on. The issuer's exit status (143 on SIGTERM). */
+  async stopBootstrapIssuer(): Promise<number | null> {
+    const b = this.bootstrapIssuer;
+    if (!b) return null;
+    if (b.running()) process.kill(b.pid, 'SIGTERM');
+    const timer = setTimeout(() => { try { process.kill(b.pid, 'SIGKILL'); } catch { /* gone */ } }, 10_000);
+    const code = await b.exited;
+    clearTimeout(timer);
+    this.bootstrapIssuer = undefined;
+    return code;
   }
 
   /** warren-agent as daemonset/warren-agent.service runs it. */
@@ -199,15 +258,23 @@ export class KubeCluster {
     return JSON.parse(await this.kubectl([...args, '-o', 'json'])) as T;
   }
 
-  /** The Secret warren.yaml asks for (the etcd credentials are each node's own, on the host), then the manifest itself. */
+  /**
+   * The Secrets warren.yaml's header asks for, created from the admin's files as it says
+   * (the TURN issuer's only: the nodes' etcd credentials are their own, on the hosts), then
+   * the manifest itself.
+   */
   async applyWarren(manifest = this.manifest): Promise<void> {
     await this.kubectl(['apply', '-f', '-'], manifest.split('\n---\n').find((d) => d.includes('kind: Namespace')) ?? '');
-    await this.kubectl(['-n', 'warren-system', 'create', 'secret', 'generic', 'warren-turn', `--from-literal=password=${this.lab.turn.password}`]);
+    const f = this.issuerFiles;
+    await this.kubectl(['-n', 'warren-system', 'create', 'secret', 'generic', 'warren-turn', `--from-file=secret=${f.secretFile}`]);
+    await this.kubectl(['-n', 'warren-system', 'create', 'secret', 'generic', 'warren-turn-issuer-etcd',
+      `--from-file=ca.crt=${f.caFile}`, `--from-file=tls.crt=${f.certFile}`, `--from-file=tls.key=${f.keyFile}`]);
     await this.kubectl(['apply', '-f', '-'], manifest);
   }
 
   async destroy(): Promise<void> {
     const errors: unknown[] = [];
+    await this.stopBootstrapIssuer().catch((e: unknown) => errors.push(e));
     for (const n of [...this.nodes].reverse()) await n.destroy().catch((e: unknown) => errors.push(e));
     await this.etcd.destroy().catch((e: unknown) => errors.push(e));
     await this.lab.destroy().catch((e: unknown) => errors.push(e));

@@ -1,11 +1,17 @@
 // Warren under real Kubernetes v1.37: three emulated nodes (a public control-plane node,
 // one behind a home router, one behind a symmetric NAT), each with its own containerd and
 // kubelet, joined with kubeadm over Warren's host overlay; then the shipped DaemonSet is
-// applied and pods on every node talk to each other and to the API server. One cluster for
+// applied and pods on every node talk to each other and to the API server. coturn runs its
+// REST API: no node holds a TURN password; each agent relays with its own expiring
+// credential, which the issuer writes in etcd (by hand beside etcd until the Deployment
+// warren-turn-issuer takes over, as the README's walkthrough says). One cluster for
 // the whole file (building it takes about a minute); the steps run in order and each says
 // what a user would see. Figures are printed as they are measured.
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keyLayout } from '../../../lib/etcd/keys.js';
+import type { AgentStatus } from '../../../node-agent/status.js';
 import { KubeCluster, type ClusterNode } from '../../helpers/kube/cluster.js';
 import { deletePods, podExec, runPods, type PodInfo } from '../../helpers/kube/pods.js';
 import { kubeTools } from '../../helpers/kube/tools.js';
@@ -29,6 +35,31 @@ const figure = (line: string): void => {
 
 async function nodes(): Promise<NodeJson[]> {
   return (await cluster.kubectlJson<{ items: NodeJson[] }>(['get', 'nodes'])).items;
+}
+
+/** `warren-agent status --json` of the systemd-style agent, on the node itself. */
+async function systemdAgentStatus(n: ClusterNode): Promise<AgentStatus> {
+  return JSON.parse((await n.exec(resolve('dist/bin/warren-agent'), ['status', '--json'])).stdout) as AgentStatus;
+}
+
+/** The same, of the DaemonSet's agent, through kubectl exec. */
+async function podAgentStatus(node: string): Promise<AgentStatus> {
+  const pod = (await cluster.kubectl(['-n', 'warren-system', 'get', 'pods', '-l', 'app.kubernetes.io/name=warren-node',
+    '--field-selector', `spec.nodeName=${node}`, '-o', 'name'])).trim();
+  return JSON.parse(await cluster.kubectl(['-n', 'warren-system', 'exec', pod, '-c', 'agent', '--', 'warren-agent', 'status', '--json'])) as AgentStatus;
+}
+
+const ISSUER = ['-n', 'warren-system', '-l', 'app.kubernetes.io/name=warren-turn-issuer'];
+const issuerLog = (): Promise<string> => cluster.kubectl(['logs', ...ISSUER, '--tail=-1']);
+/** The TURN credentials etcd holds, by key. */
+const credentialKeys = async (): Promise<string[]> =>
+  (await cluster.etcd.etcdctl(['get', '--prefix', '--keys-only', keyLayout('/warren').credentials])).split('\n').filter(Boolean);
+
+/** The relayed pair's agents hold relays made with their issued credentials, valid for hours (12 h TTL). */
+function expectIssuedRelay(s: AgentStatus): void {
+  expect(s.relay, `${s.node}: relay`).toMatch(/^\d+\.\d+\.\d+\.\d+:\d+$/);
+  expect(s.relayCredentialExpires, `${s.node}: relayCredentialExpires`).toBeDefined();
+  expect(Date.parse(s.relayCredentialExpires!) - Date.now(), s.node).toBeGreaterThan(11 * 3600_000);
 }
 
 function condition(n: NodeJson, type: string): { status: string; reason?: string; message?: string } | undefined {
@@ -81,6 +112,24 @@ describe('Warren on a real Kubernetes cluster', () => {
     }
   });
 
+  it('relays the pair that needs it before Kubernetes runs, with credentials from the issuer run by hand: no node holds a TURN password', async () => {
+    const [home, sym] = [cluster.nodes.find((n) => n.name === 'edge-home')!, cluster.nodes.find((n) => n.name === 'edge-sym')!];
+    await waitFor('edge-home and edge-sym relayed to each other', async () => {
+      const [a, b] = await Promise.all([systemdAgentStatus(home), systemdAgentStatus(sym)]);
+      return a.peers.find((p) => p.node === 'edge-sym')?.path === 'relayed' && b.peers.find((p) => p.node === 'edge-home')?.path === 'relayed';
+    }, 60_000, 500).catch(async (err: unknown) => {
+      throw new Error(`${String(err)}\n${JSON.stringify(await systemdAgentStatus(home).catch(String))}\n` +
+        `bootstrap issuer: ${readFileSync(cluster.bootstrapIssuer!.log, 'utf8').slice(-2000)}`);
+    });
+    for (const n of [home, sym]) expectIssuedRelay(await systemdAgentStatus(n));
+    await waitFor('edge-home pinging edge-sym over the relay', () => cluster.overlayPing(home, sym.hostAddress), 20_000, 200);
+    expect((await credentialKeys()).sort()).toEqual(cluster.nodes.map((n) => keyLayout('/warren').turnCredential(n.name)).sort());
+    for (const n of cluster.nodes) {
+      expect(await n.sh('ls -A /etc/warren'), n.name).not.toMatch(/turn/);
+      expect(await n.sh('cat /etc/warren/agent.yaml'), n.name).toMatch(/issued: true/);
+    }
+  });
+
   it('rolls out with kubectl apply -f daemonset/warren.yaml: every node Ready, the agent adopting the overlay', async () => {
     // The README's hand-over: the systemd-style agents stop; their wireguard-go and tunnels stay.
     // The machine's PID namespace is shared: a node's own wireguard-go is the one in its mount namespace.
@@ -100,6 +149,8 @@ describe('Warren on a real Kubernetes cluster', () => {
     // kubeadm's CoreDNS waited for a pod network: Warren is one.
     await cluster.kubectl(['-n', 'kube-system', 'rollout', 'status', 'deployment/coredns', '--timeout=120s']);
     figure(`kubectl apply to every node Ready: ${readyS.toFixed(1)} s; DaemonSet rolled out: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    await cluster.kubectl(['-n', 'warren-system', 'rollout', 'status', 'deployment/warren-turn-issuer', '--timeout=120s']);
+    figure(`kubectl apply to the TURN issuer's Deployment available: ${((Date.now() - started) / 1000).toFixed(1)} s`);
     for (const n of cluster.nodes) {
       // Adopted, not replaced: the DaemonSet's agent drives the same wireguard-go (through /var/run/wireguard).
       expect(daemons.get(n.name), `${n.name}: one wireguard-go before the hand-over`).toMatch(/^\d+$/);
@@ -108,6 +159,25 @@ describe('Warren on a real Kubernetes cluster', () => {
       expect(conflist).toContain(n.podSubnet);
       expect(await n.sh('test -x /opt/cni/bin/warren && echo yes')).toContain('yes');
     }
+  });
+
+  it('runs the TURN issuer as the Deployment: on the control-plane node, host network, Secrets 0400, no privilege; the hand-over stops the one run by hand', async () => {
+    const pods = (await cluster.kubectlJson<{ items: { metadata: { name: string }; spec: { nodeName: string; hostNetwork?: boolean };
+      status: { podIP: string; conditions: { type: string; status: string }[] } }[] }>(['get', 'pods', ...ISSUER])).items;
+    expect(pods).toHaveLength(1);
+    const pod = pods[0]!;
+    expect(pod.spec.nodeName).toBe('cp');
+    expect(pod.status.podIP).toBe(cluster.cp.hostAddress);
+    expect(pod.status.conditions.find((c) => c.type === 'Ready')?.status).toBe('True');
+    const inPod = (script: string): Promise<string> => cluster.kubectl(['-n', 'warren-system', 'exec', pod.metadata.name, '--', 'sh', '-c', script]);
+    expect((await inPod('stat -L -c "%a %u" /etc/warren/turn/secret /etc/warren/etcd/tls.key')).trim().split('\n')).toEqual(['400 0', '400 0']);
+    expect((await inPod('grep -E "^Cap(Eff|Prm):" /proc/1/status')).trim().split('\n').map((l) => l.split(/\s+/)[1])).toEqual(['0000000000000000', '0000000000000000']);
+    expect((await inPod('touch /warren/x 2>&1 || true'))).toMatch(/Read-only file system/);
+    // Reconciling with its own certificate and the ConfigMap's endpoints: nothing to write while the
+    // credentials the bootstrap issuer wrote are not half spent.
+    await waitFor('the issuer\'s first pass', async () => (await issuerLog()).includes('issuing TURN credentials valid 43200 s'), 30_000, 500);
+    expect(await issuerLog()).not.toMatch(/cannot reconcile|refused|error/i);
+    expect(await cluster.stopBootstrapIssuer()).toBe(143);
   });
 
   let pods: (PodInfo & { readyMs: number })[] = [];
@@ -179,11 +249,18 @@ describe('Warren on a real Kubernetes cluster', () => {
   });
 
   it('answers `warren-agent status` through kubectl exec', async () => {
-    const pod = (await cluster.kubectl(['-n', 'warren-system', 'get', 'pods', '--field-selector', 'spec.nodeName=edge-home', '-o', 'name'])).trim();
+    const pod = (await cluster.kubectl(['-n', 'warren-system', 'get', 'pods', '-l', 'app.kubernetes.io/name=warren-node', '--field-selector', 'spec.nodeName=edge-home', '-o', 'name'])).trim();
     const out = await cluster.kubectl(['-n', 'warren-system', 'exec', pod, '-c', 'agent', '--', 'warren-agent', 'status']);
     expect(out).toContain('node edge-home');
     expect(out).toMatch(/kubernetes node edge-home .*NetworkUnavailable False/);
     for (const peer of ['cp', 'edge-sym']) expect(out).toMatch(new RegExp(`^${peer}\\s+(direct|relayed)\\s`, 'm'));
+    // The DaemonSet's agents relay the pair that needs it with their issued credentials (no TURN Secret mounted).
+    for (const node of ['edge-home', 'edge-sym']) {
+      const s = await podAgentStatus(node);
+      expectIssuedRelay(s);
+      expect(s.peers.find((p) => p.node === (node === 'edge-home' ? 'edge-sym' : 'edge-home'))?.path, node).toBe('relayed');
+      figure(`${node}'s agent (DaemonSet): relay ${s.relay}, credential until ${s.relayCredentialExpires}`);
+    }
   });
 
   it('exposes Prometheus metrics that a real Prometheus scrapes from every agent', async () => {
@@ -271,10 +348,15 @@ describe('Warren on a real Kubernetes cluster', () => {
     const listing = JSON.parse(await cluster.configgen(cluster.cp, ['list', '--json'])) as unknown;
     expect(JSON.stringify(listing)).not.toContain(gone.name);
     const started = Date.now();
-    const pod = (await cluster.kubectl(['-n', 'warren-system', 'get', 'pods', '--field-selector', 'spec.nodeName=cp', '-o', 'name'])).trim();
+    const pod = (await cluster.kubectl(['-n', 'warren-system', 'get', 'pods', '-l', 'app.kubernetes.io/name=warren-node', '--field-selector', 'spec.nodeName=cp', '-o', 'name'])).trim();
     await waitFor('cp\'s agent dropping edge-sym', async () => !(await cluster.kubectl(['-n', 'warren-system', 'exec', pod, '-c', 'agent', '--',
       'warren-agent', 'status'])).includes('edge-sym'), 20_000, 500);
     figure(`released node dropped by its peers ${((Date.now() - started) / 1000).toFixed(1)} s after warren-configgen release`);
+    // The Deployment, the only issuer left, deletes the released node's TURN credential (it watches the allocations).
+    const credentialKey = keyLayout('/warren').turnCredential(gone.name);
+    await waitFor('the issuer deleting edge-sym\'s TURN credential', async () => !(await credentialKeys()).includes(credentialKey), 20_000, 200);
+    expect((await credentialKeys()).sort()).toEqual(['cp', 'edge-home'].map((n) => keyLayout('/warren').turnCredential(n)));
+    expect(await issuerLog()).toContain('deleted the credentials of departed node(s) edge-sym');
     await waitFor('cp\'s Node annotation counting two peers less one', async () =>
       (await nodes()).find((n) => n.metadata.name === 'cp')?.metadata.annotations?.['warren.dev/paths'] === 'direct=1,relayed=0,none=0', 30_000, 500);
   });
