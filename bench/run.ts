@@ -20,3 +20,13 @@ if (existsSync(new URL('./agent.ts', import.meta.url))) {
   const { benchAgent } = (await import(agentBench)) as { benchAgent?: () => Promise<unknown> };
   if (benchAgent) await benchAgent();
 }
+const movingBench = './moving.js';
+if (existsSync(new URL('./moving.ts', import.meta.url))) {
+  const { benchMoving } = (await import(movingBench)) as { benchMoving?: () => Promise<unknown> };
+  if (benchMoving) await benchMoving();
+}
+const scaleBench = './scale.js';
+if (existsSync(new URL('./scale.ts', import.meta.url))) {
+  const { benchScale } = (await import(scaleBench)) as { benchScale?: () => Promise<unknown> };
+  if (benchScale) await benchScale();
+}
