@@ -146,18 +146,18 @@ describe('failures leave nothing behind', () => {
   });
 
   it.each([
-    ['malformed JSON', {}, '{"cniVersion": "1.0.0",', 6],
-    ['a missing CNI_COMMAND', { CNI_COMMAND: '' }, undefined, 4],
-    ['an unknown CNI_COMMAND', { CNI_COMMAND: 'RESTART' }, undefined, 4],
-    ['a missing CNI_CONTAINERID', { CNI_CONTAINERID: '' }, undefined, 4],
-    ['a missing CNI_NETNS', { CNI_NETNS: '' }, undefined, 4],
-    ['an unsupported cniVersion', {}, { cniVersion: '0.2.0' }, 1],
-    ['a bad MTU', {}, { mtu: 99999 }, 7],
-    ['a bridge name too long', {}, { bridge: 'warrenbridge0123' }, 7],
-    ['an unknown field', {}, { brdige: 'x' }, 2],
-    ['an IPAM plugin not on CNI_PATH', { CNI_PATH: '/nonexistent' }, undefined, 7],
-    ['a netns that does not exist', { CNI_NETNS: '/run/netns/warren-does-not-exist' }, undefined, 3],
-  ])('refuses %s with code %i and changes nothing on the node', async (_, env, config, code) => {
+    ['malformed JSON', 6, {}, '{"cniVersion": "1.0.0",'],
+    ['a missing CNI_COMMAND', 4, { CNI_COMMAND: '' }, undefined],
+    ['an unknown CNI_COMMAND', 4, { CNI_COMMAND: 'RESTART' }, undefined],
+    ['a missing CNI_CONTAINERID', 4, { CNI_CONTAINERID: '' }, undefined],
+    ['a missing CNI_NETNS', 4, { CNI_NETNS: '' }, undefined],
+    ['an unsupported cniVersion', 1, {}, { cniVersion: '0.2.0' }],
+    ['a bad MTU', 7, {}, { mtu: 99999 }],
+    ['a bridge name too long', 7, {}, { bridge: 'warrenbridge0123' }],
+    ['an unknown field', 2, {}, { brdige: 'x' }],
+    ['an IPAM plugin not on CNI_PATH', 7, { CNI_PATH: '/nonexistent' }, undefined],
+    ['a netns that does not exist', 3, { CNI_NETNS: '/run/netns/warren-does-not-exist' }, undefined],
+  ])('refuses %s with code %i and changes nothing on the node', async (_, code, env, config) => {
     const pod = await fx.pod();
     const before = await nodeState(fx.node, fx.ovs, fx.ipamDir);
     const conf = typeof config === 'string' ? config : fx.config(config ?? {});

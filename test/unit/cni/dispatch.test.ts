@@ -26,21 +26,21 @@ describe('dispatch', () => {
   });
 
   it.each([
-    ['malformed JSON', env, '{"cniVersion":', 6],
-    ['a config that is a list', env, '[]', 6],
-    ['no CNI_COMMAND', { ...env, CNI_COMMAND: undefined }, JSON.stringify(conf), 4],
-    ['an unknown CNI_COMMAND', { ...env, CNI_COMMAND: 'UPDATE' }, JSON.stringify(conf), 4],
-    ['ADD without CNI_CONTAINERID', { ...env, CNI_CONTAINERID: undefined }, JSON.stringify(conf), 4],
-    ['ADD without CNI_NETNS', { ...env, CNI_NETNS: undefined }, JSON.stringify(conf), 4],
-    ['an unsupported cniVersion', env, JSON.stringify({ ...conf, cniVersion: '2.0.0' }), 1],
-    ['CHECK on a 0.3.1 config', { ...env, CNI_COMMAND: 'CHECK' }, JSON.stringify({ ...conf, cniVersion: '0.3.1' }), 1],
-    ['GC on a 1.0.0 config', { ...env, CNI_COMMAND: 'GC' }, JSON.stringify(conf), 1],
-    ['STATUS on a 0.4.0 config', { ...env, CNI_COMMAND: 'STATUS' }, JSON.stringify({ ...conf, cniVersion: '0.4.0' }), 1],
-    ['a bad MTU', env, JSON.stringify({ ...conf, mtu: -1 }), 7],
-    ['a bridge name too long', env, JSON.stringify({ ...conf, bridge: 'a-very-long-bridge' }), 7],
-    ['an unknown field', env, JSON.stringify({ ...conf, bridgeName: 'x' }), 2],
-    ['a netns that does not exist', env, JSON.stringify(conf), 3],
-  ])('rejects %s with code %i and touches nothing', async (_, e, stdin, code) => {
+    ['malformed JSON', 6, env, '{"cniVersion":'],
+    ['a config that is a list', 6, env, '[]'],
+    ['no CNI_COMMAND', 4, { ...env, CNI_COMMAND: undefined }, JSON.stringify(conf)],
+    ['an unknown CNI_COMMAND', 4, { ...env, CNI_COMMAND: 'UPDATE' }, JSON.stringify(conf)],
+    ['ADD without CNI_CONTAINERID', 4, { ...env, CNI_CONTAINERID: undefined }, JSON.stringify(conf)],
+    ['ADD without CNI_NETNS', 4, { ...env, CNI_NETNS: undefined }, JSON.stringify(conf)],
+    ['an unsupported cniVersion', 1, env, JSON.stringify({ ...conf, cniVersion: '2.0.0' })],
+    ['CHECK on a 0.3.1 config', 1, { ...env, CNI_COMMAND: 'CHECK' }, JSON.stringify({ ...conf, cniVersion: '0.3.1' })],
+    ['GC on a 1.0.0 config', 1, { ...env, CNI_COMMAND: 'GC' }, JSON.stringify(conf)],
+    ['STATUS on a 0.4.0 config', 1, { ...env, CNI_COMMAND: 'STATUS' }, JSON.stringify({ ...conf, cniVersion: '0.4.0' })],
+    ['a bad MTU', 7, env, JSON.stringify({ ...conf, mtu: -1 })],
+    ['a bridge name too long', 7, env, JSON.stringify({ ...conf, bridge: 'a-very-long-bridge' })],
+    ['an unknown field', 2, env, JSON.stringify({ ...conf, bridgeName: 'x' })],
+    ['a netns that does not exist', 3, env, JSON.stringify(conf)],
+  ])('rejects %s with code %i and touches nothing', async (_, code, e, stdin) => {
     const r = await call(e, stdin);
     expect(r.code).toBe(1);
     expect(r.out).toMatchObject({ code });
