@@ -57,6 +57,9 @@ import { Prober } from './traversal/prober.js';
 import { openBackend, type WireguardBackend } from './wireguard/backend.js';
 import { ensureNodeKey, type NodeKey } from './wireguard/keys.js';
 import { readStatus as readWgStatus } from './wireguard/status.js';
+import { readUnderlay, UnderlayWatcher } from './underlay/watcher.js';
+import type { UnderlayChange } from './underlay/view.js';
+import { dropEtcdConnections } from './underlay/connections.js';
 
 /** WireGuard keepalive toward peers behind NATs: keeps their mappings (and ours) open. */
 const KEEPALIVE_SECONDS = 25;
@@ -67,7 +70,7 @@ const STUN_REFRESH_MS = 30_000;
  * DIRECT_SUSPECT_MS); every peer does when the node's own NAT rebound, so one ask per this
  * long serves them all.
  */
-const SUSPECT_REFRESH_MIN_MS = 3000;
+const SUSPECT_REFRESH_MIN_MS = 2000;
 /**
  * How often the agent asks the backend whether something still serves the device (for
  * wireguard-go one unix-socket connect). A dead daemon (crashed, killed) is started again
@@ -76,11 +79,16 @@ const SUSPECT_REFRESH_MIN_MS = 3000;
 const DAEMON_CHECK_MS = 1000;
 /**
  * The TURN allocation is checked this often (an authenticated Refresh, one round trip). A
- * lost one (the server restarted, our NAT rebound the allocation's port, TURN was down at
- * start) is replaced and republished; without this, relayed peers stay cut off until the
- * next scheduled refresh finds out, minutes later.
+ * lost one (the server restarted, our NAT rebound the allocation's port or our router
+ * rebooted: the server answers from no allocation for the new 5-tuple at once; TURN was
+ * down at start) is replaced and republished; without this, relayed peers stay cut off
+ * until the next scheduled refresh finds out, minutes later. One request per node (not
+ * per peer) every 2 s: the detection of a rebooted router for relayed peers, which no
+ * local event announces (issue 11: traffic back within 5 s; it was 15 s).
  */
-const TURN_CHECK_MS = 15_000;
+const TURN_CHECK_MS = 2000;
+/** Without an allocation (TURN unreachable, refused), the timer tries a new one this often: not every check, which would log each failure. */
+const TURN_RETRY_MS = 15_000;
 /**
  * STUN and TURN requests of the agent give up after about 2.75 s, not RFC 8489's 39.5 s:
  * a server that does not answer must not hold the node's start (its peers wait for its
@@ -138,13 +146,19 @@ export class Agent {
   private reflexive: Endpoint | undefined;
   /** The mapping refresh under way (one at a time) and when the last one began. */
   private refreshing: Promise<void> | undefined;
+  /** A refresh was asked for while one ran that began before the reason for it (the underlay moved): run once more. */
+  private refreshAgain = false;
   private lastRefreshAt = 0;
+  /** Netlink: the node's addresses and default routes (underlay/). */
+  private underlay: UnderlayWatcher | undefined;
   private stopping = false;
   /** The daemon check under way, one at a time. */
   private daemonCheck: Promise<void> | undefined;
   private daemonDown = false;
   /** The relay check under way, one at a time. */
   private relayCheck: Promise<void> | undefined;
+  /** When the timer last tried to allocate while the node had no allocation (TURN_RETRY_MS). */
+  private lastRelayRetryAt = 0;
   private punchTtl: number | undefined;
   private mtu = 0;
   private timers: NodeJS.Timeout[] = [];
@@ -246,9 +260,10 @@ export class Agent {
       this.gateway.start();
     }
     this.timers.push(setInterval(() => this.requestReconcile(), c.reconcileSeconds * 1000));
-    if (c.turn) this.timers.push(setInterval(() => void this.checkRelay(), TURN_CHECK_MS));
+    if (c.turn) this.timers.push(setInterval(() => void this.checkRelay(true), TURN_CHECK_MS));
     this.timers.push(setInterval(() => void this.checkDaemon(), DAEMON_CHECK_MS));
     if (c.stunServers.length) this.timers.push(setInterval(() => void this.refreshMapping(), STUN_REFRESH_MS));
+    await this.watchUnderlay();
     this.statusServer = await serveStatus(c.statusSocket, () => this.status());
     this.handoverServer = await serveHandover(handoverSocket(c.stateDir), () => this.retire());
     this.kube?.start();
@@ -276,6 +291,7 @@ export class Agent {
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.rotationTimer);
     this.credentialFollower?.stop();
+    await this.underlay?.stop();
     // A refresh or relay replacement under way may still republish: let it, before the publisher stops.
     await this.refreshing;
     await this.relayCheck;
@@ -395,8 +411,12 @@ export class Agent {
   }
 
   /** Keeps the node's relay: a TURN allocation that no longer answers its Refresh is replaced. */
-  private checkRelay(): Promise<void> {
+  private checkRelay(timer = false): Promise<void> {
     if (this.stopping) return Promise.resolve();
+    if (timer && !this.turn) {
+      if (Date.now() - this.lastRelayRetryAt < TURN_RETRY_MS) return Promise.resolve();
+      this.lastRelayRetryAt = Date.now();
+    }
     this.relayCheck ??= this.keepRelay().finally(() => (this.relayCheck = undefined));
     return this.relayCheck;
   }
@@ -438,19 +458,28 @@ export class Agent {
     if (turn) this.log('info', 'new TURN allocation', { relay: formatEndpoint(turn.relayed) });
   }
 
-  /** A new public endpoint (NAT rebinding) or a new mapping behaviour (the NAT was changed) is republished: peers choose their paths from both. */
-  private refreshMapping(): Promise<void> {
+  /**
+   * A new public endpoint (NAT rebinding) or a new mapping behaviour (the NAT was changed) is
+   * republished: peers choose their paths from both. `again`: the one under way began
+   * before what asks for this one (the underlay moved): it runs once more after it.
+   */
+  private refreshMapping(again = false): Promise<void> {
     if (!this.config.stunServers.length || this.stopping) return Promise.resolve();
-    this.refreshing ??= (async () => {
-      this.lastRefreshAt = Date.now();
-      try {
-        await this.compareMapping();
-      } catch (err) {
-        this.log('warn', 'refreshing the public mapping', { error: errorMessage(err) });
-      } finally {
-        this.refreshing = undefined;
-      }
-    })();
+    if (this.refreshing) {
+      if (again) this.refreshAgain = true;
+      return this.refreshing;
+    }
+    this.refreshing = (async () => {
+      do {
+        this.refreshAgain = false;
+        this.lastRefreshAt = Date.now();
+        try {
+          await this.compareMapping();
+        } catch (err) {
+          this.log('warn', 'refreshing the public mapping', { error: errorMessage(err) });
+        }
+      } while (this.refreshAgain && !this.stopping);
+    })().finally(() => (this.refreshing = undefined));
     return this.refreshing;
   }
 
@@ -460,9 +489,51 @@ export class Agent {
     const after = { reflexive: this.reflexive && formatEndpoint(this.reflexive), mapping: this.mapping };
     if (before.reflexive !== after.reflexive || before.mapping !== after.mapping) {
       this.log('info', 'public endpoint or NAT mapping changed', { before, after });
-      this.publisher.update(await this.record());
+      // Checks to every peer first, then the record: our NAT maps toward a direct peer
+      // before the peer, seeing the record, checks us at once (path.ts, recheck).
       this.engine.retryDirectNow();
+      this.publisher.update(await this.record());
     }
+  }
+
+  /**
+   * Follows the node's addresses and default routes (netlink, underlay/): when they move
+   * (a new address on the uplink, the default route through another gateway, the link
+   * down or up), the public mapping is asked at once instead of at the next refresh or a
+   * peer's missed check, the record republished (the local candidates changed too), the
+   * direct paths checked now and the TURN allocation checked: its 5-tuple may be broken
+   * (its socket's address gone, its mapping on a NAT no longer used), and a Refresh that
+   * fails replaces it. The monitor is optional: without it the timers still find out.
+   */
+  private async watchUnderlay(): Promise<void> {
+    this.underlay = new UnderlayWatcher({
+      read: readUnderlay(this.runner, { skipInterfaces: [this.config.interface], exclude: [this.node.hostCIDR, this.node.podCIDR] }),
+      onChange: (change) => void this.underlayMoved(change),
+      onError: (err) => this.log('warn', 'watching the underlay (ip monitor)', { error: errorMessage(err) }),
+    });
+    try {
+      await this.underlay.start();
+    } catch (err) {
+      this.underlay = undefined;
+      this.log('warn', 'cannot watch the underlay: address and route changes are noticed by the timers only', { error: errorMessage(err) });
+    }
+  }
+
+  private async underlayMoved(change: UnderlayChange): Promise<void> {
+    if (this.stopping) return;
+    this.log('info', 'underlay changed: asking STUN for our mapping, republishing, checking paths and the relay', { added: change.added, removed: change.removed });
+    // Something went (an address, a route, a carrier): the etcd connection may hang on it.
+    if (change.removed.length) {
+      await dropEtcdConnections(this.runner, this.store.endpoints).then((skipped) => {
+        if (skipped.length) this.log('info', 'etcd endpoints named by host name: their connections are left to gRPC\'s keepalive', { endpoints: skipped });
+      }, (err: unknown) => this.log('warn', 'closing the etcd connections (ss -K)', { error: errorMessage(err) }));
+    }
+    const relay = this.config.turn ? this.checkRelay() : Promise.resolve();
+    await this.refreshMapping(true);
+    if (this.stopping) return;
+    this.engine.retryDirectNow();
+    this.publisher.update(await this.record());
+    await relay;
   }
 
   /**

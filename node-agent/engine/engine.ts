@@ -150,13 +150,16 @@ export class Engine {
    * This node's own record changed (its NAT rebound, or now maps differently): peers start
    * over on it at once, punching first, while a peer relayed here would wait up to
    * DIRECT_RETRY_MS for its next round and miss theirs. Relayed peers check again now:
-   * our packets open our NAT toward them before their full-TTL checks arrive.
+   * our packets open our NAT toward them before their full-TTL checks arrive. Direct
+   * peers get their keepalive check now, for the same reason: called before the new
+   * record is published, so that a direct peer may check us at once (path.ts, recheck).
    */
   retryDirectNow(): void {
     const now = this.now();
     for (const peer of this.peers.values()) {
       const s = peer.state;
       if ((s?.phase === 'relayed' || s?.phase === 'none') && !s.round) peer.state = { ...s, nextRoundAt: now };
+      if (s?.phase === 'direct') peer.state = { ...s, lastSentAt: -Infinity };
     }
     this.tick();
   }

@@ -19,10 +19,13 @@ export const DIRECT_RETRY_MS = 60_000;
 
 /**
  * A direct path is re-checked this often. The check keeps NAT mappings alive (Tailscale
- * assumes ~30 s) and is how a node notices that its NAT rebound: a STUN Binding request
- * and its answer, ~100 bytes each way per peer, 0.2 packets/s.
+ * assumes ~30 s) and is how a node notices that its NAT rebound or its router rebooted
+ * (no local event tells it): a STUN Binding request and its answer, ~100 bytes each way
+ * per peer, 0.5 packets/s (Tailscale's heartbeat on an active path: every 3 s). With
+ * DIRECT_SUSPECT_MS it bounds the detection at 3 s, so that traffic is back within 5 s
+ * (issue 11; 5 s and 1.5 s gave 7.4-8.5 s).
  */
-export const DIRECT_KEEPALIVE_MS = 5000;
+export const DIRECT_KEEPALIVE_MS = 2000;
 
 /**
  * A keepalive check still unanswered this long after it was sent makes the node ask STUN
@@ -30,9 +33,9 @@ export const DIRECT_KEEPALIVE_MS = 5000;
  * comes from the new port) instead of at the next refresh, up to 30 s later. Far above
  * any RTT of a direct path worth keeping.
  */
-export const DIRECT_SUSPECT_MS = 1500;
+export const DIRECT_SUSPECT_MS = 1000;
 
-/** A direct path without a successful check for this long (four keepalives) is lost: start over. */
+/** A direct path without a successful check for this long (ten keepalives) is lost: start over. */
 export const DIRECT_LOST_MS = 20_000;
 
 /** Small-TTL punches are sent this many times, spaced by CHECK_INTERVAL_MS, within the settle time. */

@@ -21,7 +21,8 @@ export interface PeerCandidates {
 }
 
 export type PathState =
-  | { phase: 'punching'; fingerprint: string; since: number; punches: number; lastSentAt: number }
+  /** `recheck`: the peer moved while direct (checks go with the punches: see stepPath). */
+  | { phase: 'punching'; fingerprint: string; since: number; punches: number; lastSentAt: number; recheck?: boolean }
   | { phase: 'checking'; fingerprint: string; since: number; lastSentAt: number }
   /** `pendingSince`: when the latest keepalive check went out, while it is unanswered; `suspected`: its miss was reported. */
   | { phase: 'direct'; fingerprint: string; since: number; endpoint: string; lastOkAt: number; lastSentAt: number; pendingSince?: number; suspected?: boolean }
@@ -88,12 +89,12 @@ function succeededSince(input: PathInput, since: number): Endpoint | undefined {
   return input.lastSuccess && input.lastSuccess.at >= since ? input.lastSuccess.endpoint : undefined;
 }
 
-function begin(input: PathInput, actions: PathAction[]): PathStep {
+function begin(input: PathInput, actions: PathAction[], recheck = false): PathStep {
   const { now, peer } = input;
   if (peer.direct.length === 0) return fallBack(input, actions);
   return {
-    state: { phase: 'punching', fingerprint: peer.fingerprint, since: now, punches: 1, lastSentAt: now },
-    actions: [...actions, { kind: 'punch', to: peer.direct }],
+    state: { phase: 'punching', fingerprint: peer.fingerprint, since: now, punches: 1, lastSentAt: now, ...(recheck ? { recheck } : {}) },
+    actions: [...actions, { kind: 'punch', to: peer.direct }, ...(recheck ? [{ kind: 'check' as const, to: peer.direct }] : [])],
   };
 }
 
@@ -194,7 +195,11 @@ export function stepPath(state: PathState | undefined, input: PathInput): PathSt
   // through the new one at once, and the direct round runs beside it.
   if (state.fingerprint !== peer.fingerprint) {
     if ((state.phase === 'relayed' || state.phase === 'none') && usableRelay(input)) return relayWithRound(input, state);
-    return begin(input, []);
+    // A direct peer that moved (new address, its NAT rebound or rebooted) checks us from
+    // its new mapping before it republishes (agent.ts, Engine.retryDirectNow): its NAT
+    // already maps toward us, so our full-TTL checks cannot meet the conntrack trap and
+    // need not wait for the punch to settle. They go with every punch, then as usual.
+    return begin(input, [], state.phase === 'direct');
   }
   switch (state.phase) {
     case 'punching': {
@@ -204,7 +209,7 @@ export function stepPath(state: PathState | undefined, input: PathInput): PathSt
         return { state: { phase: 'checking', fingerprint: state.fingerprint, since: now, lastSentAt: now }, actions: [{ kind: 'check', to: peer.direct }] };
       }
       if (state.punches < K.PUNCH_REPEATS && now - state.lastSentAt >= K.CHECK_INTERVAL_MS) {
-        return { state: { ...state, punches: state.punches + 1, lastSentAt: now }, actions: [{ kind: 'punch', to: peer.direct }] };
+        return { state: { ...state, punches: state.punches + 1, lastSentAt: now }, actions: [{ kind: 'punch', to: peer.direct }, ...(state.recheck ? [{ kind: 'check' as const, to: peer.direct }] : [])] };
       }
       return { state, actions: [] };
     }

@@ -270,6 +270,31 @@ export class NatLab {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
+  /**
+   * A second way out for a NAT site's host (moving nodes): a router of the same kind in a
+   * namespace of its own (`s<k>u`, WAN 198.18.k.2/30 on the internet router, LAN
+   * 10.(100+k).0.0/24) and a second link on the host (`eth1`, 10.(100+k).0.2), whose
+   * default route stays where it was until moveDefaultRoute(). Its public address differs
+   * from the site's.
+   */
+  async addUplink(site: Site): Promise<Uplink> {
+    if (site.kind === 'public' || site.kind === 'double-nat') throw new Error(`a second uplink is modelled for single-NAT sites, not ${site.kind}`);
+    const k = site.index;
+    const router = await this.netns(`s${k}u`);
+    const wan = { internet: `198.18.${k}.1`, site: `198.18.${k}.2` };
+    await link(this.internet, `u${k}`, router, 'wan');
+    await run('ip', ['-n', this.internet.name, 'addr', 'add', `${wan.internet}/30`, 'dev', `u${k}`]);
+    await run('ip', ['-n', router.name, 'addr', 'add', `${wan.site}/30`, 'dev', 'wan']);
+    await run('ip', ['-n', router.name, 'route', 'add', 'default', 'via', wan.internet]);
+    const hostAddress = `10.${100 + k}.0.2`;
+    await link(router, 'lan', site.host, 'eth1');
+    await run('ip', ['-n', router.name, 'addr', 'add', `10.${100 + k}.0.1/24`, 'dev', 'lan']);
+    await run('ip', ['-n', site.host.name, 'addr', 'add', `${hostAddress}/24`, 'dev', 'eth1']);
+    await applyRuleset(router, natRuleset(site.kind, hostAddress));
+    await forwarding(router);
+    return { router, dev: 'eth1', gateway: `10.${100 + k}.0.1`, hostAddress, publicAddress: wan.site };
+  }
+
   private async netns(prefix: string): Promise<Netns> {
     const ns = await Netns.create(prefix);
     this.namespaces.push(ns);
@@ -453,4 +478,49 @@ export async function cutUplink(site: Site): Promise<() => Promise<void>> {
     await site.host.runner('ip', ['link', 'set', r.dev, 'up']);
     await site.host.runner('ip', ['route', 'replace', 'default', ...(r.gateway ? ['via', r.gateway] : []), 'dev', r.dev]);
   };
+}
+
+/** A site host's second way out (NatLab.addUplink). */
+export interface Uplink {
+  router: Netns;
+  /** The host's link to it, its gateway there and its address on it. */
+  dev: string;
+  gateway: string;
+  hostAddress: string;
+  /** The router's WAN address: the node's public address once its default route goes this way. */
+  publicAddress: string;
+}
+
+/** The host's default route through `via` (NatLab.addUplink): what the node's packets leave by, hence its public address, changes. */
+export async function moveDefaultRoute(site: Site, via: Pick<Uplink, 'gateway' | 'dev'>): Promise<void> {
+  await site.host.runner('ip', ['route', 'replace', 'default', 'via', via.gateway, 'dev', via.dev]);
+}
+
+/**
+ * Replaces the host's address on its LAN link (`eth0`) with `address` (same /24), as a
+ * new DHCP lease does: old address out, new one in, the default route back, in one
+ * `ip -batch`. The router keeps NATing it (not for full cone, whose DNAT names the old one).
+ * Returns the site as seen afterwards (hostAddress and lan[0] updated).
+ */
+export async function renumberHost(site: Site, address: string): Promise<Site> {
+  if (site.kind === 'full-cone' || site.kind === 'public') throw new Error(`renumbering is modelled for NAT sites whose router NATs any LAN address, not ${site.kind}`);
+  const gateway = `10.${site.index}.0.1`;
+  await site.host.runner('ip', ['-batch', '-'], {
+    input: `address del ${site.hostAddress}/24 dev eth0\naddress add ${address}/24 dev eth0\nroute replace default via ${gateway} dev eth0\n`,
+  });
+  return { ...site, hostAddress: address, lan: [{ host: site.host, address }, ...site.lan.slice(1)] };
+}
+
+/**
+ * The site's (innermost) NAT router reboots: its conntrack table is emptied and its
+ * masquerade now picks ports from `ports` (as a router that comes back maps every flow
+ * anew, to other ports), its filtering as before. Every mapping of the site changes.
+ */
+export async function rebootRouter(site: Site, ports: { from: number; to: number } = { from: 40000, to: 49999 }): Promise<void> {
+  if (site.kind === 'public') throw new Error('a public site has no router');
+  const router = site.routers[0]!;
+  const ruleset = natRuleset(site.kind === 'double-nat' ? 'home-router' : site.kind, site.hostAddress)
+    .replace(/oifname "wan" masquerade( fully-random)?;/, (m, random: string | undefined) => `oifname "wan" meta l4proto { tcp, udp } masquerade to :${ports.from}-${ports.to}${random ?? ''}; ${m}`);
+  await router.runner('nft', ['-f', '-'], { input: `table ip natlab\ndelete table ip natlab\n${ruleset}` });
+  await router.runner('conntrack', ['-F']);
 }

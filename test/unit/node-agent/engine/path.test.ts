@@ -97,11 +97,20 @@ describe('stepPath', () => {
     expect(step.actions).toEqual([{ kind: 'endpoint', endpoint: '10.2.0.2:51820' }]);
   });
 
-  it('starts over when the peer publishes new candidates', () => {
+  it('starts over when the peer publishes new candidates, checking at once a peer that was direct (it moved)', () => {
     const direct: PathState = { phase: 'direct', fingerprint: 'v1', since: 0, endpoint: '198.51.100.6:51820', lastOkAt: 0, lastSentAt: 0 };
     const step = stepPath(direct, { now: 100, peer: { ...peer, fingerprint: 'v2' }, ownRelay: 'ready' });
-    expect(step.state.phase).toBe('punching');
-    expect(step.actions.map((a) => a.kind)).toEqual(['punch']);
+    expect(step.state).toMatchObject({ phase: 'punching', recheck: true });
+    expect(step.actions.map((a) => a.kind)).toEqual(['punch', 'check']);
+    // every punch goes with checks; an answer from before the round does not count
+    const again = stepPath(step.state, { now: 100 + K.CHECK_INTERVAL_MS, peer: { ...peer, fingerprint: 'v2' }, ownRelay: 'ready', lastSuccess: { endpoint: reflexive, at: 90 } });
+    expect(again.state.phase).toBe('punching');
+    expect(again.actions.map((a) => a.kind)).toEqual(['punch', 'check']);
+    const answered = stepPath(again.state, { now: 350, peer: { ...peer, fingerprint: 'v2' }, ownRelay: 'ready', lastSuccess: { endpoint: reflexive, at: 340 } });
+    expect(answered.state).toMatchObject({ phase: 'direct', endpoint: '198.51.100.6:51820' });
+    // a peer that was not direct punches and lets the punch settle first, as at the start
+    const checking: PathState = { phase: 'checking', fingerprint: 'v1', since: 0, lastSentAt: 0 };
+    expect(stepPath(checking, { now: 100, peer: { ...peer, fingerprint: 'v2' }, ownRelay: 'ready' }).actions.map((a) => a.kind)).toEqual(['punch']);
   });
 
   it('moves a relayed peer to its new relay address at once when its candidates change, checking direct beside it', () => {
