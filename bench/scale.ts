@@ -120,9 +120,16 @@ async function measureSize(count: number): Promise<SizeFigures> {
       const convergeMs = Date.now() - t0;
 
       // At rest: settled for a while, then measured.
+      const alive = (): void => {
+        if (node.process?.exitCode !== null || node.process.signalCode !== null) {
+          throw new Error(`the agent facing ${count} peers exited (${node.process?.exitCode ?? node.process?.signalCode}):\n${lab.log(node).split('\n').slice(-30).join('\n')}`);
+        }
+      };
       await new Promise((r) => setTimeout(r, 10_000));
+      alive();
       const before = procTicks(pid);
       await new Promise((r) => setTimeout(r, REST_SECONDS * 1000));
+      alive();
       const cpuPercent = (procTicks(pid) - before) / REST_SECONDS; // ticks are 1/100 s
       const rss = rssMiB(pid);
 
@@ -180,6 +187,7 @@ export async function benchScale(): Promise<void> {
   console.log(`  growth from ${small.peers} to ${large.peers} peers (${x}x the peers): convergence ${ratio(large.convergeMs, small.convergeMs)}, ` +
     `CPU at rest ${ratio(large.cpuPercent, small.cpuPercent)}, RSS ${ratio(large.rssMiB, small.rssMiB)}, ` +
     `join events ${ratio(large.joinEvents, small.joinEvents)}, join bytes ${ratio(large.joinBytes, small.joinBytes)}`);
+  if (AGENTS < 2) return;
   const m = await manyAgents(AGENTS);
   console.log(`  ${m.agents} real agents started at once (every NAT kind): ${m.allPathsMs === undefined ? 'NOT every pair had a path after 180 s' : `every one of ${m.pairs} pairs had a path at both ends after ${(m.allPathsMs / 1000).toFixed(1)} s`}; ` +
     `pairs without a path: ${m.missing.length}${m.missing.length ? ` (${m.missing.slice(0, 5).join(', ')}...)` : ''}`);

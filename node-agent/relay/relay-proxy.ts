@@ -17,6 +17,14 @@ import { formatEndpoint, type Endpoint } from '../nat/stun-address.js';
 import type { TurnData } from '../nat/turn-client.js';
 import { bindSocket, LOOPBACK } from '../nat/udp.js';
 import { systemTimers, type TimerHandle, type Timers } from '../nat/timers.js';
+import { bulkhead } from 'cockatiel';
+
+/**
+ * Links opened at once (each a CreatePermission and a ChannelBind): a node that learns a
+ * thousand relayed peers together would otherwise send two thousand requests in one burst,
+ * which coturn's socket drops, and every lost answer looks like a lost allocation.
+ */
+export const LINKS_OPENING_AT_ONCE = 16;
 
 export const INITIATION_RESEND_MS = 250;
 export const INITIATION_RESEND_FOR_MS = 2_000;
@@ -90,6 +98,7 @@ export class RelayProxy {
 
   private readonly preferred: Map<string, number>;
   private readonly timers: Timers;
+  private readonly opening = bulkhead(LINKS_OPENING_AT_ONCE, Number.POSITIVE_INFINITY);
 
   constructor(private readonly o: RelayProxyOptions) {
     this.timers = o.timers ?? systemTimers;
@@ -160,8 +169,10 @@ export class RelayProxy {
         if (wireguardType(data) === WG_HANDSHAKE_INITIATION && data.length === WG_INITIATION_LENGTH) this.resendUntilAnswered(link, data);
       });
       // A permission is per IP address; the channel saves 32 bytes a packet over Send indications.
-      await this.o.relay.createPermission([peer]);
-      await this.o.relay.bindChannel(peer);
+      await this.opening.execute(async () => {
+        await this.o.relay.createPermission([peer]);
+        await this.o.relay.bindChannel(peer);
+      });
       this.o.onLinks?.();
     })();
     this.links.set(key, link);
@@ -182,6 +193,8 @@ export class RelayProxy {
     } catch {
       return; // reported by link()
     }
+    // Closed meanwhile (the peer forgotten, the relay replaced): a send would throw.
+    if (this.closed || this.links.get(formatEndpoint(d.peer)) !== link) return;
     link.fromPeerBytes += d.data.length;
     if (this.o.traffic) this.o.traffic.receivedBytes += d.data.length;
     // Any WireGuard message from the peer (its own initiation included: ours was then
