@@ -58,6 +58,7 @@ import { openBackend, type WireguardBackend } from './wireguard/backend.js';
 import { ensureNodeKey, type NodeKey } from './wireguard/keys.js';
 import { readStatus as readWgStatus } from './wireguard/status.js';
 import { readUnderlay, UnderlayWatcher } from './underlay/watcher.js';
+import { LIBIPSEC_DEVICE } from './gateway/hub-tunnels.js';
 import type { UnderlayChange } from './underlay/view.js';
 import { dropEtcdConnections } from './underlay/connections.js';
 
@@ -507,7 +508,7 @@ export class Agent {
    */
   private async watchUnderlay(): Promise<void> {
     this.underlay = new UnderlayWatcher({
-      read: readUnderlay(this.runner, { skipInterfaces: [this.config.interface], exclude: [this.node.hostCIDR, this.node.podCIDR] }),
+      read: readUnderlay(this.runner, this.ownAddresses()),
       onChange: (change) => void this.underlayMoved(change),
       onError: (err) => this.log('warn', 'watching the underlay (ip monitor)', { error: errorMessage(err) }),
     });
@@ -667,13 +668,22 @@ export class Agent {
     }
   }
 
+  /**
+   * Addresses that are Warren's own, not the underlay's: the WireGuard interface, the host
+   * and pod ranges, and on a gateway the IPsec TUN device and the SD-EWAN overlay (its OIP
+   * comes and goes with every hub restart). Neither a candidate for peers nor a move.
+   */
+  private ownAddresses(): { skipInterfaces: string[]; exclude: string[] } {
+    const g = this.config.gateway;
+    return {
+      skipInterfaces: [this.config.interface, ...(g ? [LIBIPSEC_DEVICE] : [])],
+      exclude: [this.node.hostCIDR, this.node.podCIDR, ...(g?.overlayRanges ?? [])],
+    };
+  }
+
   private async record(): Promise<NodeRecordContent> {
     const links = await ipJson<IpAddrLink[]>(this.runner, ['address', 'show']);
-    const candidates: Candidate[] = localCandidates(links, {
-      listenPort: this.config.listenPort,
-      exclude: [this.node.hostCIDR, this.node.podCIDR],
-      skipInterfaces: [this.config.interface],
-    });
+    const candidates: Candidate[] = localCandidates(links, { listenPort: this.config.listenPort, ...this.ownAddresses() });
     if (this.reflexive && !candidates.some((c) => c.address === this.reflexive!.address && c.port === this.reflexive!.port)) {
       candidates.push({ kind: 'reflexive', address: this.reflexive.address, port: this.reflexive.port });
     }
