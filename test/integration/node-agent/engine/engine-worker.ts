@@ -5,15 +5,13 @@
 // reconcile on every change. The test process owns wireguard-go (wg-hosts.ts); this only
 // adopts the interface.
 //
-// A peer the engine has no endpoint for yet is in WireGuard by its key alone: no allowed
-// IPs, so no traffic is routed to it. wireguard-go, given traffic for a peer without an
-// endpoint, "sends" a handshake initiation into the void and then refuses to start
-// another for 5 s (REKEY_TIMEOUT), endpoint or not: the first run of this test measured
-// 5.1 s instead of 1.1 s. Its key is there all the same, so a handshake the other side
-// starts is answered. Once the engine gives an endpoint, the reconcile adds the allowed
-// IPs and the endpoint in place (the session already made, if any, stays). The overlay
-// plan cannot express a key-only peer yet, so the waiting peers are added with `wg set`
-// after the reconcile: enough for two nodes, where no reconcile runs while a peer waits.
+// Every peer is in WireGuard from the start with its allowed IPs, as the agent configures
+// it, its endpoint once the engine gives one. wireguard-go, given traffic for a peer
+// without an endpoint, "sends" a handshake initiation into the void and then refuses to
+// start another for 5 s (REKEY_TIMEOUT); it still answers one the other side starts. That
+// is why only the node whose name sorts first gives its first endpoint at once: the other
+// holds its own back (FIRST_ENDPOINT_HOLD_MS) and its WireGuard answers by roaming, so the
+// pair never waits for that timeout.
 import { createSocket, type Socket } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import { errorMessage } from '../../../../lib/errors.js';
@@ -31,6 +29,9 @@ import { RelayProxy, type RelayLinkStats } from '../../../../node-agent/relay/re
 import type { NatMapping, NodeRecord } from '../../../../node-agent/signal/record.js';
 import { Prober } from '../../../../node-agent/traversal/prober.js';
 import { openBackend, type WireguardBackend } from '../../../../node-agent/wireguard/backend.js';
+
+/** node-agent/agent.ts's persistent keepalive. */
+const AGENT_KEEPALIVE_SECONDS = 25;
 import type { TurnAccount } from '../../../helpers/natlab.js';
 
 export interface StartOptions {
@@ -157,15 +158,17 @@ async function reconcile(): Promise<void> {
           publicKey: w.o.publicKey, privateKeyPath: w.o.privateKeyPath, hostAddress: w.o.overlayAddress, hostCidr: '10.10.0.0/16',
           podSubnet: w.o.podSubnet, podCidr: '10.244.0.0/16', listenPort: w.o.wgPort, mtu: 1420,
         },
-        peers: w.peers.filter((p) => p.node !== w.o.node && desired.get(p.publicKey) !== undefined).map((p) => {
+        // As the agent does: every peer with its allowed IPs from the start, its endpoint once
+        // the engine has one (the node holding its first endpoint back answers the other's
+        // handshake by roaming), and the agent's persistent keepalive, which makes WireGuard
+        // start a handshake as soon as it has an endpoint.
+        peers: w.peers.filter((p) => p.node !== w.o.node).map((p) => {
           const endpoint = desired.get(p.publicKey);
-          return { publicKey: p.publicKey, hostAddress: p.hostAddress, podSubnet: p.podSubnet, ...(endpoint ? { endpoint } : {}) };
+          return { publicKey: p.publicKey, hostAddress: p.hostAddress, podSubnet: p.podSubnet, keepaliveSeconds: AGENT_KEEPALIVE_SECONDS, ...(endpoint ? { endpoint } : {}) };
         }),
       };
       const result = await reconcileOverlay(w.backend, execRunner, input);
       if (result.rejected.length > 0) w.errors.push(`reconcile rejected ${JSON.stringify(result.rejected)}`);
-      const waiting = w.peers.filter((p) => p.node !== w.o.node && desired.get(p.publicKey) === undefined);
-      if (waiting.length > 0) await execRunner('wg', ['set', w.o.ifname, ...waiting.flatMap((p) => ['peer', p.publicKey])]);
       for (const [key, endpoint] of desired) if (endpoint) w.applied[key] ??= { ms: performance.now() - w.setPeersAt, endpoint };
     } while (w.again);
   } catch (err) {

@@ -60,7 +60,11 @@ describe('traversal engine (real NAT routers, wireguard-go, coturn)', () => {
   }
 
   const report = (n: Node): Promise<Report> => n.w.call<Report>('report');
-  const phaseOf = async (n: Node): Promise<string | undefined> => (await report(n)).status[0]?.phase;
+  /** The engine's phase for its one peer, once it has given WireGuard an endpoint (the node whose name sorts last holds its first one back a second). */
+  const phaseOf = async (n: Node): Promise<string | undefined> => {
+    const s = (await report(n)).status[0];
+    return s?.endpoint === undefined ? undefined : s.phase;
+  };
 
   /** A continuous ping with a timestamp per reply, started before the records are handed over. */
   const pinger = (from: Node, to: Node): Spawned => hosts().spawnIn(from.site.host, 'ping', ['-D', '-n', '-i', '0.05', to.wg.overlayAddress]);
@@ -126,6 +130,7 @@ describe('traversal engine (real NAT routers, wireguard-go, coturn)', () => {
     const b = await node('home-router', 'node-b');
     expect(a.started.record.nat.mapping).toBe('endpoint-dependent');
     const { aMs, bMs } = await meet(a, b, 20_000);
+    await waitFor('both engines relayed', async () => (await phaseOf(a)) === 'relayed' && (await phaseOf(b)) === 'relayed');
     const [ra, rb] = [await report(a), await report(b)];
     expect(ra.status[0]).toMatchObject({ phase: 'relayed', relayed: true });
     expect(rb.status[0]).toMatchObject({ phase: 'relayed', relayed: true });
