@@ -7,21 +7,23 @@
 // a plugin by its config's `type`, and Warren's is "warren".
 import { basename } from 'node:path';
 
-export type Program = 'cni' | 'configgen' | 'agent';
+export type Program = 'cni' | 'cni-server' | 'configgen' | 'agent';
 
 /** The names a link to the executable can have, and the program each starts. */
 export const PROGRAM_NAMES: Readonly<Record<string, Program>> = {
   'warren-cni': 'cni',
   'warren-configgen': 'configgen',
   'warren-agent': 'agent',
+  'warren-cni-server': 'cni-server',
 };
 
-const SUBCOMMANDS: Readonly<Record<string, Program>> = { cni: 'cni', configgen: 'configgen', agent: 'agent' };
+const SUBCOMMANDS: Readonly<Record<string, Program>> = { cni: 'cni', 'cni-server': 'cni-server', configgen: 'configgen', agent: 'agent' };
 
-export const USAGE = `usage: warren agent|configgen|cni [arguments]
+export const USAGE = `usage: warren agent|configgen|cni|cni-server [arguments]
   warren agent ...      the node agent (as warren-agent)
   warren configgen ...  the node's subnet and CNI config (as warren-configgen)
   warren cni            the CNI plugin (as warren-cni; runtimes run it as "warren" with CNI_COMMAND set)
+  warren cni-server     the resident CNI server the plugin hands its calls to (as warren-cni-server)
 `;
 
 export type Choice = { program: Program; dropFirstArgument: boolean } | { usage: string };

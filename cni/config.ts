@@ -1,6 +1,7 @@
 // Parses and validates one warren entry of a network configuration list. Pure: the
 // same bytes always give the same config or the same CniError, and nothing is touched.
 import { CidrError, parseCidr, type Cidr } from '../lib/cidr.js';
+import { DEFAULT_RESIDENT_SOCKET, residentSocketProblem } from '../lib/cni-resident.js';
 import { interfaceNameProblem } from '../lib/names.js';
 import { CniCode, CniError } from './errors.js';
 import { requireSupported } from './versions.js';
@@ -21,6 +22,8 @@ export interface WarrenConfig {
   ipam: IpamConfig;
   logFile?: string;
   ovsdb?: string;
+  /** The resident CNI server's socket: tried first, the verb done here when it does not answer. */
+  residentSocket: string;
   dns?: Record<string, unknown>;
   prevResult?: unknown;
   validAttachments?: { containerID: string; ifname: string }[];
@@ -32,7 +35,7 @@ export const DEFAULT_BRIDGE = 'warren0';
 
 // Keys the spec lets a runtime put in any plugin's config, and Warren's own.
 const SPEC_KEYS = new Set(['cniVersion', 'cniVersions', 'name', 'type', 'args', 'runtimeConfig', 'capabilities', 'prevResult', 'dns', 'ipam']);
-const WARREN_KEYS = new Set(['bridge', 'mtu', 'podCIDR', 'isGateway', 'ipMasq', 'logFile', 'ovsdb']);
+const WARREN_KEYS = new Set(['bridge', 'mtu', 'podCIDR', 'isGateway', 'ipMasq', 'logFile', 'ovsdb', 'residentSocket']);
 
 function invalid(field: string, value: unknown, why: string): CniError {
   return new CniError(CniCode.InvalidConfig, `${field} ${JSON.stringify(value)} ${why}`);
@@ -122,6 +125,8 @@ export function parseConfig(raw: Record<string, unknown>): WarrenConfig {
   if (raw.ovsdb !== undefined && !isOvsdbAddress(raw.ovsdb)) {
     throw invalid('ovsdb', raw.ovsdb, 'must be an OVSDB address such as "unix:/run/openvswitch/db.sock" or "tcp:127.0.0.1:6640"');
   }
+  const socketProblem = raw.residentSocket === undefined ? undefined : residentSocketProblem(raw.residentSocket);
+  if (socketProblem) throw invalid('residentSocket', raw.residentSocket, socketProblem);
   const valid = raw['cni.dev/valid-attachments'];
   const isAttachment = (v: unknown): boolean =>
     v !== null && typeof v === 'object' && typeof (v as Record<string, unknown>).containerID === 'string' && typeof (v as Record<string, unknown>).ifname === 'string';
@@ -141,6 +146,7 @@ export function parseConfig(raw: Record<string, unknown>): WarrenConfig {
     ipam,
     logFile: raw.logFile as string | undefined,
     ovsdb: raw.ovsdb as string | undefined,
+    residentSocket: (raw.residentSocket as string | undefined) ?? DEFAULT_RESIDENT_SOCKET,
     dns: raw.dns as Record<string, unknown> | undefined,
     prevResult: raw.prevResult,
     validAttachments: valid as WarrenConfig['validAttachments'],

@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import { defaultRouteInterface, linkMtus } from '../lib/links.js';
 import type { OvsTarget } from '../lib/ovs.js';
+import { OvsdbClient } from '../lib/ovsdb/client.js';
 import type { Runner } from '../lib/runner.js';
 import type { WarrenConfig } from './config.js';
 import type { CniEnv } from './env.js';
@@ -16,8 +17,30 @@ export interface Context {
   runner: Runner;
   logger: Logger;
   ovs: OvsTarget;
+  /** Where the OVSDB JSON-RPC client connects: the config's, else ovs-vsctl's default under the caller's OVS_RUNDIR. */
+  ovsdbAddress: string;
+  ovsdb: OvsdbConnect;
   cacheDir: string;
+  /** IPAM plugins' supported versions, remembered for as long as the process lives (the resident server's). */
+  ipamVersions?: Map<string, string[]>;
 }
+
+/** What a verb transacts through: one client's transactions, on a connection it does not own. */
+export type OvsdbTransactor = Pick<OvsdbClient, 'transact' | 'transactAndWait'>;
+
+export interface OvsdbSession {
+  client: OvsdbTransactor;
+  /** Done with it: the standalone path closes its connection, the resident server keeps its own. */
+  release(): void;
+}
+
+export type OvsdbConnect = (address: string, timeoutMs: number) => Promise<OvsdbSession>;
+
+/** One connection per use, closed after: a process that lives for one verb. */
+export const connectPerUse: OvsdbConnect = async (address, timeoutMs) => {
+  const client = await OvsdbClient.connect(address, timeoutMs);
+  return { client, release: () => client.close() };
+};
 
 export const CACHE_DIR = '/run/warren/cni';
 
@@ -35,5 +58,5 @@ export async function effectiveMtu(cfg: WarrenConfig, runner: Runner): Promise<n
 }
 
 export function ipamCall(ctx: Context, env = ctx.env): IpamCall {
-  return { runner: ctx.runner, env, config: ctx.config, cacheDir: ctx.cacheDir };
+  return { runner: ctx.runner, env, config: ctx.config, cacheDir: ctx.cacheDir, versions: ctx.ipamVersions };
 }

@@ -4,7 +4,8 @@ import { CALL_DONE as DONE } from '../lib/cni-log.js';
 import type { Runner } from '../lib/runner.js';
 import { spawnRunner } from '../lib/spawn-runner.js';
 import { decodeConfig, parseConfig } from './config.js';
-import { CACHE_DIR, type Context } from './context.js';
+import { defaultOvsdbAddress } from '../lib/ovsdb/client.js';
+import { CACHE_DIR, connectPerUse, type Context, type OvsdbConnect } from './context.js';
 import { parseCniEnv } from './env.js';
 import { CniCode, CniError, toCniError } from './errors.js';
 import { fileLogger, silentLogger, type Logger } from './log.js';
@@ -22,6 +23,9 @@ export interface PluginIo {
   stdout: (text: string) => void;
   runner?: Runner;
   cacheDir?: string;
+  /** The resident server's long-lived OVSDB connections; a connection per use otherwise. */
+  ovsdb?: OvsdbConnect;
+  ipamVersions?: Map<string, string[]>;
 }
 
 /** Every command with its duration and status in the log: where an ADD spent its time. */
@@ -76,7 +80,10 @@ export async function dispatch(io: PluginIo): Promise<number> {
       runner: config.logFile ? loggedRunner(io.runner ?? spawnRunner, logger) : (io.runner ?? spawnRunner),
       logger,
       ovs: { db: config.ovsdb },
+      ovsdbAddress: config.ovsdb ?? defaultOvsdbAddress(io.env),
+      ovsdb: io.ovsdb ?? connectPerUse,
       cacheDir: io.cacheDir ?? CACHE_DIR,
+      ipamVersions: io.ipamVersions,
     };
     // Every call ends with one line naming its verb and duration, ok or not: the agent
     // counts CNI calls and their durations from these lines (node-agent/metrics/cni-log.ts).

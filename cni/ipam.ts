@@ -15,6 +15,8 @@ export interface IpamCall {
   config: WarrenConfig;
   /** Where the supported-versions answer of each IPAM binary is remembered. */
   cacheDir?: string;
+  /** The same, in memory: a resident process reads no file for it. */
+  versions?: Map<string, string[]>;
 }
 
 export function findPlugin(type: string, path: readonly string[]): string | undefined {
@@ -88,6 +90,8 @@ export async function ipamVersion(call: IpamCall, plugin: string): Promise<strin
   if (compareVersions(wanted, '1.0.0') <= 0) return wanted;
   const st = statSync(plugin);
   const key = `${plugin}:${st.size}:${st.mtimeMs}`;
+  const remembered = call.versions?.get(key);
+  if (remembered) return chooseVersion(plugin, wanted, remembered);
   const cacheFile = call.cacheDir ? join(call.cacheDir, 'ipam-versions.json') : undefined;
   let cache: Record<string, string[]> = {};
   if (cacheFile) {
@@ -112,6 +116,11 @@ export async function ipamVersion(call: IpamCall, plugin: string): Promise<strin
       }
     }
   }
+  call.versions?.set(key, supported);
+  return chooseVersion(plugin, wanted, supported);
+}
+
+function chooseVersion(plugin: string, wanted: string, supported: string[]): string {
   const best = bestCommonVersion(wanted, supported);
   if (!best) {
     throw new CniError(CniCode.IncompatibleVersion, `IPAM plugin ${plugin} supports none of Warren's versions up to ${wanted}`,

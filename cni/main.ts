@@ -1,6 +1,10 @@
-// warren-cni: executed by the container runtime once per verb and attachment.
-import { fstatSync, readSync, writeSync } from 'node:fs';
+// warren-cni: executed by the container runtime once per verb and attachment. It hands
+// the call to the node's resident CNI server when one answers, and does the work itself
+// when none does (README, "The resident fast path").
+import { fstatSync, readlinkSync, readSync, writeSync } from 'node:fs';
 import { dispatch } from './dispatch.js';
+import { forward } from './resident/forward.js';
+import { delFirst, residentSocketOf } from './resident/route.js';
 
 // Plain reads and writes on fds 0 and 1: process.stdin and process.stdout build
 // streams whose modules cost milliseconds of every start. A runtime may hand over a
@@ -49,7 +53,35 @@ function writeStdout(text: string): void {
   }
 }
 
+function mountNamespace(): string {
+  try {
+    return readlinkSync('/proc/self/ns/mnt');
+  } catch {
+    return '';
+  }
+}
+
+async function standalone(env: NodeJS.ProcessEnv, stdin: string, clearFirst: boolean): Promise<number> {
+  // Its own answer does not matter: the ADD after it reports whatever is still wrong.
+  if (clearFirst) await dispatch({ env: { ...env, CNI_COMMAND: 'DEL' }, stdin, stdout: () => {} });
+  return dispatch({ env, stdin, stdout: writeStdout });
+}
+
+async function main(): Promise<number> {
+  const env = process.env;
+  const stdin = isTerminal() ? '' : readStdin();
+  const socket = residentSocketOf(env.CNI_COMMAND, stdin);
+  if (!socket) return standalone(env, stdin, false);
+  const request = { env: Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined)), stdin, sentAt: Date.now(), mntns: mountNamespace() };
+  const r = await forward(socket, request);
+  if (r.kind === 'answered') {
+    writeStdout(r.stdout);
+    return r.exitCode;
+  }
+  return standalone(env, stdin, delFirst(env.CNI_COMMAND, r.started));
+}
+
 // No top-level await: the SEA bundle is CommonJS.
-void dispatch({ env: process.env, stdin: isTerminal() ? '' : readStdin(), stdout: writeStdout }).then((code) => {
+void main().then((code) => {
   process.exitCode = code;
 });

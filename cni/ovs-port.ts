@@ -1,21 +1,17 @@
 // The pod's OVS port, through OVSDB directly (one round trip), and ovs-vsctl where it
 // does more than we want to write again: creating the bridge.
-import { OvsdbClient, OvsdbError, defaultOvsdbAddress } from '../lib/ovsdb/client.js';
+import { OvsdbError } from '../lib/ovsdb/client.js';
 import { attachPortOps, detachPortOps, removeBridgeOps, selectBridgeOps, selectPortOps, type Value } from '../lib/ovsdb/ops.js';
 import { vsctl } from '../lib/ovs.js';
-import type { Context } from './context.js';
+import type { Context, OvsdbTransactor } from './context.js';
 import { externalIds, ovsAttachCommands, type Attachment, type Datapath } from './plan.js';
 
-function address(ctx: Context): string {
-  return ctx.ovs.db ?? defaultOvsdbAddress();
-}
-
-async function withClient<T>(ctx: Context, fn: (c: OvsdbClient) => Promise<T>): Promise<T> {
-  const client = await OvsdbClient.connect(address(ctx), (ctx.ovs.timeoutSeconds ?? 10) * 1000);
+async function withClient<T>(ctx: Context, fn: (c: OvsdbTransactor) => Promise<T>): Promise<T> {
+  const session = await ctx.ovsdb(ctx.ovsdbAddress, (ctx.ovs.timeoutSeconds ?? 10) * 1000);
   try {
-    return await fn(client);
+    return await fn(session.client);
   } finally {
-    client.close();
+    session.release();
   }
 }
 
@@ -42,7 +38,7 @@ export async function attachPort(ctx: Context, a: Attachment, bridgeExists: bool
 }
 
 /** `wait`: until ovs-vswitchd has closed the device (needed before re-adding the same name). */
-async function removePort(c: OvsdbClient, name: string, wait: boolean): Promise<void> {
+async function removePort(c: OvsdbTransactor, name: string, wait: boolean): Promise<void> {
   const [found] = await c.transact(selectPortOps(name));
   const uuid = found?.rows?.[0]?._uuid as ['uuid', string] | undefined;
   if (!uuid) return;

@@ -15,13 +15,14 @@ const out = join(root, 'dist');
 // The programs, bundled each on its own; the executable a node carries is one (below).
 const programs = [
   { name: 'warren-cni', entry: 'cni/main.ts' },
+  { name: 'warren-cni-server', entry: 'cni/resident/main.ts' },
   // etcd3's .proto files are parsed at build time and inlined (scripts/etcd3-protos.mjs).
   { name: 'warren-configgen', entry: 'configgen/main.ts' },
   { name: 'warren-agent', entry: 'node-agent/main.ts' },
 ];
 // One executable, `warren`: a small dispatcher whose assets are the programs' bundles, each
 // with V8's code cache for it (cmd/warren.ts), and a link per program named after it.
-const ONE = { name: 'warren', entry: 'cmd/warren.ts', programs: { cni: 'warren-cni', configgen: 'warren-configgen', agent: 'warren-agent' } };
+const ONE = { name: 'warren', entry: 'cmd/warren.ts', programs: { cni: 'warren-cni', 'cni-server': 'warren-cni-server', configgen: 'warren-configgen', agent: 'warren-agent' } };
 
 const bundleDir = join(out, 'bundle');
 mkdirSync(join(out, 'bin'), { recursive: true });

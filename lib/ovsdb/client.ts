@@ -43,6 +43,11 @@ export class OvsdbClient {
     socket.on('close', () => fail(new OvsdbError(`OVSDB at ${address} closed the connection`)));
   }
 
+  /** Whether the connection is gone (closed here, by the server, or broken). */
+  get closed(): boolean {
+    return this.closedError !== undefined;
+  }
+
   static connect(address: string, timeoutMs = 10_000): Promise<OvsdbClient> {
     return new Promise((resolve, reject) => {
       let socket: Socket;

@@ -9,9 +9,29 @@ import { cni, type PluginCall, type PluginReply } from '../../helpers/plugin.js'
 
 export const NETWORK = 'wtest';
 
+/**
+ * ADDs the plugin must refuse, each with its spec code, and change nothing: [what, code,
+ * environment over the valid one, config over the valid one or raw stdin]. Run on the
+ * standalone path (plugin.test.ts) and through both paths (resident.test.ts).
+ */
+export const ADD_REFUSALS: [string, number, Record<string, string>, Record<string, unknown> | string | undefined][] = [
+  ['malformed JSON', 6, {}, '{"cniVersion": "1.0.0",'],
+  ['a missing CNI_COMMAND', 4, { CNI_COMMAND: '' }, undefined],
+  ['an unknown CNI_COMMAND', 4, { CNI_COMMAND: 'RESTART' }, undefined],
+  ['a missing CNI_CONTAINERID', 4, { CNI_CONTAINERID: '' }, undefined],
+  ['a missing CNI_NETNS', 4, { CNI_NETNS: '' }, undefined],
+  ['an unsupported cniVersion', 1, {}, { cniVersion: '0.2.0' }],
+  ['a bad MTU', 7, {}, { mtu: 99999 }],
+  ['a bridge name too long', 7, {}, { bridge: 'warrenbridge0123' }],
+  ['an unknown field', 2, {}, { brdige: 'x' }],
+  ['an IPAM plugin not on CNI_PATH', 7, { CNI_PATH: '/nonexistent' }, undefined],
+  ['a netns that does not exist', 3, { CNI_NETNS: '/run/netns/warren-does-not-exist' }, undefined],
+  ['a resident socket that is no absolute path', 7, {}, { residentSocket: 'run/warren/cni.sock' }],
+];
+
 export class NodeFixture {
   private pods: Netns[] = [];
-  private attachments: { containerId: string; ifname: string; config: Record<string, unknown> }[] = [];
+  private attachments: { containerId: string; ifname: string; config: Record<string, unknown>; env?: Record<string, string | undefined> }[] = [];
   private constructor(readonly node: Netns, readonly ovs: OvsInstance, readonly dataDir: string) {}
 
   static async start(): Promise<NodeFixture> {
@@ -41,7 +61,7 @@ export class NodeFixture {
   cni(call: Omit<PluginCall, 'node'>): Promise<PluginReply> {
     const ifname = call.ifname ?? 'eth0';
     if (call.command === 'ADD' && call.containerId && typeof call.config === 'object') {
-      this.attachments.push({ containerId: call.containerId, ifname, config: call.config });
+      this.attachments.push({ containerId: call.containerId, ifname, config: call.config, env: call.env });
     }
     const reply = cni({ node: this.node, ...call });
     if (call.command === 'DEL') {

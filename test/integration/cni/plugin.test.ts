@@ -4,7 +4,7 @@ import { hostVethName } from '../../../cni/naming.js';
 import { vethCreateCommands } from '../../../cni/plan.js';
 import { nodeState, podResidue } from '../../helpers/node-state.js';
 import { run } from '../../helpers/sh.js';
-import { NETWORK, NodeFixture } from './fixture.js';
+import { ADD_REFUSALS, NETWORK, NodeFixture } from './fixture.js';
 
 let fx: NodeFixture;
 beforeAll(async () => {
@@ -145,19 +145,7 @@ describe('failures leave nothing behind', () => {
     expect(podResidue(await nodeState(fx.node, fx.ovs, fx.ipamDir))).toEqual(podResidue(before));
   });
 
-  it.each([
-    ['malformed JSON', 6, {}, '{"cniVersion": "1.0.0",'],
-    ['a missing CNI_COMMAND', 4, { CNI_COMMAND: '' }, undefined],
-    ['an unknown CNI_COMMAND', 4, { CNI_COMMAND: 'RESTART' }, undefined],
-    ['a missing CNI_CONTAINERID', 4, { CNI_CONTAINERID: '' }, undefined],
-    ['a missing CNI_NETNS', 4, { CNI_NETNS: '' }, undefined],
-    ['an unsupported cniVersion', 1, {}, { cniVersion: '0.2.0' }],
-    ['a bad MTU', 7, {}, { mtu: 99999 }],
-    ['a bridge name too long', 7, {}, { bridge: 'warrenbridge0123' }],
-    ['an unknown field', 2, {}, { brdige: 'x' }],
-    ['an IPAM plugin not on CNI_PATH', 7, { CNI_PATH: '/nonexistent' }, undefined],
-    ['a netns that does not exist', 3, { CNI_NETNS: '/run/netns/warren-does-not-exist' }, undefined],
-  ])('refuses %s with code %i and changes nothing on the node', async (_, code, env, config) => {
+  it.each(ADD_REFUSALS)('refuses %s with code %i and changes nothing on the node', async (_, code, env, config) => {
     const pod = await fx.pod();
     const before = await nodeState(fx.node, fx.ovs, fx.ipamDir);
     const conf = typeof config === 'string' ? config : fx.config(config ?? {});

@@ -8,11 +8,13 @@ describe('chooseProgram', () => {
     expect(chooseProgram('/opt/cni/bin/warren-cni', [], { CNI_COMMAND: 'ADD' })).toEqual({ program: 'cni', dropFirstArgument: false });
     // A link named warren-cni with an argument that names another program is still the plugin.
     expect(chooseProgram('warren-cni', ['agent'], {})).toEqual({ program: 'cni', dropFirstArgument: false });
+    expect(chooseProgram('/warren/bin/warren-cni-server', ['--socket', '/run/warren/cni.sock'], {})).toEqual({ program: 'cni-server', dropFirstArgument: false });
   });
 
   it('as warren (or any other name), takes a first argument naming a program, dropped from its arguments', () => {
     expect(chooseProgram('/warren/bin/warren', ['agent', 'status', '--json'], {})).toEqual({ program: 'agent', dropFirstArgument: true });
     expect(chooseProgram('warren', ['configgen'], {})).toEqual({ program: 'configgen', dropFirstArgument: true });
+    expect(chooseProgram('warren', ['cni-server'], {})).toEqual({ program: 'cni-server', dropFirstArgument: true });
     expect(chooseProgram('./renamed', ['cni'], { CNI_COMMAND: 'VERSION' })).toEqual({ program: 'cni', dropFirstArgument: true });
   });
 

@@ -19,7 +19,7 @@ function failure(raw: Record<string, unknown>): { code: number; msg: string } {
 describe('parseConfig', () => {
   it('applies the defaults', () => {
     const c = parseConfig({ cniVersion: '1.1.0', name: 'n', type: 'warren', ipam: { type: 'host-local' } });
-    expect(c).toMatchObject({ bridge: 'warren0', isGateway: true, ipMasq: false, mtu: undefined, podCIDR: undefined });
+    expect(c).toMatchObject({ bridge: 'warren0', isGateway: true, ipMasq: false, mtu: undefined, podCIDR: undefined, residentSocket: '/run/warren/cni.sock' });
   });
 
   it('masquerades by default once the pod CIDR is known', () => {
@@ -54,6 +54,9 @@ describe('parseConfig', () => {
     ['an OVSDB address without scheme', { ovsdb: '/run/db.sock' }, 7, /ovsdb/],
     ['an OVSDB port out of range', { ovsdb: 'tcp:127.0.0.1:99999' }, 7, /ovsdb "tcp:127.0.0.1:99999"/],
     ['an OVSDB TCP address without port', { ovsdb: 'tcp:127.0.0.1' }, 7, /ovsdb/],
+    ['a relative resident socket', { residentSocket: 'run/cni.sock' }, 7, /residentSocket "run\/cni.sock" must be an absolute path/],
+    ['a resident socket that is no string', { residentSocket: true }, 7, /residentSocket true must be an absolute path/],
+    ['a resident socket path too long for a unix socket', { residentSocket: `/${'x'.repeat(107)}` }, 7, /at most 107 bytes/],
     ['a valid attachment that is none', { 'cni.dev/valid-attachments': [null] }, 7, /cni.dev\/valid-attachments \[null\] must be a list of/],
   ])('rejects %s', (_, patch, code, msg) => {
     const f = failure({ ...valid, ...patch });

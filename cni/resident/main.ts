@@ -1,0 +1,76 @@
+// warren cni-server: the resident CNI server of a node (README, "The resident fast path").
+// Listens on a unix socket (--socket, default /run/warren/cni.sock) that only root may use,
+// and serves the CNI executable's verbs through long-lived connections. Stopping it costs
+// pods nothing: the executable then does the work itself.
+import { mkdirSync, readlinkSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname } from 'node:path';
+import { DEFAULT_RESIDENT_SOCKET, RESIDENT_BOUNDS, residentSocketProblem } from '../../lib/cni-resident.js';
+import { stopSignals } from '../../lib/signals.js';
+import { spawnRunner, spawnRunnerVia } from '../../lib/spawn-runner.js';
+import { acceptsConnections, listenUnix } from '../../lib/unix-socket.js';
+import { ovsdbPool } from './ovsdb-pool.js';
+import { serveConnection } from './serve.js';
+
+// In-flight requests get this long to finish after a stop signal; the executables of any
+// still running then see the connection close and work standalone.
+const DRAIN_MS = 5_000;
+
+function log(msg: string, fields: Record<string, unknown> = {}): void {
+  process.stderr.write(JSON.stringify({ time: new Date().toISOString(), msg, ...fields }) + '\n');
+}
+
+function socketArgument(args: readonly string[]): string {
+  const at = args.indexOf('--socket');
+  const path = at >= 0 ? args[at + 1] : args.find((a) => a.startsWith('--socket='))?.slice('--socket='.length);
+  if (at < 0 && path === undefined) return DEFAULT_RESIDENT_SOCKET;
+  const problem = residentSocketProblem(path);
+  if (problem) {
+    process.stderr.write(`warren cni-server: --socket ${JSON.stringify(path ?? '')} ${problem}\nusage: warren cni-server [--socket PATH]\n`);
+    process.exit(2);
+  }
+  return path!;
+}
+
+async function main(): Promise<void> {
+  const socketPath = socketArgument(process.argv.slice(2));
+  mkdirSync(dirname(socketPath), { recursive: true, mode: 0o755 });
+  // A socket file whose server is gone would refuse every executable: replaced. One that
+  // answers belongs to a running server: two would only compete, so this one leaves.
+  if (await acceptsConnections(socketPath)) {
+    log('another server answers on the socket: exiting', { socket: socketPath });
+    process.exit(1);
+  }
+  rmSync(socketPath, { force: true });
+  const pool = ovsdbPool();
+  let busy = 0;
+  const mntns = readlinkSync('/proc/self/ns/mnt');
+  const ipamVersions = new Map<string, string[]>();
+  const server = createServer((socket) =>
+    serveConnection(socket, {
+      now: Date.now,
+      bounds: RESIDENT_BOUNDS,
+      mntns,
+      runner: spawnRunner,
+      ipamRunner: spawnRunnerVia(['setpriv', '--pdeathsig', 'SIGKILL', '--']),
+      ovsdb: pool.connect,
+      ipamVersions,
+      log,
+      onIdle: (b) => (busy += b ? 1 : -1),
+    }),
+  );
+  await listenUnix(server, socketPath, 0o600);
+  log('listening', { socket: socketPath, pid: process.pid });
+
+  const signal = await stopSignals(process, { exit: (status) => process.exit(status) });
+  // New executables find no socket and work standalone from here on.
+  rmSync(socketPath, { force: true });
+  server.close();
+  const deadline = Date.now() + DRAIN_MS;
+  while (busy > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  pool.closeAll();
+  log('stopped', { signal, unfinished: busy });
+  process.exit(0);
+}
+
+void main();

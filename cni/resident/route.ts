@@ -1,0 +1,31 @@
+// Which path a call takes, decided before and after trying the resident server. Pure.
+import { DEFAULT_RESIDENT_SOCKET, residentSocketProblem } from '../../lib/cni-resident.js';
+
+/**
+ * The socket to try, or undefined to work standalone at once: VERSION needs nobody, and a
+ * config that cannot be read (or names an unusable socket) gets its error from the
+ * standalone path, which is where the server would have found it too.
+ */
+export function residentSocketOf(command: string | undefined, stdin: string): string | undefined {
+  if (command === 'VERSION') return undefined;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(stdin);
+  } catch {
+    return undefined;
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return undefined;
+  const socket = (raw as { residentSocket?: unknown }).residentSocket;
+  if (socket === undefined) return DEFAULT_RESIDENT_SOCKET;
+  return residentSocketProblem(socket) ? undefined : (socket as string);
+}
+
+/**
+ * Whether the standalone path runs a DEL before the verb, after the server did not answer. An ADD the server may have
+ * begun left a partial attachment whose IPAM allocation host-local would refuse to make
+ * twice ("duplicate allocation is not allowed"): a DEL clears it first, as a runtime does
+ * before it retries. Every other verb can simply be repeated.
+ */
+export function delFirst(command: string | undefined, serverMayHaveStarted: boolean): boolean {
+  return command === 'ADD' && serverMayHaveStarted;
+}

@@ -1,0 +1,136 @@
+// One connection of the resident server: one request, run by the same dispatch as the
+// standalone executable, under the executable's environment, behind the request's fence.
+// Requests are independent: each runs as soon as it arrives, none waits for another.
+import { existsSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { dirname, resolve } from 'node:path';
+import { encodeLine, LineDecoder, parseRequest, type ResidentBounds, type ResidentMessage, type ResidentRequest } from '../../lib/cni-resident.js';
+import type { Runner } from '../../lib/runner.js';
+import type { OvsdbConnect } from '../context.js';
+import { dispatch } from '../dispatch.js';
+import { findPlugin } from '../ipam.js';
+import { Fence, fencedOvsdb, fencedRunner } from './fence.js';
+
+export interface ServeOptions {
+  /** Wall clock, ms: the executable stamps its request with the same one. */
+  now: () => number;
+  bounds: ResidentBounds;
+  /** The server's own mount namespace. */
+  mntns: string;
+  runner: Runner;
+  ipamRunner: Runner;
+  ovsdb: OvsdbConnect;
+  ipamVersions: Map<string, string[]>;
+  log: (msg: string, fields: Record<string, unknown>) => void;
+  /** Tells when a request's work has ended, whatever its outcome (a stop waits for them). */
+  onIdle?: (busy: boolean) => void;
+}
+
+/**
+ * The verb's children get the executable's environment, as if the executable had started
+ * them. Plugins from CNI_PATH (the IPAM) go through `ipamRunner`: they die with the server
+ * (setpriv --pdeathsig), because an allocation that a killed server's orphan completes
+ * after the executable's standalone retry began would make host-local refuse that retry
+ * as a duplicate. The node's tools are quick and their repetition converges (add.ts).
+ */
+export function requestRunner(runner: Runner, ipamRunner: Runner, env: Record<string, string>): Runner {
+  const dirs = (env.CNI_PATH ?? '').split(':').filter(Boolean).map((d) => resolve(d));
+  return (file, args, options = {}) => {
+    const opts = options.replaceEnv ? options : { ...options, env: { ...env, ...options.env }, replaceEnv: true };
+    const fromCniPath = dirs.includes(dirname(file));
+    return (fromCniPath ? ipamRunner : runner)(file, args, opts);
+  };
+}
+
+/**
+ * What a server in another mount namespace (its own container) cannot judge: a netns path
+ * or an IPAM plugin it cannot see may well exist for the executable. It refuses those, and
+ * the executable answers them itself. In the same mount namespace, its answer is the same.
+ */
+export function unseen(req: ResidentRequest, mntns: string): string | undefined {
+  if (req.mntns === mntns) return undefined;
+  const netns = req.env.CNI_NETNS;
+  if (netns && !existsSync(netns)) return `CNI_NETNS ${netns} is not visible here`;
+  let type: unknown;
+  try {
+    type = (JSON.parse(req.stdin) as { ipam?: { type?: unknown } }).ipam?.type;
+  } catch {
+    return undefined; // the answer is a decode error, the same anywhere
+  }
+  const path = (req.env.CNI_PATH ?? '').split(':').filter(Boolean);
+  if (typeof type === 'string' && !findPlugin(type, path)) return `IPAM plugin ${type} is not visible here on CNI_PATH`;
+  return undefined;
+}
+
+export function serveConnection(socket: Socket, opts: ServeOptions): void {
+  const decoder = new LineDecoder();
+  let fence: Fence | undefined;
+  let received = false;
+  const send = (m: ResidentMessage): void => {
+    if (!socket.destroyed && socket.writable) socket.write(encodeLine(m));
+  };
+  const refuse = (started: boolean, reason: string): void => {
+    send({ t: 'refused', started, reason });
+    socket.end();
+  };
+  socket.setEncoding('utf8');
+  socket.on('error', () => {}); // the executable went away: its fence says so on 'close'
+  socket.on('close', () => fence?.close());
+  socket.on('data', (chunk: string) => {
+    if (received) return;
+    let lines: string[];
+    try {
+      lines = decoder.push(chunk);
+    } catch (err) {
+      received = true;
+      return refuse(false, (err as Error).message);
+    }
+    if (lines.length === 0) return;
+    received = true;
+    const req = parseRequest(lines[0]!);
+    if (!req) return refuse(false, 'not a request');
+    fence = new Fence(opts.now, opts.bounds.fenceMs, req.sentAt);
+    void run(req, fence);
+  });
+
+  async function run(req: ResidentRequest, f: Fence): Promise<void> {
+    const started = opts.now();
+    const verb = req.env.CNI_COMMAND;
+    if (!f.beat()) {
+      opts.log('refused', { verb, reason: f.tripped });
+      return refuse(false, f.tripped!);
+    }
+    const blind = unseen(req, opts.mntns);
+    if (blind) {
+      opts.log('refused', { verb, reason: blind });
+      return refuse(false, blind);
+    }
+    send({ t: 'beat' });
+    const beats = setInterval(() => {
+      if (f.beat()) send({ t: 'beat' });
+    }, opts.bounds.beatMs);
+    opts.onIdle?.(true);
+    let out = '';
+    try {
+      const exitCode = await dispatch({
+        env: req.env,
+        stdin: req.stdin,
+        stdout: (t) => (out += t),
+        runner: fencedRunner(requestRunner(opts.runner, opts.ipamRunner, req.env), f),
+        ovsdb: fencedOvsdb(opts.ovsdb, f),
+        ipamVersions: opts.ipamVersions,
+      });
+      // Work the fence stopped half way is no answer: the executable redoes it standalone.
+      if (f.blocked) {
+        opts.log('fenced', { verb, reason: f.tripped, ms: opts.now() - started });
+        return refuse(true, f.tripped!);
+      }
+      opts.log('served', { verb, exitCode, ms: opts.now() - started });
+      send({ t: 'reply', exitCode, stdout: out });
+      socket.end();
+    } finally {
+      clearInterval(beats);
+      opts.onIdle?.(false);
+    }
+  }
+}

@@ -1,0 +1,101 @@
+// The contract between the CNI executable and the resident CNI server (`warren cni-server`):
+// where the socket is, how long the executable waits, and the messages, one JSON object
+// per line (JSON.stringify escapes every newline inside a string).
+//
+// The executable sends one request, the server answers `beat` at once and then every
+// BEAT_MS while it works, and finally `reply` (the verb's stdout and exit status) or
+// `refused` (the executable does the work itself). Both sides read the same bounds:
+// the server stops touching the node once it has gone FENCE_MS without a beat, half the
+// executable's SILENCE_MS, so that a server that was stopped (SIGSTOP, a frozen node)
+// does nothing more by the time the executable has given up and works standalone.
+
+export const DEFAULT_RESIDENT_SOCKET = '/run/warren/cni.sock';
+
+export const RESIDENT_BOUNDS = {
+  /** connect(2) to a unix socket answers at once (accepted into the backlog, ENOENT, ECONNREFUSED): anything longer is a stuck node. */
+  connectMs: 25,
+  /** The server beats this often while a request runs. */
+  beatMs: 100,
+  /** The server refuses to act once its last beat is older than this (or the request older than this when it arrives). */
+  fenceMs: 500,
+  /** The executable gives up on a server it has heard nothing from for this long. */
+  silenceMs: 1000,
+  /** And on one that beats but has not answered after this long (a verb stuck on a long-lived connection). */
+  totalMs: 60_000,
+} as const;
+
+export type ResidentBounds = { [K in keyof typeof RESIDENT_BOUNDS]: number };
+
+/** Requests larger than this are refused: a config of many MiB is better parsed by the executable that received it. */
+export const MAX_REQUEST_BYTES = 16 << 20;
+
+export interface ResidentRequest {
+  /** The executable's whole environment: the server runs the verb, and its IPAM and tools, under it. */
+  env: Record<string, string>;
+  stdin: string;
+  /** Wall-clock ms when sent: a request that waited in the backlog past FENCE_MS may have been given up. */
+  sentAt: number;
+  /** The executable's mount namespace (readlink /proc/self/ns/mnt): paths it names mean the same to the server only when equal. */
+  mntns: string;
+}
+
+export type ResidentMessage =
+  | { t: 'beat' }
+  | { t: 'reply'; exitCode: number; stdout: string }
+  /** `started`: whether the server may have changed the node for this request before it stopped. */
+  | { t: 'refused'; started: boolean; reason: string };
+
+export function encodeLine(message: ResidentRequest | ResidentMessage): string {
+  return JSON.stringify(message) + '\n';
+}
+
+/** Splits received text into lines; `limit` bounds what may pile up without a newline. */
+export class LineDecoder {
+  private buffer = '';
+  constructor(private readonly limit = MAX_REQUEST_BYTES) {}
+
+  push(text: string): string[] {
+    this.buffer += text;
+    const lines = this.buffer.split('\n');
+    this.buffer = lines.pop()!;
+    if (this.buffer.length > this.limit) throw new RangeError(`a line over ${this.limit} bytes`);
+    return lines.filter((l) => l.length > 0);
+  }
+}
+
+function isStringRecord(v: unknown): v is Record<string, string> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
+}
+
+export function parseRequest(line: string): ResidentRequest | undefined {
+  try {
+    const r = JSON.parse(line) as Partial<ResidentRequest>;
+    if (!isStringRecord(r.env) || typeof r.stdin !== 'string' || typeof r.sentAt !== 'number' || typeof r.mntns !== 'string') return undefined;
+    return { env: r.env, stdin: r.stdin, sentAt: r.sentAt, mntns: r.mntns };
+  } catch {
+    return undefined;
+  }
+}
+
+export function parseMessage(line: string): ResidentMessage | undefined {
+  try {
+    const m = JSON.parse(line) as Record<string, unknown>;
+    if (m.t === 'beat') return { t: 'beat' };
+    if (m.t === 'reply' && typeof m.exitCode === 'number' && typeof m.stdout === 'string') return { t: 'reply', exitCode: m.exitCode, stdout: m.stdout };
+    if (m.t === 'refused' && typeof m.started === 'boolean') return { t: 'refused', started: m.started, reason: String(m.reason ?? '') };
+  } catch {
+    // not a message: the caller treats it as a broken server
+  }
+  return undefined;
+}
+
+// sun_path holds 108 bytes with its terminating NUL.
+const MAX_SOCKET_PATH = 107;
+
+/** Why a value cannot be the socket's path, or undefined when it can. */
+export function residentSocketProblem(v: unknown): string | undefined {
+  if (typeof v !== 'string' || !v.startsWith('/')) return 'must be an absolute path';
+  if (Buffer.byteLength(v) > MAX_SOCKET_PATH) return `must be at most ${MAX_SOCKET_PATH} bytes (a unix socket's limit)`;
+  if (v.includes('\0')) return 'must not contain NUL';
+  return undefined;
+}

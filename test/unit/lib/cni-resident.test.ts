@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { encodeLine, LineDecoder, parseMessage, parseRequest, RESIDENT_BOUNDS } from '../../../lib/cni-resident.js';
+
+describe('the resident wire format', () => {
+  it('carries a request whose stdin and environment hold newlines, split across chunks', () => {
+    const req = { env: { CNI_COMMAND: 'ADD', CNI_ARGS: 'a=b\nc' }, stdin: '{\n"cniVersion": "1.0.0"\n}', sentAt: 1, mntns: 'mnt:[1]' };
+    const line = encodeLine(req);
+    const d = new LineDecoder();
+    expect(d.push(line.slice(0, 10))).toEqual([]);
+    const [got] = d.push(line.slice(10));
+    expect(parseRequest(got!)).toEqual(req);
+  });
+
+  it('rejects what is not a request or a message', () => {
+    expect(parseRequest('{"env":{"A":1},"stdin":"","sentAt":1,"mntns":""}')).toBeUndefined();
+    expect(parseRequest('not json')).toBeUndefined();
+    expect(parseMessage('{"t":"reply","exitCode":"0","stdout":""}')).toBeUndefined();
+    expect(parseMessage('{"t":"refused","started":true,"reason":"x"}')).toEqual({ t: 'refused', started: true, reason: 'x' });
+    expect(parseMessage('{"t":"beat"}')).toEqual({ t: 'beat' });
+  });
+
+  it('bounds a line that never ends', () => {
+    const d = new LineDecoder(8);
+    expect(() => d.push('x'.repeat(9))).toThrow(RangeError);
+  });
+
+  it('fences the server well before the executable gives up on it', () => {
+    expect(RESIDENT_BOUNDS.fenceMs * 2).toBeLessThanOrEqual(RESIDENT_BOUNDS.silenceMs);
+    expect(RESIDENT_BOUNDS.beatMs * 4).toBeLessThanOrEqual(RESIDENT_BOUNDS.fenceMs);
+  });
+});
