@@ -4,7 +4,9 @@
 import { fstatSync, readlinkSync, readSync, writeSync } from 'node:fs';
 import { dispatch } from './dispatch.js';
 import { forward } from './resident/forward.js';
-import { delFirst, residentSocketOf } from './resident/route.js';
+import { delFirst, residentRoute } from './resident/route.js';
+import { sharedPaths } from '../lib/cni-resident.js';
+import { pathIdentities } from '../lib/path-identity.js';
 
 // Plain reads and writes on fds 0 and 1: process.stdin and process.stdout build
 // streams whose modules cost milliseconds of every start. A runtime may hand over a
@@ -70,10 +72,16 @@ async function standalone(env: NodeJS.ProcessEnv, stdin: string, clearFirst: boo
 async function main(): Promise<number> {
   const env = process.env;
   const stdin = isTerminal() ? '' : readStdin();
-  const socket = residentSocketOf(env.CNI_COMMAND, stdin);
-  if (!socket) return standalone(env, stdin, false);
-  const request = { env: Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined)), stdin, sentAt: Date.now(), mntns: mountNamespace() };
-  const r = await forward(socket, request);
+  const route = residentRoute(env.CNI_COMMAND, stdin);
+  if (!route) return standalone(env, stdin, false);
+  const request = {
+    env: Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined)),
+    stdin,
+    sentAt: Date.now(),
+    mntns: mountNamespace(),
+    views: pathIdentities(sharedPaths(env, route.config)),
+  };
+  const r = await forward(route.socket, request);
   if (r.kind === 'answered') {
     writeStdout(r.stdout);
     return r.exitCode;

@@ -2,13 +2,13 @@
 // Listens on a unix socket (--socket, default /run/warren/cni.sock) that only root may use,
 // and serves the CNI executable's verbs through long-lived connections. Stopping it costs
 // pods nothing: the executable then does the work itself.
-import { mkdirSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdirSync, readlinkSync, renameSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { DEFAULT_RESIDENT_SOCKET, RESIDENT_BOUNDS, residentSocketProblem } from '../../lib/cni-resident.js';
 import { stopSignals } from '../../lib/signals.js';
 import { spawnRunner, spawnRunnerVia } from '../../lib/spawn-runner.js';
-import { acceptsConnections, listenUnix } from '../../lib/unix-socket.js';
+import { listenUnix } from '../../lib/unix-socket.js';
 import { ovsdbPool } from './ovsdb-pool.js';
 import { serveConnection } from './serve.js';
 
@@ -35,13 +35,6 @@ function socketArgument(args: readonly string[]): string {
 async function main(): Promise<void> {
   const socketPath = socketArgument(process.argv.slice(2));
   mkdirSync(dirname(socketPath), { recursive: true, mode: 0o755 });
-  // A socket file whose server is gone would refuse every executable: replaced. One that
-  // answers belongs to a running server: two would only compete, so this one leaves.
-  if (await acceptsConnections(socketPath)) {
-    log('another server answers on the socket: exiting', { socket: socketPath });
-    process.exit(1);
-  }
-  rmSync(socketPath, { force: true });
   const pool = ovsdbPool();
   let busy = 0;
   const mntns = readlinkSync('/proc/self/ns/mnt');
@@ -59,18 +52,34 @@ async function main(): Promise<void> {
       onIdle: (b) => (busy += b ? 1 : -1),
     }),
   );
-  await listenUnix(server, socketPath, 0o600);
+  // Bound beside the path, then renamed over it: the newest server takes the path at once
+  // (a rolling update surges the new pod beside the old one), and an executable never finds
+  // it missing; the old server finishes what it began on its own, now nameless, socket.
+  const partial = `${socketPath}.${process.pid}`;
+  rmSync(partial, { force: true });
+  await listenUnix(server, partial, 0o600);
+  renameSync(partial, socketPath);
+  const ours = statSync(socketPath).ino;
   log('listening', { socket: socketPath, pid: process.pid });
 
   const signal = await stopSignals(process, { exit: (status) => process.exit(status) });
-  // New executables find no socket and work standalone from here on.
-  rmSync(socketPath, { force: true });
+  // New executables find no socket and work standalone from here on, unless a newer server
+  // has the path already: its socket stays.
+  if (inode(socketPath) === ours) rmSync(socketPath, { force: true });
   server.close();
   const deadline = Date.now() + DRAIN_MS;
   while (busy > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   pool.closeAll();
   log('stopped', { signal, unfinished: busy });
   process.exit(0);
+}
+
+function inode(path: string): number | undefined {
+  try {
+    return statSync(path).ino;
+  } catch {
+    return undefined;
+  }
 }
 
 void main();

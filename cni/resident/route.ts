@@ -2,11 +2,11 @@
 import { DEFAULT_RESIDENT_SOCKET, residentSocketProblem } from '../../lib/cni-resident.js';
 
 /**
- * The socket to try, or undefined to work standalone at once: VERSION needs nobody, and a
+ * The socket to try (and the config read on the way), or undefined to work standalone at once: VERSION needs nobody, and a
  * config that cannot be read (or names an unusable socket) gets its error from the
  * standalone path, which is where the server would have found it too.
  */
-export function residentSocketOf(command: string | undefined, stdin: string): string | undefined {
+export function residentRoute(command: string | undefined, stdin: string): { socket: string; config: object } | undefined {
   if (command === 'VERSION') return undefined;
   let raw: unknown;
   try {
@@ -16,8 +16,8 @@ export function residentSocketOf(command: string | undefined, stdin: string): st
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return undefined;
   const socket = (raw as { residentSocket?: unknown }).residentSocket;
-  if (socket === undefined) return DEFAULT_RESIDENT_SOCKET;
-  return residentSocketProblem(socket) ? undefined : (socket as string);
+  if (socket === undefined) return { socket: DEFAULT_RESIDENT_SOCKET, config: raw };
+  return residentSocketProblem(socket) ? undefined : { socket: socket as string, config: raw };
 }
 
 /**

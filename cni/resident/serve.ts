@@ -1,14 +1,13 @@
 // One connection of the resident server: one request, run by the same dispatch as the
 // standalone executable, under the executable's environment, behind the request's fence.
 // Requests are independent: each runs as soon as it arrives, none waits for another.
-import { existsSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { encodeLine, LineDecoder, parseRequest, type ResidentBounds, type ResidentMessage, type ResidentRequest } from '../../lib/cni-resident.js';
 import type { Runner } from '../../lib/runner.js';
 import type { OvsdbConnect } from '../context.js';
 import { dispatch } from '../dispatch.js';
-import { findPlugin } from '../ipam.js';
+import { pathIdentity } from '../../lib/path-identity.js';
 import { Fence, fencedOvsdb, fencedRunner } from './fence.js';
 
 export interface ServeOptions {
@@ -43,22 +42,16 @@ export function requestRunner(runner: Runner, ipamRunner: Runner, env: Record<st
 }
 
 /**
- * What a server in another mount namespace (its own container) cannot judge: a netns path
- * or an IPAM plugin it cannot see may well exist for the executable. It refuses those, and
- * the executable answers them itself. In the same mount namespace, its answer is the same.
+ * What a server in another mount namespace (its own container) cannot judge: a netns, an
+ * IPAM plugin or host-local's store that it does not see as the executable does (absent,
+ * or another file of the same name). It refuses those, and the executable answers them
+ * itself. In the same mount namespace every path is the same one.
  */
 export function unseen(req: ResidentRequest, mntns: string): string | undefined {
   if (req.mntns === mntns) return undefined;
-  const netns = req.env.CNI_NETNS;
-  if (netns && !existsSync(netns)) return `CNI_NETNS ${netns} is not visible here`;
-  let type: unknown;
-  try {
-    type = (JSON.parse(req.stdin) as { ipam?: { type?: unknown } }).ipam?.type;
-  } catch {
-    return undefined; // the answer is a decode error, the same anywhere
+  for (const [path, theirs] of Object.entries(req.views)) {
+    if (pathIdentity(path) !== theirs) return `${path} is not here what it is for the executable`;
   }
-  const path = (req.env.CNI_PATH ?? '').split(':').filter(Boolean);
-  if (typeof type === 'string' && !findPlugin(type, path)) return `IPAM plugin ${type} is not visible here on CNI_PATH`;
   return undefined;
 }
 

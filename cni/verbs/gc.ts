@@ -4,6 +4,7 @@
 // from its data directory and released through its ordinary DEL.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { HOST_LOCAL_DATA_DIR } from '../../lib/cni-resident.js';
 import { ipJson, type IpLink } from '../../lib/ip.js';
 import { deleteLink } from '../../lib/links.js';
 import { ovsdbRows, vsctl, type OvsdbTable } from '../../lib/ovs.js';
@@ -14,7 +15,6 @@ import { detachPort } from '../ovs-port.js';
 import { hostVethName } from '../naming.js';
 import { EXTERNAL_ID, vethAlias } from '../plan.js';
 
-export const HOST_LOCAL_DATA_DIR = '/var/lib/cni/networks';
 
 function key(containerId: string, ifname: string): string {
   return `${containerId}/${ifname}`;

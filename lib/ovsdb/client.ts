@@ -17,6 +17,13 @@ export function defaultOvsdbAddress(env: Record<string, string | undefined> = pr
   return `unix:${env.OVS_RUNDIR ?? '/var/run/openvswitch'}/db.sock`;
 }
 
+const CUR_CFG_MONITOR = 'cur_cfg';
+
+function curCfgOf(tableUpdate: unknown): number | undefined {
+  const rows = (tableUpdate as { Open_vSwitch?: Record<string, { new?: { cur_cfg?: number } }> } | null)?.Open_vSwitch ?? {};
+  return Object.values(rows).map((r) => r.new?.cur_cfg).find((v) => typeof v === 'number');
+}
+
 interface Pending {
   resolve: (result: unknown) => void;
   reject: (err: Error) => void;
@@ -27,6 +34,9 @@ export class OvsdbClient {
   private readonly pending = new Map<number, Pending>();
   private readonly updateListeners = new Set<(params: unknown[]) => void>();
   private closedError: Error | undefined;
+  private curCfg: number | undefined;
+  private curCfgWatch: Promise<void> | undefined;
+  private readonly curCfgWaiters = new Set<() => void>();
 
   private constructor(private readonly socket: Socket, readonly address: string) {
     const splitter = new JsonStreamSplitter();
@@ -38,6 +48,7 @@ export class OvsdbClient {
       this.closedError ??= err;
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
+      for (const w of [...this.curCfgWaiters]) w();
     };
     socket.on('error', (err) => fail(new OvsdbError(`OVSDB at ${address}: ${err.message}`, { cause: err })));
     socket.on('close', () => fail(new OvsdbError(`OVSDB at ${address} closed the connection`)));
@@ -112,34 +123,47 @@ export class OvsdbClient {
     return results.slice(0, ops.length);
   }
 
+  /**
+   * One monitor of cur_cfg for the connection's life, set up at the first wait: a monitor
+   * per wait, never cancelled, made ovsdb-server send every later change to each of them,
+   * and a long-lived connection (the resident CNI server's) slower with every ADD.
+   */
+  private watchCurCfg(): Promise<void> {
+    if (this.curCfgWatch) return this.curCfgWatch;
+    const apply = (cur: number | undefined): void => {
+      if (cur === undefined || (this.curCfg !== undefined && cur <= this.curCfg)) return;
+      this.curCfg = cur;
+      for (const w of [...this.curCfgWaiters]) w();
+    };
+    this.updateListeners.add((params) => {
+      if (params[0] === CUR_CFG_MONITOR) apply(curCfgOf(params[1]));
+    });
+    const watch = this.request('monitor', ['Open_vSwitch', CUR_CFG_MONITOR, { Open_vSwitch: { columns: ['cur_cfg'] } }]).then((initial) => apply(curCfgOf(initial)));
+    this.curCfgWatch = watch;
+    // A monitor that could not be set up is asked for again by the next wait.
+    watch.catch(() => {
+      if (this.curCfgWatch === watch) this.curCfgWatch = undefined;
+    });
+    return watch;
+  }
+
   private async waitForCurCfg(target: number, timeoutMs: number): Promise<void> {
-    const monitorId = `cur_cfg-${this.nextId}`;
-    let done!: () => void;
-    const reached = new Promise<void>((r) => (done = r));
-    const curCfgOf = (tableUpdate: unknown): number | undefined => {
-      const rows = (tableUpdate as { Open_vSwitch?: Record<string, { new?: { cur_cfg?: number } }> }).Open_vSwitch ?? {};
-      return Object.values(rows).map((r) => r.new?.cur_cfg).find((v) => typeof v === 'number');
-    };
-    const listener = (params: unknown[]) => {
-      if (params[0] !== monitorId) return;
-      const cur = curCfgOf(params[1]);
-      if (cur !== undefined && cur >= target) done();
-    };
-    this.updateListeners.add(listener);
+    await this.watchCurCfg();
+    if ((this.curCfg ?? -1) >= target) return;
+    let waiter!: () => void;
     let timer: NodeJS.Timeout | undefined;
     try {
-      const initial = await this.request('monitor', ['Open_vSwitch', monitorId, { Open_vSwitch: { columns: ['cur_cfg'] } }]);
-      const cur = curCfgOf(initial);
-      if (cur !== undefined && cur >= target) return;
-      await Promise.race([
-        reached,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new OvsdbError(`ovs-vswitchd did not apply the change within ${timeoutMs} ms (is it running?)`)), timeoutMs);
-        }),
-      ]);
+      await new Promise<void>((resolve, reject) => {
+        waiter = () => {
+          if (this.closedError) reject(this.closedError);
+          else if ((this.curCfg ?? -1) >= target) resolve();
+        };
+        this.curCfgWaiters.add(waiter);
+        timer = setTimeout(() => reject(new OvsdbError(`ovs-vswitchd did not apply the change within ${timeoutMs} ms (is it running?)`)), timeoutMs);
+      });
     } finally {
       clearTimeout(timer);
-      this.updateListeners.delete(listener);
+      this.curCfgWaiters.delete(waiter);
     }
   }
 

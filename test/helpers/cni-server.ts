@@ -24,8 +24,11 @@ export class CniServer {
     this.exited = new Promise((r) => child.once('close', (code) => r(code)));
   }
 
-  static async start(node: Netns, socket: string): Promise<CniServer> {
-    const child = spawn('ip', ['netns', 'exec', node.name, WARREN, 'cni-server', '--socket', socket], { stdio: ['ignore', 'pipe', 'pipe'] });
+  /** `shell`: a sh script that ends by running "$@" (the server), to give it a view of its own (a container's). */
+  static async start(node: Netns, socket: string, shell?: string): Promise<CniServer> {
+    const server = [WARREN, 'cni-server', '--socket', socket];
+    const command = shell ? ['unshare', '--mount', '--propagation', 'private', 'sh', '-ec', shell, 'sh', ...server] : server;
+    const child = spawn('ip', ['netns', 'exec', node.name, ...command], { stdio: ['ignore', 'pipe', 'pipe'] });
     const s = new CniServer(child, socket);
     let gone = false;
     void s.exited.then(() => (gone = true));

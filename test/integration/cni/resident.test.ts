@@ -114,6 +114,26 @@ describe('the resident server serves', () => {
   });
 });
 
+describe('a newer server', () => {
+  it('takes the socket from a running one (a rolling update), which leaves it to the newer one when it stops', async () => {
+    const newer = await CniServer.start(fx.node, socket);
+    try {
+      const pod = await fx.pod();
+      const add = await fx.cni({ command: 'ADD', config: resident(), containerId: 'n1', netns: pod.path });
+      expect(add.exitCode, add.stdout).toBe(0);
+      await server.stop();
+      expect(existsSync(socket)).toBe(true);
+      const del = await fx.cni({ command: 'DEL', config: resident(), containerId: 'n1', netns: pod.path });
+      expect(del.exitCode, del.stdout).toBe(0);
+      expect(newer.served().map((l) => l.verb)).toEqual(['ADD', 'DEL']);
+      expect(server.served()).toEqual([]);
+    } finally {
+      await newer.stop();
+    }
+    expect(existsSync(socket)).toBe(false);
+  });
+});
+
 describe('no ADD fails for want of the server', () => {
   it('works standalone when the socket is absent', async () => {
     const pod = await fx.pod();
@@ -165,6 +185,16 @@ describe('no ADD fails for want of the server', () => {
     await expectOneAttachment(pod, r, 's1');
   });
 
+  it('works standalone when the server does not see host-local\'s store as the executable does (its container lacks the mount)', async () => {
+    await server.stop();
+    // Its own empty directory over the data directory: what a container without the hostPath has.
+    server = await CniServer.start(fx.node, socket, `mkdir -p ${fx.ipamDir}; mount -t tmpfs none ${fx.ipamDir}; exec "$@"`);
+    const pod = await fx.pod();
+    const r = await fx.cni({ command: 'ADD', config: resident(), containerId: 'v1', netns: pod.path });
+    expect(server.lines().filter((l) => l.msg === 'refused').map((l) => l.reason)).toEqual([expect.stringMatching(/is not here what it is for the executable/)]);
+    await expectOneAttachment(pod, r, 'v1');
+  });
+
   it('works standalone when the server is stopped before the request arrives, which it then refuses', async () => {
     server.signal('SIGSTOP');
     const pod = await fx.pod();
@@ -186,13 +216,8 @@ describe('the same answer on both paths', () => {
     config?: Record<string, unknown> | string;
     ipam?: Record<string, unknown>;
     env?: Record<string, string>;
-    /**
-     * Who answers on the resident path: the server; the executable after the server refused
-     * (a path the server cannot see from its mount namespace, and `ip netns exec` gives each
-     * process its own); or the executable alone (VERSION, a config it cannot read, or one
-     * naming an unusable socket).
-     */
-    by: 'server' | 'refused' | 'executable';
+    /** Who answers on the resident path: the server, or the executable alone (VERSION, a config it cannot read, or one naming an unusable socket). */
+    by: 'server' | 'executable';
     /** Made before the call, on both paths alike, and undone after. */
     attached?: boolean;
   }
@@ -212,8 +237,7 @@ describe('the same answer on both paths', () => {
     { what: 'ADD whose pod routes fail after IPAM, rolled back (101)', command: 'ADD', ipam: { routes: [{ dst: '192.168.77.0/24', gw: '172.31.255.1' }] }, by: 'server' },
     ...ADD_REFUSALS.map(([what, code, env, config]): Case => ({
       what: `ADD refused: ${what} (${code})`, command: 'ADD', env, config,
-      by: typeof config === 'string' || (config !== undefined && 'residentSocket' in config) ? 'executable'
-        : env.CNI_NETNS || env.CNI_PATH ? 'refused' : 'server',
+      by: typeof config === 'string' || (config !== undefined && 'residentSocket' in config) ? 'executable' : 'server',
     })),
   ];
 
@@ -228,7 +252,7 @@ describe('the same answer on both paths', () => {
     const before = server.lines().length;
     const r = await fx.cni({ command: c.command, config, containerId: 'same', netns: pod.path, env: c.env });
     const logged = server.lines().slice(before).map((l) => l.msg);
-    const expected = !viaServer || c.by === 'executable' ? [] : c.by === 'server' ? ['served'] : ['refused'];
+    const expected = viaServer && c.by === 'server' ? ['served'] : [];
     expect(logged, `${c.what}: the server's part`).toEqual(expected);
     await fx.cni({ command: 'DEL', config: standalone(), containerId: 'same', netns: pod.path });
     // host-local hands out the next address after the last one: from the start again, so

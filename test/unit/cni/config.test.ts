@@ -56,7 +56,7 @@ describe('parseConfig', () => {
     ['an OVSDB TCP address without port', { ovsdb: 'tcp:127.0.0.1' }, 7, /ovsdb/],
     ['a relative resident socket', { residentSocket: 'run/cni.sock' }, 7, /residentSocket "run\/cni.sock" must be an absolute path/],
     ['a resident socket that is no string', { residentSocket: true }, 7, /residentSocket true must be an absolute path/],
-    ['a resident socket path too long for a unix socket', { residentSocket: `/${'x'.repeat(107)}` }, 7, /at most 107 bytes/],
+    ['a resident socket path too long for a unix socket', { residentSocket: `/${'x'.repeat(96)}` }, 7, /at most 96 bytes/],
     ['a valid attachment that is none', { 'cni.dev/valid-attachments': [null] }, 7, /cni.dev\/valid-attachments \[null\] must be a list of/],
   ])('rejects %s', (_, patch, code, msg) => {
     const f = failure({ ...valid, ...patch });

@@ -1,23 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { delFirst, residentSocketOf } from '../../../../cni/resident/route.js';
+import { delFirst, residentRoute } from '../../../../cni/resident/route.js';
 
 const conf = (patch: Record<string, unknown> = {}) => JSON.stringify({ cniVersion: '1.0.0', name: 'n', type: 'warren', ipam: { type: 'host-local' }, ...patch });
 
-describe('residentSocketOf', () => {
+describe('residentRoute', () => {
   it('tries the default socket, or the one the config names', () => {
-    expect(residentSocketOf('ADD', conf())).toBe('/run/warren/cni.sock');
-    expect(residentSocketOf('DEL', conf({ residentSocket: '/run/x/cni.sock' }))).toBe('/run/x/cni.sock');
+    expect(residentRoute('ADD', conf())?.socket).toBe('/run/warren/cni.sock');
+    expect(residentRoute('DEL', conf({ residentSocket: '/run/x/cni.sock' }))?.socket).toBe('/run/x/cni.sock');
     // The server answers a missing or unknown verb with the same error the executable would.
-    expect(residentSocketOf(undefined, conf())).toBe('/run/warren/cni.sock');
+    expect(residentRoute(undefined, conf())?.socket).toBe('/run/warren/cni.sock');
   });
 
   it('works standalone for VERSION, an unreadable config and an unusable socket path (whose error the standalone path reports)', () => {
-    expect(residentSocketOf('VERSION', conf())).toBeUndefined();
-    expect(residentSocketOf('ADD', '{"cniVersion":')).toBeUndefined();
-    expect(residentSocketOf('ADD', '[]')).toBeUndefined();
-    expect(residentSocketOf('ADD', 'null')).toBeUndefined();
-    expect(residentSocketOf('ADD', conf({ residentSocket: 'relative.sock' }))).toBeUndefined();
-    expect(residentSocketOf('ADD', conf({ residentSocket: 7 }))).toBeUndefined();
+    expect(residentRoute('VERSION', conf())).toBeUndefined();
+    expect(residentRoute('ADD', '{"cniVersion":')).toBeUndefined();
+    expect(residentRoute('ADD', '[]')).toBeUndefined();
+    expect(residentRoute('ADD', 'null')).toBeUndefined();
+    expect(residentRoute('ADD', conf({ residentSocket: 'relative.sock' }))).toBeUndefined();
+    expect(residentRoute('ADD', conf({ residentSocket: 7 }))).toBeUndefined();
   });
 });
 
