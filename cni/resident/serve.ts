@@ -7,7 +7,9 @@ import { encodeLine, LineDecoder, parseRequest, type ResidentBounds, type Reside
 import type { Runner } from '../../lib/runner.js';
 import type { OvsdbConnect } from '../context.js';
 import { dispatch } from '../dispatch.js';
+import { linkNames } from '../../lib/links.js';
 import { pathIdentity } from '../../lib/path-identity.js';
+import { DEFAULT_BRIDGE } from '../config.js';
 import { Fence, fencedOvsdb, fencedRunner } from './fence.js';
 
 export interface ServeOptions {
@@ -21,6 +23,8 @@ export interface ServeOptions {
   ovsdb: OvsdbConnect;
   ipamVersions: Map<string, string[]>;
   log: (msg: string, fields: Record<string, unknown>) => void;
+  /** Whether ovs-vsctl can be run here: the warren-node image carries none (it needs all of Open vSwitch's packages). */
+  hasVsctl: boolean;
   /** Tells when a request's work has ended, whatever its outcome (a stop waits for them). */
   onIdle?: (busy: boolean) => void;
 }
@@ -36,7 +40,7 @@ export function requestRunner(runner: Runner, ipamRunner: Runner, env: Record<st
   const dirs = (env.CNI_PATH ?? '').split(':').filter(Boolean).map((d) => resolve(d));
   return (file, args, options = {}) => {
     const opts = options.replaceEnv ? options : { ...options, env: { ...env, ...options.env }, replaceEnv: true };
-    const fromCniPath = dirs.includes(dirname(file));
+    const fromCniPath = dirs.includes(resolve(dirname(file)));
     return (fromCniPath ? ipamRunner : runner)(file, args, opts);
   };
 }
@@ -53,6 +57,23 @@ export function unseen(req: ResidentRequest, mntns: string): string | undefined 
     if (pathIdentity(path) !== theirs) return `${path} is not here what it is for the executable`;
   }
   return undefined;
+}
+
+/**
+ * Whether the verb runs ovs-vsctl: CHECK, GC and STATUS read through it, and the ADD that
+ * makes the bridge (a node's first) creates it with it. ADD on an existing bridge and DEL
+ * use the OVSDB connection alone.
+ */
+export function needsVsctl(verb: string | undefined, stdin: string, linkExists: (name: string) => boolean): boolean {
+  if (verb === 'CHECK' || verb === 'GC' || verb === 'STATUS') return true;
+  if (verb !== 'ADD') return false;
+  let bridge: unknown;
+  try {
+    bridge = (JSON.parse(stdin) as { bridge?: unknown }).bridge ?? DEFAULT_BRIDGE;
+  } catch {
+    return false; // the answer is a decode error
+  }
+  return typeof bridge === 'string' && !linkExists(bridge);
 }
 
 export function serveConnection(socket: Socket, opts: ServeOptions): void {
@@ -93,7 +114,8 @@ export function serveConnection(socket: Socket, opts: ServeOptions): void {
       opts.log('refused', { verb, reason: f.tripped });
       return refuse(false, f.tripped!);
     }
-    const blind = unseen(req, opts.mntns);
+    const blind = unseen(req, opts.mntns)
+      ?? (!opts.hasVsctl && needsVsctl(verb, req.stdin, (name) => linkNames().has(name)) ? 'ovs-vsctl is not installed here' : undefined);
     if (blind) {
       opts.log('refused', { verb, reason: blind });
       return refuse(false, blind);

@@ -3,7 +3,8 @@
 // agent accepts, and systemd's own checker accepts the agent's unit.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { DEFAULT_RESIDENT_SOCKET } from '../../lib/cni-resident.js';
 import { execRunner } from '../../lib/runner.js';
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
@@ -59,6 +60,28 @@ describe('daemonset/warren.yaml', () => {
     const agent = pod.containers.find((c: { name: string }) => c.name === 'agent');
     expect(agent.startupProbe.exec.command).toEqual(['/warren/bin/warren-agent', 'status', '--config', '/etc/warren/agent.yaml']);
     expect(agent.readinessProbe).toBeUndefined(); // probed until started, never after: each probe starts a Node process
+  });
+});
+
+describe('warren.yaml: the resident CNI server', () => {
+  const pod = docs.find((d) => d?.kind === 'DaemonSet')!.spec.template.spec;
+  const server = pod.containers.find((c: { name: string }) => c.name === 'cni-server');
+  const hostPathOf = (volume: string): string => pod.volumes.find((v: { name: string }) => v.name === volume).hostPath.path;
+
+  it('listens where the plugin looks by default, on a directory of the host', () => {
+    expect(server.command).toEqual(['/warren/bin/warren', 'cni-server', '--socket', DEFAULT_RESIDENT_SOCKET]);
+    const run = server.volumeMounts.find((m: { mountPath: string }) => m.mountPath === dirname(DEFAULT_RESIDENT_SOCKET));
+    expect(hostPathOf(run.name)).toBe(dirname(DEFAULT_RESIDENT_SOCKET));
+  });
+
+  it('sees the host\'s netns files (also those pinned after it started), CNI_PATH and host-local\'s store at the host\'s paths', () => {
+    const mounts = server.volumeMounts as { name: string; mountPath: string; mountPropagation?: string }[];
+    for (const path of ['/var/run/netns', '/opt/cni/bin', '/var/lib/cni', '/run/openvswitch']) {
+      const m = mounts.find((x) => x.mountPath === path);
+      expect(m, path).toBeDefined();
+      expect(hostPathOf(m!.name)).toBe(path);
+    }
+    expect(mounts.find((x) => x.mountPath === '/var/run/netns')!.mountPropagation).toBe('HostToContainer');
   });
 });
 

@@ -195,6 +195,21 @@ describe('no ADD fails for want of the server', () => {
     await expectOneAttachment(pod, r, 'v1');
   });
 
+  it('leaves to the executable the verbs that run ovs-vsctl when the server has none (the warren-node image), and serves ADD on an existing bridge', async () => {
+    const pod = await fx.pod();
+    const first = await fx.cni({ command: 'ADD', config: standalone(), containerId: 'o0', netns: pod.path }); // the bridge exists from here on
+    expect(first.exitCode, first.stdout).toBe(0);
+    expect((await fx.cni({ command: 'DEL', config: standalone(), containerId: 'o0', netns: pod.path })).exitCode).toBe(0);
+    await server.stop();
+    server = await CniServer.start(fx.node, socket, 'mount --bind /dev/null /usr/bin/ovs-vsctl; exec "$@"');
+    const status = await fx.cni({ command: 'STATUS', config: resident({ cniVersion: '1.1.0' }) });
+    expect(status.exitCode, status.stdout).toBe(0);
+    expect(server.lines().filter((l) => l.msg === 'refused').map((l) => l.reason)).toEqual(['ovs-vsctl is not installed here']);
+    const r = await fx.cni({ command: 'ADD', config: resident(), containerId: 'o1', netns: pod.path });
+    expect(server.served().map((l) => l.verb)).toEqual(['ADD']);
+    await expectOneAttachment(pod, r, 'o1');
+  });
+
   it('works standalone when the server is stopped before the request arrives, which it then refuses', async () => {
     server.signal('SIGSTOP');
     const pod = await fx.pod();

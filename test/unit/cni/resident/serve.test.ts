@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { needsVsctl, requestRunner } from '../../../../cni/resident/serve.js';
+import type { Runner, RunOptions } from '../../../../lib/runner.js';
+
+describe('needsVsctl', () => {
+  const has = (names: string[]) => (name: string) => names.includes(name);
+  it('is true for CHECK, GC, STATUS and the ADD that makes the bridge; false for DEL and ADD on an existing bridge', () => {
+    for (const verb of ['CHECK', 'GC', 'STATUS']) expect(needsVsctl(verb, '{}', has(['warren0']))).toBe(true);
+    expect(needsVsctl('ADD', '{}', has([]))).toBe(true);
+    expect(needsVsctl('ADD', '{}', has(['warren0']))).toBe(false);
+    expect(needsVsctl('ADD', '{"bridge":"br1"}', has(['warren0']))).toBe(true);
+    expect(needsVsctl('DEL', '{}', has([]))).toBe(false);
+    expect(needsVsctl('ADD', 'not json', has([]))).toBe(false);
+  });
+});
+
+describe('requestRunner', () => {
+  it('gives commands the executable\'s environment, and runs plugins from CNI_PATH through the IPAM runner', async () => {
+    const seen: { via: string; file: string; options?: RunOptions }[] = [];
+    const fake = (via: string): Runner => async (file, _args, options) => {
+      seen.push({ via, file, options });
+      return { stdout: '', stderr: '', exitCode: 0 };
+    };
+    const run = requestRunner(fake('plain'), fake('ipam'), { CNI_PATH: '/opt/cni/bin/:/usr/lib/cni', CNI_ARGS: 'IP=10.0.0.9' });
+    await run('ip', ['link'], { env: { X: '1' } });
+    await run('/opt/cni/bin/host-local', []);
+    await run('/usr/lib/cni/../cni/host-local', []);
+    expect(seen.map((s) => s.via)).toEqual(['plain', 'ipam', 'ipam']);
+    expect(seen[0]!.options).toMatchObject({ env: { CNI_ARGS: 'IP=10.0.0.9', X: '1' }, replaceEnv: true });
+  });
+});
