@@ -9,6 +9,7 @@ import { CACHE_DIR, connectPerUse, type Context, type OvsdbConnect } from './con
 import { parseCniEnv } from './env.js';
 import { CniCode, CniError, toCniError } from './errors.js';
 import { fileLogger, silentLogger, type Logger } from './log.js';
+import { FencedError } from './resident/fence.js';
 import { convertResult } from './result.js';
 import { add } from './verbs/add.js';
 import { check } from './verbs/check.js';
@@ -113,6 +114,12 @@ export async function dispatch(io: PluginIo): Promise<number> {
     }
     return 0;
   } catch (err) {
+    // Stopped by the resident server's fence: no answer, the executable redoes the call and
+    // logs its own end. An error line here would count a failed call that never reached anyone.
+    if (err instanceof FencedError) {
+      logger.log('warn', err.message, { ms: elapsed() });
+      return 1;
+    }
     const e = toCniError(err);
     logger.log('error', e.message, { code: e.cniCode, details: e.details, ms: elapsed() });
     io.stdout(JSON.stringify(e.toJSON(version)) + '\n');

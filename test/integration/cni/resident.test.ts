@@ -2,7 +2,7 @@
 // built executable and `warren cni-server`. Every verb and refusal answers the same through
 // the server as standalone, and no ADD fails while the server is absent, killed in the
 // middle of one, or stopped (SIGSTOP) with one in flight; nothing is allocated twice.
-import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CniServer } from '../../helpers/cni-server.js';
@@ -152,10 +152,10 @@ describe('no ADD fails for want of the server', () => {
   });
 
   /** An ADD through the server whose IPAM call takes `delay` seconds, once that call has begun. */
-  async function addWithIpamInFlight(pod: Netns, containerId: string, delay: string): Promise<{ reply: Promise<PluginReply> }> {
+  async function addWithIpamInFlight(pod: Netns, containerId: string, delay: string, patch: Record<string, unknown> = {}): Promise<{ reply: Promise<PluginReply> }> {
     const mark = join(fx.dataDir, `${containerId}-began`);
     const env = { CNI_PATH: slowPath, SLOW_IPAM_MARK: mark, SLOW_IPAM_DELAY: delay };
-    const add = fx.cni({ command: 'ADD', config: resident({}, { type: 'slow-ipam' }), containerId, netns: pod.path, env });
+    const add = fx.cni({ command: 'ADD', config: resident(patch, { type: 'slow-ipam' }), containerId, netns: pod.path, env });
     await waitFor('the server\'s IPAM call to begin', () => existsSync(mark));
     return { reply: add }; // not awaited: the test acts while it is in flight
   }
@@ -172,7 +172,8 @@ describe('no ADD fails for want of the server', () => {
   it('converges when the server is stopped (SIGSTOP) with the ADD in flight, and does nothing more once continued', async () => {
     const pod = await fx.pod();
     // The server's IPAM child is not stopped with it: it allocates while the server sleeps.
-    const add = await addWithIpamInFlight(pod, 's1', '0.2');
+    const logFile = join(fx.dataDir, 'stop.log');
+    const add = await addWithIpamInFlight(pod, 's1', '0.2', { logFile });
     server.signal('SIGSTOP');
     const r = await add.reply;
     expect(r.exitCode, r.stdout).toBe(0);
@@ -182,6 +183,10 @@ describe('no ADD fails for want of the server', () => {
     expect(server.served()).toEqual([]);
     // The server went on with nothing: the node is as the standalone ADD left it.
     expect(await nodeState(fx.node, fx.ovs, fx.ipamDir)).toEqual(before);
+    // The agent counts calls from the log: the fenced attempt is no failed call, the standalone DEL and ADD are there.
+    const logged = readFileSync(logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { level: string; msg: string; code?: number });
+    expect(logged.filter((l) => l.level === 'error' && l.code !== undefined)).toEqual([]);
+    expect(logged.filter((l) => l.msg === 'added' || l.msg === 'deleted').map((l) => l.msg)).toEqual(['deleted', 'added']);
     await expectOneAttachment(pod, r, 's1');
   });
 
