@@ -27,6 +27,8 @@ export interface PluginIo {
   /** The resident server's long-lived OVSDB connections; a connection per use otherwise. */
   ovsdb?: OvsdbConnect;
   ipamVersions?: Map<string, string[]>;
+  /** Why the shim did not get an answer from the resident server, when it execs this plugin instead: logged. */
+  fallback?: string;
 }
 
 /** Every command with its duration and status in the log: where an ADD spent its time. */
@@ -74,6 +76,7 @@ export async function dispatch(io: PluginIo): Promise<number> {
     }
     if (config.logFile) {
       logger = fileLogger(config.logFile, { verb: env.command, containerId: env.containerId || undefined, ifname: env.ifname || undefined });
+      if (io.fallback) logger.log('info', 'standalone: the resident server did not answer', { reason: io.fallback });
     }
     const ctx: Context = {
       env,

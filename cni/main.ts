@@ -1,12 +1,10 @@
-// warren-cni: executed by the container runtime once per verb and attachment. It hands
-// the call to the node's resident CNI server when one answers, and does the work itself
-// when none does (README, "The resident fast path").
-import { fstatSync, readlinkSync, readSync, writeSync } from 'node:fs';
+// warren-cni: the standalone plugin. Executed by the runtime directly (a conflist whose
+// type is "warren-cni", or an install without the shim), or by the shim (cni/shim/shim.c)
+// when the resident server did not answer: the shim then says why, and whether the server
+// may have begun this ADD (README, "The resident fast path").
+import { fstatSync, readSync, writeSync } from 'node:fs';
+import { CLEAR_FIRST_ENV, FALLBACK_ENV } from '../lib/cni-resident.js';
 import { dispatch } from './dispatch.js';
-import { forward } from './resident/forward.js';
-import { delFirst, residentRoute } from './resident/route.js';
-import { sharedPaths } from '../lib/cni-resident.js';
-import { pathIdentities } from '../lib/path-identity.js';
 
 // Plain reads and writes on fds 0 and 1: process.stdin and process.stdout build
 // streams whose modules cost milliseconds of every start. A runtime may hand over a
@@ -55,38 +53,17 @@ function writeStdout(text: string): void {
   }
 }
 
-function mountNamespace(): string {
-  try {
-    return readlinkSync('/proc/self/ns/mnt');
-  } catch {
-    return '';
-  }
-}
-
-async function standalone(env: NodeJS.ProcessEnv, stdin: string, clearFirst: boolean): Promise<number> {
-  // Its own answer does not matter: the ADD after it reports whatever is still wrong.
-  if (clearFirst) await dispatch({ env: { ...env, CNI_COMMAND: 'DEL' }, stdin, stdout: () => {} });
-  return dispatch({ env, stdin, stdout: writeStdout });
-}
-
 async function main(): Promise<number> {
-  const env = process.env;
+  const { [FALLBACK_ENV]: fallback, [CLEAR_FIRST_ENV]: clearFirst, ...env } = process.env;
   const stdin = isTerminal() ? '' : readStdin();
-  const route = residentRoute(env.CNI_COMMAND, stdin);
-  if (!route) return standalone(env, stdin, false);
-  const request = {
-    env: Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined)),
-    stdin,
-    sentAt: Date.now(),
-    mntns: mountNamespace(),
-    views: pathIdentities(sharedPaths(env, route.config)),
-  };
-  const r = await forward(route.socket, request);
-  if (r.kind === 'answered') {
-    writeStdout(r.stdout);
-    return r.exitCode;
+  // An ADD the server may have begun left a partial attachment whose IPAM allocation
+  // host-local would refuse to make twice ("duplicate allocation is not allowed"): a DEL
+  // clears it first, as a runtime does before it retries. Its own answer does not matter:
+  // the ADD after it reports whatever is still wrong.
+  if (clearFirst === '1' && env.CNI_COMMAND === 'ADD') {
+    await dispatch({ env: { ...env, CNI_COMMAND: 'DEL' }, stdin, stdout: () => {}, fallback });
   }
-  return standalone(env, stdin, delFirst(env.CNI_COMMAND, r.started));
+  return dispatch({ env, stdin, stdout: writeStdout, fallback });
 }
 
 // No top-level await: the SEA bundle is CommonJS.

@@ -1,8 +1,11 @@
-// The contract between the CNI executable and the resident CNI server (`warren cni-server`):
-// where the socket is, how long the executable waits, and the messages, one JSON object
-// per line (JSON.stringify escapes every newline inside a string).
+// The contract between the CNI executable (cni/shim/shim.c, the `warren` runtimes execute)
+// and the resident CNI server (`warren cni-server`): where the socket is, how long the
+// executable waits, and the messages, one JSON object per line (JSON.stringify escapes every
+// newline inside a string). The shim's constants must match these (a unit test reads both).
 //
-// The executable sends one request, the server answers `beat` at once and then every
+// The executable sends one request. A server in another mount namespace first asks what the
+// paths the verb relies on are for the executable (`stat`, answered by `views`). The server
+// then answers `beat` at once and then every
 // BEAT_MS while it works, and finally `reply` (the verb's stdout and exit status) or
 // `refused` (the executable does the work itself). Both sides read the same bounds:
 // the server stops touching the node once it has gone FENCE_MS without a beat, half the
@@ -10,6 +13,13 @@
 // does nothing more by the time the executable has given up and works standalone.
 
 export const DEFAULT_RESIDENT_SOCKET = '/run/warren/cni.sock';
+
+/**
+ * What the shim tells the standalone plugin it execs instead: why the server did not answer
+ * (logged), and that the server may have begun this ADD (the plugin then runs DEL first).
+ */
+export const FALLBACK_ENV = 'WARREN_CNI_FALLBACK';
+export const CLEAR_FIRST_ENV = 'WARREN_CNI_CLEAR_FIRST';
 
 export const RESIDENT_BOUNDS = {
   /** connect(2) to a unix socket answers at once (accepted into the backlog, ENOENT, ECONNREFUSED): anything longer is a stuck node. */
@@ -41,11 +51,15 @@ export interface ResidentRequest {
   sentAt: number;
   /** The executable's mount namespace (readlink /proc/self/ns/mnt). */
   mntns: string;
-  /**
-   * From another mount namespace, what the paths the verb relies on are for the executable
-   * ("dev:ino" of the path or its nearest existing parent, see sharedPaths): the server
-   * works only where it sees the same files.
-   */
+}
+
+/**
+ * From another mount namespace, what the paths the verb relies on are for the executable
+ * ("dev:ino" of the path or its nearest existing parent, lib/path-identity.ts, for the paths
+ * of sharedPaths): the server works only where it sees the same files.
+ */
+export interface ResidentViews {
+  t: 'views';
   views: Record<string, string>;
 }
 
@@ -69,12 +83,13 @@ export function sharedPaths(env: Record<string, string | undefined>, config: unk
 }
 
 export type ResidentMessage =
+  | { t: 'stat'; paths: string[] }
   | { t: 'beat' }
   | { t: 'reply'; exitCode: number; stdout: string }
   /** `started`: whether the server may have changed the node for this request before it stopped. */
   | { t: 'refused'; started: boolean; reason: string };
 
-export function encodeLine(message: ResidentRequest | ResidentMessage): string {
+export function encodeLine(message: ResidentRequest | ResidentViews | ResidentMessage): string {
   return JSON.stringify(message) + '\n';
 }
 
@@ -99,28 +114,25 @@ function isStringRecord(v: unknown): v is Record<string, string> {
 export function parseRequest(line: string): ResidentRequest | undefined {
   try {
     const r = JSON.parse(line) as Partial<ResidentRequest>;
-    if (!isStringRecord(r.env) || typeof r.stdin !== 'string' || typeof r.sentAt !== 'number' || typeof r.mntns !== 'string' || !isStringRecord(r.views)) return undefined;
-    return { env: r.env, stdin: r.stdin, sentAt: r.sentAt, mntns: r.mntns, views: r.views };
+    if (!isStringRecord(r.env) || typeof r.stdin !== 'string' || typeof r.sentAt !== 'number' || typeof r.mntns !== 'string') return undefined;
+    return { env: r.env, stdin: r.stdin, sentAt: r.sentAt, mntns: r.mntns };
   } catch {
     return undefined;
   }
 }
 
-export function parseMessage(line: string): ResidentMessage | undefined {
+export function parseViews(line: string): Record<string, string> | undefined {
   try {
-    const m = JSON.parse(line) as Record<string, unknown>;
-    if (m.t === 'beat') return { t: 'beat' };
-    if (m.t === 'reply' && typeof m.exitCode === 'number' && typeof m.stdout === 'string') return { t: 'reply', exitCode: m.exitCode, stdout: m.stdout };
-    if (m.t === 'refused' && typeof m.started === 'boolean') return { t: 'refused', started: m.started, reason: String(m.reason ?? '') };
+    const v = JSON.parse(line) as Partial<ResidentViews>;
+    return v.t === 'views' && isStringRecord(v.views) ? v.views : undefined;
   } catch {
-    // not a message: the caller treats it as a broken server
+    return undefined;
   }
-  return undefined;
 }
 
 // sun_path holds 108 bytes with its terminating NUL, and the server binds first to the
 // path plus ".PID" (cni/resident/main.ts): room left for that.
-const MAX_SOCKET_PATH = 96;
+export const MAX_SOCKET_PATH = 96;
 
 /** Why a value cannot be the socket's path, or undefined when it can. */
 export function residentSocketProblem(v: unknown): string | undefined {

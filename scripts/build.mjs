@@ -1,5 +1,6 @@
 // Bundles each program with esbuild and seals them, as assets of one dispatcher, into one
 // executable (scripts/sea.mjs), so the result needs no node_modules and the build no network.
+import { execFileSync } from 'node:child_process';
 import { build } from 'esbuild';
 import { mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
@@ -72,3 +73,18 @@ for (const name of Object.values(ONE.programs)) {
   renameSync(partial, link);
   console.log(`linked ${link} -> ${ONE.name}`);
 }
+
+// The CNI binary directory as a node gets it (daemonset/warren.yaml, install-cni): `warren`,
+// the small C program runtimes execute, which hands each call to the resident server, and
+// beside it `warren-cni`, the standalone plugin it execs when the server does not answer.
+// Static: it runs on the host, whatever its libc.
+const cniDir = join(out, 'cni');
+mkdirSync(cniDir, { recursive: true });
+const shim = join(cniDir, 'warren');
+execFileSync('cc', ['-O2', '-static', '-Wall', '-Wextra', '-Werror', '-o', `${shim}.partial`, join(root, 'cni', 'shim', 'shim.c')], { stdio: 'inherit' });
+renameSync(`${shim}.partial`, shim);
+const standalone = join(cniDir, 'warren-cni');
+rmSync(`${standalone}.partial`, { force: true });
+symlinkSync(join('..', 'bin', ONE.name), `${standalone}.partial`);
+renameSync(`${standalone}.partial`, standalone);
+console.log(`built ${shim}, linked ${standalone} -> ../bin/${ONE.name}`);

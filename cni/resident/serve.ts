@@ -3,7 +3,9 @@
 // Requests are independent: each runs as soon as it arrives, none waits for another.
 import type { Socket } from 'node:net';
 import { dirname, resolve } from 'node:path';
-import { encodeLine, LineDecoder, parseRequest, type ResidentBounds, type ResidentMessage, type ResidentRequest } from '../../lib/cni-resident.js';
+import {
+  encodeLine, LineDecoder, parseRequest, parseViews, sharedPaths, type ResidentBounds, type ResidentMessage, type ResidentRequest,
+} from '../../lib/cni-resident.js';
 import type { Runner } from '../../lib/runner.js';
 import type { OvsdbConnect } from '../context.js';
 import { dispatch } from '../dispatch.js';
@@ -46,15 +48,29 @@ export function requestRunner(runner: Runner, ipamRunner: Runner, env: Record<st
 }
 
 /**
- * What a server in another mount namespace (its own container) cannot judge: a netns, an
- * IPAM plugin or host-local's store that it does not see as the executable does (absent,
- * or another file of the same name). It refuses those, and the executable answers them
- * itself. In the same mount namespace every path is the same one.
+ * What a server in another mount namespace (its own container) must ask the executable
+ * before it can judge a request: the paths the verb relies on (sharedPaths), or none when
+ * both see the same mount namespace and so the same files.
  */
-export function unseen(req: ResidentRequest, mntns: string): string | undefined {
-  if (req.mntns === mntns) return undefined;
-  for (const [path, theirs] of Object.entries(req.views)) {
-    if (pathIdentity(path) !== theirs) return `${path} is not here what it is for the executable`;
+export function pathsToCompare(req: ResidentRequest, mntns: string): string[] {
+  if (req.mntns === mntns) return [];
+  let config: unknown = null;
+  try {
+    config = JSON.parse(req.stdin);
+  } catch {
+    // the verb answers with the decode error; the environment's paths still count
+  }
+  return sharedPaths(req.env, config);
+}
+
+/**
+ * A path the server does not see as the executable does (absent, or another file of the
+ * same name: a netns, an IPAM plugin or host-local's store): it refuses the request, and the
+ * executable answers it itself.
+ */
+export function unseen(paths: readonly string[], theirs: Record<string, string>): string | undefined {
+  for (const path of paths) {
+    if (pathIdentity(path) !== theirs[path]) return `${path} is not here what it is for the executable`;
   }
   return undefined;
 }
@@ -80,6 +96,8 @@ export function serveConnection(socket: Socket, opts: ServeOptions): void {
   const decoder = new LineDecoder();
   let fence: Fence | undefined;
   let received = false;
+  let req: ResidentRequest | undefined;
+  let compare: string[] = [];
   const send = (m: ResidentMessage): void => {
     if (!socket.destroyed && socket.writable) socket.write(encodeLine(m));
   };
@@ -89,7 +107,10 @@ export function serveConnection(socket: Socket, opts: ServeOptions): void {
   };
   socket.setEncoding('utf8');
   socket.on('error', () => {}); // the executable went away: its fence says so on 'close'
-  socket.on('close', () => fence?.close());
+  socket.on('close', () => {
+    fence?.close();
+    if (req && !received) opts.log('refused', { verb: req.env.CNI_COMMAND, reason: 'the executable closed the connection before it described its paths' });
+  });
   socket.on('data', (chunk: string) => {
     if (received) return;
     let lines: string[];
@@ -99,22 +120,42 @@ export function serveConnection(socket: Socket, opts: ServeOptions): void {
       received = true;
       return refuse(false, (err as Error).message);
     }
-    if (lines.length === 0) return;
-    received = true;
-    const req = parseRequest(lines[0]!);
-    if (!req) return refuse(false, 'not a request');
-    fence = new Fence(opts.now, opts.bounds.fenceMs, req.sentAt);
-    void run(req, fence);
+    for (const line of lines) {
+      if (!req) {
+        req = parseRequest(line);
+        if (!req) {
+          received = true;
+          return refuse(false, 'not a request');
+        }
+        fence = new Fence(opts.now, opts.bounds.fenceMs, req.sentAt);
+        compare = pathsToCompare(req, opts.mntns);
+        if (compare.length > 0) {
+          // A request that waited too long is refused before anything is asked of its sender.
+          if (!fence.open()) {
+            received = true;
+            return void run(req, fence, undefined);
+          }
+          send({ t: 'stat', paths: compare });
+          continue;
+        }
+        received = true;
+        return void run(req, fence, undefined);
+      }
+      received = true;
+      const views = parseViews(line);
+      if (!views) return refuse(false, 'not the views asked for');
+      return void run(req, fence!, unseen(compare, views));
+    }
   });
 
-  async function run(req: ResidentRequest, f: Fence): Promise<void> {
+  async function run(req: ResidentRequest, f: Fence, notSeen: string | undefined): Promise<void> {
     const started = opts.now();
     const verb = req.env.CNI_COMMAND;
     if (!f.beat()) {
       opts.log('refused', { verb, reason: f.tripped });
       return refuse(false, f.tripped!);
     }
-    const blind = unseen(req, opts.mntns)
+    const blind = notSeen
       ?? (!opts.hasVsctl && needsVsctl(verb, req.stdin, (name) => linkNames().has(name)) ? 'ovs-vsctl is not installed here' : undefined);
     if (blind) {
       opts.log('refused', { verb, reason: blind });

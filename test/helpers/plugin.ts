@@ -4,7 +4,9 @@ import { resolve } from 'node:path';
 import { execRunner } from '../../lib/runner.js';
 import type { Netns } from './netns.js';
 
-export const WARREN_CNI = resolve('dist/bin/warren-cni');
+// The file runtimes execute: the shim, which hands the call to a resident server when one
+// answers and execs the standalone plugin beside it (dist/cni/warren-cni) when none does.
+export const WARREN_CNI = resolve('dist/cni/warren');
 export const CNI_PATH = '/usr/lib/cni';
 
 export interface PluginCall {

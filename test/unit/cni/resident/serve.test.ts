@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { needsVsctl, requestRunner } from '../../../../cni/resident/serve.js';
+import { needsVsctl, pathsToCompare, requestRunner, unseen } from '../../../../cni/resident/serve.js';
+import { pathIdentity } from '../../../../lib/path-identity.js';
 import type { Runner, RunOptions } from '../../../../lib/runner.js';
 
 describe('needsVsctl', () => {
@@ -27,5 +28,20 @@ describe('requestRunner', () => {
     await run('/usr/lib/cni/../cni/host-local', []);
     expect(seen.map((s) => s.via)).toEqual(['plain', 'ipam', 'ipam']);
     expect(seen[0]!.options).toMatchObject({ env: { CNI_ARGS: 'IP=10.0.0.9', X: '1' }, replaceEnv: true });
+  });
+});
+
+describe('pathsToCompare and unseen', () => {
+  const req = { env: { CNI_PATH: '/usr/lib/cni', CNI_NETNS: '/run/netns/p' }, stdin: '{"name":"n","ipam":{"type":"host-local"}}', sentAt: 0, mntns: 'mnt:[1]' };
+  it('asks nothing in the same mount namespace, and the verb\'s paths from another', () => {
+    expect(pathsToCompare(req, 'mnt:[1]')).toEqual([]);
+    expect(pathsToCompare(req, 'mnt:[2]')).toEqual(['/usr/lib/cni', '/run/netns/p', '/var/lib/cni/networks/n']);
+    expect(pathsToCompare({ ...req, stdin: 'not json' }, 'mnt:[2]')).toEqual(['/usr/lib/cni', '/run/netns/p']);
+  });
+  it('refuses a path the executable sees as another file, or did not describe', () => {
+    const here = pathIdentity('/usr');
+    expect(unseen(['/usr'], { '/usr': here })).toBeUndefined();
+    expect(unseen(['/usr'], { '/usr': '1:2' })).toMatch(/\/usr is not here what it is for the executable/);
+    expect(unseen(['/usr'], {})).toMatch(/\/usr/);
   });
 });
