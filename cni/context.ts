@@ -10,6 +10,7 @@ import type { CniEnv } from './env.js';
 import type { IpamCall } from './ipam.js';
 import type { Logger } from './log.js';
 import type { Datapath } from './plan.js';
+import type { RecentSteps } from './recent-steps.js';
 
 export interface Context {
   env: CniEnv;
@@ -23,6 +24,8 @@ export interface Context {
   cacheDir: string;
   /** IPAM plugins' supported versions, remembered for as long as the process lives (the resident server's). */
   ipamVersions?: Map<string, string[]>;
+  /** Node-wide steps found in place a moment ago (the resident server's); none: every step is checked. */
+  recentSteps?: RecentSteps;
 }
 
 /** What a verb transacts through: one client's transactions, on a connection it does not own. */

@@ -10,6 +10,7 @@ import { parseCniEnv } from './env.js';
 import { CniCode, CniError, toCniError } from './errors.js';
 import { fileLogger, silentLogger, type Logger } from './log.js';
 import { FencedError } from './resident/fence.js';
+import type { RecentSteps } from './recent-steps.js';
 import { convertResult } from './result.js';
 import { add } from './verbs/add.js';
 import { check } from './verbs/check.js';
@@ -27,6 +28,7 @@ export interface PluginIo {
   /** The resident server's long-lived OVSDB connections; a connection per use otherwise. */
   ovsdb?: OvsdbConnect;
   ipamVersions?: Map<string, string[]>;
+  recentSteps?: RecentSteps;
   /** Why the shim did not get an answer from the resident server, when it execs this plugin instead: logged. */
   fallback?: string;
 }
@@ -88,6 +90,7 @@ export async function dispatch(io: PluginIo): Promise<number> {
       ovsdb: io.ovsdb ?? connectPerUse,
       cacheDir: io.cacheDir ?? CACHE_DIR,
       ipamVersions: io.ipamVersions,
+      recentSteps: io.recentSteps,
     };
     // Every call ends with one line naming its verb and duration, ok or not: the agent
     // counts CNI calls and their durations from these lines (node-agent/metrics/cni-log.ts).

@@ -13,6 +13,7 @@ import { spawnRunner, spawnRunnerVia } from '../../lib/spawn-runner.js';
 import { listenUnix } from '../../lib/unix-socket.js';
 import { ovsdbPool } from './ovsdb-pool.js';
 import { serveConnection } from './serve.js';
+import { RecentSteps } from '../recent-steps.js';
 
 // Pod starts wait on this one process, and 50 executables starting at once (each a Node
 // start) starved it at nice 0 in the bench: requests sat unread past the fence bound and
@@ -63,6 +64,7 @@ async function main(): Promise<void> {
   let busy = 0;
   const mntns = readlinkSync('/proc/self/ns/mnt');
   const ipamVersions = new Map<string, string[]>();
+  const recentSteps = new RecentSteps();
   const hasVsctl = onPath('ovs-vsctl');
   const server = createServer((socket) =>
     serveConnection(socket, {
@@ -73,6 +75,7 @@ async function main(): Promise<void> {
       ipamRunner: spawnRunnerVia(['setpriv', '--pdeathsig', 'SIGKILL', '--']),
       ovsdb: pool.connect,
       ipamVersions,
+      recentSteps,
       hasVsctl,
       log,
       onIdle: (b) => (busy += b ? 1 : -1),

@@ -13,6 +13,7 @@ import { linkNames } from '../../lib/links.js';
 import { pathIdentity } from '../../lib/path-identity.js';
 import { DEFAULT_BRIDGE } from '../config.js';
 import { Fence, fencedOvsdb, fencedRunner } from './fence.js';
+import type { RecentSteps } from '../recent-steps.js';
 
 export interface ServeOptions {
   /** Wall clock, ms: the executable stamps its request with the same one. */
@@ -24,6 +25,7 @@ export interface ServeOptions {
   ipamRunner: Runner;
   ovsdb: OvsdbConnect;
   ipamVersions: Map<string, string[]>;
+  recentSteps: RecentSteps;
   log: (msg: string, fields: Record<string, unknown>) => void;
   /** Whether ovs-vsctl can be run here: the warren-node image carries none (it needs all of Open vSwitch's packages). */
   hasVsctl: boolean;
@@ -175,6 +177,7 @@ export function serveConnection(socket: Socket, opts: ServeOptions): void {
         runner: fencedRunner(requestRunner(opts.runner, opts.ipamRunner, req.env), f),
         ovsdb: fencedOvsdb(opts.ovsdb, f),
         ipamVersions: opts.ipamVersions,
+        recentSteps: opts.recentSteps,
       });
       // Work the fence stopped half way is no answer: the executable redoes it standalone.
       if (f.blocked) {

@@ -56,12 +56,22 @@ async function configurePod(ctx: Context, a: Attachment, datapath: Datapath, com
 }
 
 /** The nft script that brings the bridge's masquerade chain in line with the config, if it is not. */
-async function masqueradeChange(ctx: Context): Promise<string | undefined> {
+async function masqueradeChange(ctx: Context, key: string): Promise<string | undefined> {
+  if (ctx.recentSteps?.fresh(key)) return undefined;
   const listed = await nftJsonIfExists(ctx.runner, ['list', 'chain', 'inet', NFT_TABLE, nftChainName(ctx.config.bridge)]);
   return masqueradeInSync(ctx.config, listed) ? undefined : masqueradeScript(ctx.config);
 }
 
-async function configureBridge(ctx: Context, gws: Gateway[]): Promise<void> {
+/** The bridge's node-wide state: up, with the gateway addresses when the node is the pods' gateway. */
+async function configureBridge(ctx: Context, gws: Gateway[], bridgeExisted: boolean): Promise<void> {
+  // A bridge made by this ADD has none of it yet, whatever was found before.
+  const key = `bridge ${JSON.stringify([ctx.config.bridge, ctx.config.isGateway, gws])}`;
+  if (bridgeExisted && ctx.recentSteps?.fresh(key)) return;
+  await bridgeUpWithGateways(ctx, gws);
+  ctx.recentSteps?.done(key);
+}
+
+async function bridgeUpWithGateways(ctx: Context, gws: Gateway[]): Promise<void> {
   if (!ctx.config.isGateway) return ipBatch(ctx.runner, [`link set ${ctx.config.bridge} up`]);
   for (const g of gws) ensureSysctl(g.family === 4 ? 'net.ipv4.ip_forward' : 'net.ipv6.conf.all.forwarding', '1');
   await ipBatch(ctx.runner, bridgeAddressCommands(ctx.config.bridge, gws));
@@ -115,14 +125,16 @@ export async function add(ctx: Context): Promise<CniResult> {
   const routesP = ipamP.then((r) => podRoutes(r, gateways(r), cfg.isGateway));
   const podP = Promise.all([ipamP, routesP, vethP]).then(([r, routes]) => configurePod(ctx, a, datapath, podConfigCommands(a.ifname, r, routes, cfg.isGateway)));
   // A new bridge exists once OVS has made it; an existing one is configured at once.
-  const bridgeP = Promise.all([ipamP, bridgeExists ? undefined : ovsP]).then(([r]) => configureBridge(ctx, gateways(r)));
+  const bridgeP = Promise.all([ipamP, bridgeExists ? undefined : ovsP]).then(([r]) => configureBridge(ctx, gateways(r), bridgeExists));
   // Node-wide: read alongside, written (rarely: on a new node or a changed config) only once
   // the attachment stands, so that a failed ADD leaves the node's masquerading as it was.
-  const nftP = masqueradeChange(ctx);
+  const nftKey = `masquerade ${masqueradeScript(cfg)}`;
+  const nftP = masqueradeChange(ctx, nftKey);
   try {
     await allSettled([ipamP, vethP, ovsP, podP, bridgeP, nftP]);
     const script = await nftP;
     if (script) await nftApply(runner, script);
+    ctx.recentSteps?.done(nftKey);
     const [result, routes] = await Promise.all([ipamP, routesP]);
 
     const first = result.ips[0]!;
