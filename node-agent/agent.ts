@@ -31,8 +31,12 @@ import { NodePublisher } from './kube/publisher.js';
 import { localCandidates } from './local-candidates.js';
 import { MetricsService } from './metrics/service.js';
 import { formatEndpoint, parseEndpoint, type Endpoint } from './nat/stun-address.js';
-import { TurnClient } from './nat/turn-client.js';
+import { TurnClient, type TurnClientOptions } from './nat/turn-client.js';
 import { bindUdp, udpPort } from './nat/udp.js';
+import { openTurnPort, type TurnPort } from './relay/turn-port.js';
+import { transportOrder, udpProbeDue, type RelayTransport } from './relay/turn-transports.js';
+import { StunTimeoutError, TurnTransportError } from './nat/errors.js';
+import { stunBinding } from './nat/stun-client.js';
 import { peerPath } from './paths.js';
 import { NodeFileError, readNodeFile, type NodeFile } from '../lib/node-file.js';
 import { mtuFor, type OverlayPeer } from './overlay/plan.js';
@@ -91,6 +95,12 @@ const TURN_CHECK_MS = 2000;
 /** Without an allocation (TURN unreachable, refused), the timer tries a new one this often: not every check, which would log each failure. */
 const TURN_RETRY_MS = 15_000;
 /**
+ * A relay over TCP or TLS asks this often whether UDP answers again (one Binding request,
+ * given up after 750 ms): a site that opens UDP is back on it within about 3 s.
+ */
+const UDP_PROBE_MS = 2000;
+const UDP_PROBE_RETRANSMIT = { rtoMs: 250, maxTransmissions: 2, lastWaitMultiplier: 2 };
+/**
  * STUN and TURN requests of the agent give up after about 2.75 s, not RFC 8489's 39.5 s:
  * a server that does not answer must not hold the node's start (its peers wait for its
  * record); the mapping is asked again every STUN_REFRESH_MS anyway.
@@ -126,7 +136,11 @@ export class Agent {
   private store!: EtcdStore;
   private publisher!: Publisher;
   private watcher!: PeerWatcher;
-  private turnSocket: Socket | undefined;
+  /** The way to the TURN server the allocation was made over (UDP, TCP or TLS). */
+  private turnPort: TurnPort | undefined;
+  /** The transport that worked last: tried first for the next allocation (turn-transports.ts). */
+  private lastRelayTransport: RelayTransport | undefined;
+  private lastUdpProbeAt = 0;
   private turn: TurnClient | undefined;
   private relay: RelayProxy | undefined;
   /** turn.issued: the newest credential etcd holds for this node, the one the allocation was made with, and the previous agent's. */
@@ -212,7 +226,7 @@ export class Agent {
       onPath: (p) => {
         // The engine's clock is performance.now(): its `since`, on the wall clock.
         const since = p.since === undefined ? undefined : new Date(Date.now() - (performance.now() - p.since)).toISOString();
-        this.log('info', 'peer path', { peer: p.node, ...peerPath(p), endpoint: p.endpoint, since });
+        this.log('info', 'peer path', { peer: p.node, ...peerPath(p, this.turnPort?.transport), endpoint: p.endpoint, since });
       },
       onError: (err) => this.log('warn', 'path engine', { error: errorMessage(err) }),
       relayedBefore: readRelayedPeers(c.stateDir),
@@ -309,7 +323,7 @@ export class Agent {
     // The allocation is kept, not deallocated: the next agent resumes it (relay-state.ts).
     this.saveRelay(this.turn?.detach());
     this.relay?.close();
-    this.turnSocket?.close();
+    this.turnPort?.close();
     await this.prober?.close();
     this.store?.close();
   }
@@ -353,7 +367,7 @@ export class Agent {
   /** Each peer's path (engine phase, none with why), "unknown" for one the engine has not seen yet. */
   private peerPaths(): Map<string, { path: string; reason?: string }> {
     const engine = new Map(this.engine.status().map((s) => [s.node, s]));
-    return new Map([...this.peers.values()].map((r) => [r.node, peerPath(engine.get(r.node))]));
+    return new Map([...this.peers.values()].map((r) => [r.node, peerPath(engine.get(r.node), this.turnPort?.transport)]));
   }
 
   private async underlayMtu(): Promise<number> {
@@ -414,6 +428,10 @@ export class Agent {
   /** Keeps the node's relay: a TURN allocation that no longer answers its Refresh is replaced. */
   private checkRelay(timer = false): Promise<void> {
     if (this.stopping) return Promise.resolve();
+    if (timer && udpProbeDue(this.turnPort?.transport, this.lastUdpProbeAt, Date.now(), UDP_PROBE_MS)) {
+      this.lastUdpProbeAt = Date.now();
+      void this.probeUdp().catch((err: unknown) => this.log('warn', 'probing UDP to the TURN server', { error: errorMessage(err) }));
+    }
     if (timer && !this.turn) {
       if (Date.now() - this.lastRelayRetryAt < TURN_RETRY_MS) return Promise.resolve();
       this.lastRelayRetryAt = Date.now();
@@ -439,17 +457,17 @@ export class Agent {
   }
 
   private async replaceRelay(): Promise<void> {
-    const [oldRelay, oldTurn, oldSocket] = [this.relay, this.turn, this.turnSocket];
+    const [oldRelay, oldTurn, oldPort] = [this.relay, this.turn, this.turnPort];
     this.relay = undefined;
     this.turn = undefined;
-    this.turnSocket = undefined;
+    this.turnPort = undefined;
     this.turnLogin = undefined;
     // WireGuard keeps sending relayed peers' traffic to these ports: the new links reopen them.
     const ports = oldRelay?.ports() ?? this.idleRelayPorts;
     oldRelay?.close();
     // Deallocate politely if the old allocation still exists; nobody waits for it.
-    if (oldTurn) void oldTurn.close().catch(() => undefined).finally(() => oldSocket?.close());
-    else oldSocket?.close();
+    if (oldTurn) void oldTurn.close().catch(() => undefined).finally(() => oldPort?.close());
+    else oldPort?.close();
     await this.startRelay(undefined, ports);
     if (this.stopping) return;
     // Relayed peers open links through the new allocation at once; peers learn its address from the record.
@@ -566,8 +584,7 @@ export class Agent {
       if (resumed) this.turnLogin = resumeLogin;
       else {
         if (!login) throw new Error('the previous agent\'s allocation is gone and no TURN credential lasts long enough for a new one');
-        this.turnSocket = await bindUdp(0);
-        this.turn = await TurnClient.allocate({ ...options, username: login.username, password: login.password, port: udpPort(this.turnSocket) });
+        await this.allocateTurn({ ...options, username: login.username, password: login.password });
         this.turnLogin = login;
       }
       this.idleRelayPorts = [];
@@ -586,8 +603,8 @@ export class Agent {
       this.saveRelay();
       await this.relay.restore();
     } catch (err) {
-      this.turnSocket?.close();
-      this.turnSocket = undefined;
+      this.turnPort?.close();
+      this.turnPort = undefined;
       this.turn = undefined;
       this.turnLogin = undefined;
       this.idleRelayPorts = ports;
@@ -637,17 +654,76 @@ export class Agent {
     })().finally(() => (this.relayCheck = undefined));
   }
 
+  /**
+   * A new allocation over the first transport that answers (relay/turn-transports.ts): UDP,
+   * TCP, TLS, the one that worked last first. Only a server out of reach moves on to the
+   * next; a refusal (a wrong credential, a quota) would be the same over every transport.
+   */
+  private async allocateTurn(options: Omit<TurnClientOptions, 'port' | 'server'>): Promise<void> {
+    const t = this.config.turn!;
+    const failed: string[] = [];
+    for (const target of transportOrder(t, this.lastRelayTransport)) {
+      let port: TurnPort | undefined;
+      try {
+        port = await openTurnPort(target, t.tls);
+        this.turn = await TurnClient.allocate({ ...options, server: target.server, port: port.port });
+      } catch (err) {
+        port?.close();
+        if (!(err instanceof StunTimeoutError || err instanceof TurnTransportError)) throw err;
+        failed.push(`${target.transport}: ${errorMessage(err)}`);
+        continue;
+      }
+      const opened = port;
+      this.turnPort = opened;
+      this.lastRelayTransport = target.transport;
+      opened.onEnd((why) => {
+        if (this.turnPort !== opened || this.stopping) return;
+        this.log('warn', `the TURN connection (${target.transport}) ended: allocating a new one`, { server: formatEndpoint(target.server), why });
+        void this.checkRelay();
+      });
+      if (failed.length) this.log('info', `TURN relay over ${target.transport}`, { server: formatEndpoint(target.server), failed });
+      return;
+    }
+    throw new Error(`the TURN server answers over no transport (${failed.join('; ')})`);
+  }
+
+  /**
+   * A relay over TCP or TLS asks whether UDP reaches the TURN server again (one Binding
+   * request from a socket of its own); when it does, the node learns its mapping (direct
+   * paths become possible) and moves the relay to UDP.
+   */
+  private async probeUdp(): Promise<void> {
+    const server = configEndpoint(this.config.turn!.server);
+    const socket = await bindUdp(0);
+    try {
+      await stunBinding(udpPort(socket), server, { retransmit: UDP_PROBE_RETRANSMIT });
+    } catch {
+      return; // still blocked
+    } finally {
+      socket.close();
+    }
+    if (this.stopping || !this.turnPort || this.turnPort.transport === 'udp') return;
+    this.log('info', 'UDP reaches the TURN server again: asking STUN for our mapping, moving the relay to UDP', { from: this.turnPort.transport });
+    this.lastRelayTransport = 'udp';
+    await this.refreshMapping(true);
+    this.engine.retryDirectNow();
+    this.relayCheck ??= this.replaceRelay()
+      .catch((err: unknown) => this.log('warn', 'replacing the TURN allocation', { error: errorMessage(err) }))
+      .finally(() => (this.relayCheck = undefined));
+  }
+
   /** The previous agent's allocation, on its port; undefined (logged) when it is gone or the port is taken. */
   private async resumeTurn(saved: RelayState, options: Omit<Parameters<typeof TurnClient.allocate>[0], 'port'>): Promise<TurnClient | undefined> {
-    let socket: Socket | undefined;
+    let port: TurnPort | undefined;
     try {
-      socket = await bindUdp(saved.localPort);
-      this.turn = await TurnClient.resume({ ...options, port: udpPort(socket) }, saved.turn);
-      this.turnSocket = socket;
+      port = await openTurnPort({ transport: 'udp', server: options.server }, undefined, saved.localPort);
+      this.turn = await TurnClient.resume({ ...options, port: port.port }, saved.turn);
+      this.turnPort = port;
+      this.lastRelayTransport = 'udp';
       this.log('info', 'resumed the previous agent\'s TURN allocation', { relay: formatEndpoint(saved.turn.relayed), channels: saved.turn.channels.length });
       return this.turn;
     } catch (err) {
-      socket?.close();
+      port?.close();
       this.log('info', 'the previous agent\'s TURN allocation cannot be resumed: allocating a new one', { relay: formatEndpoint(saved.turn.relayed), error: errorMessage(err) });
       return undefined;
     }
@@ -657,10 +733,11 @@ export class Agent {
   private saveRelay(turn = this.turn?.snapshot()): void {
     const t = this.config.turn;
     const login = this.turnLogin;
-    if (!t || !turn || !this.turnSocket || !login) return;
+    const port = this.turnPort;
+    if (!t || !turn || !port || !login) return;
     try {
       writeRelayState(this.config.stateDir, {
-        server: formatEndpoint(configEndpoint(t.server)), username: login.username, localPort: this.turnSocket.address().port, turn,
+        server: formatEndpoint(port.server), username: login.username, localPort: port.localPort, transport: port.transport, turn,
         links: this.relay?.ports() ?? [], ...(login.credential ? { credential: login.credential } : {}),
       });
     } catch (err) {
@@ -771,6 +848,7 @@ export class Agent {
       listenPort: this.config.listenPort,
       nat: { mapping: this.mapping, reflexive: this.reflexive && formatEndpoint(this.reflexive), punchTtl: this.punchTtl },
       relay: this.turn ? formatEndpoint(this.turn.relayed) : undefined,
+      relayTransport: this.turn ? this.turnPort?.transport : undefined,
       relayCredentialExpires: this.turn ? this.turnLogin?.credential?.expiresAt.toISOString() : undefined,
       relayTraffic: { ...this.relayTraffic },
       etcd: { publisher: this.publisher.status().connection.state, watcher: this.watcher.status().connection.state },
