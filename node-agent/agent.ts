@@ -100,6 +100,8 @@ const TURN_RETRY_MS = 15_000;
  */
 const UDP_PROBE_MS = 2000;
 const UDP_PROBE_RETRANSMIT = { rtoMs: 250, maxTransmissions: 2, lastWaitMultiplier: 2 };
+/** When UDP opens, direct checks get this long before the TCP or TLS relay is replaced (under load they took 1-2 s). */
+const DIRECT_BEFORE_UDP_RELAY_MS = 3000;
 /**
  * STUN and TURN requests of the agent give up after about 2.75 s, not RFC 8489's 39.5 s:
  * a server that does not answer must not hold the node's start (its peers wait for its
@@ -141,6 +143,7 @@ export class Agent {
   /** The transport that worked last: tried first for the next allocation (turn-transports.ts). */
   private lastRelayTransport: RelayTransport | undefined;
   private lastUdpProbeAt = 0;
+  private movingToUdp = false;
   private turn: TurnClient | undefined;
   private relay: RelayProxy | undefined;
   /** turn.issued: the newest credential etcd holds for this node, the one the allocation was made with, and the previous agent's. */
@@ -456,19 +459,29 @@ export class Agent {
     }
   }
 
+  /**
+   * Make before break: the old relay keeps carrying traffic while the new allocation is made
+   * (one round trip, or seconds when a transport gets no answer), and hands its links'
+   * loopback ports (WireGuard's endpoints for relayed peers) to the new relay only then.
+   */
   private async replaceRelay(): Promise<void> {
     const [oldRelay, oldTurn, oldPort] = [this.relay, this.turn, this.turnPort];
     this.relay = undefined;
     this.turn = undefined;
     this.turnPort = undefined;
     this.turnLogin = undefined;
-    // WireGuard keeps sending relayed peers' traffic to these ports: the new links reopen them.
-    const ports = oldRelay?.ports() ?? this.idleRelayPorts;
-    oldRelay?.close();
-    // Deallocate politely if the old allocation still exists; nobody waits for it.
-    if (oldTurn) void oldTurn.close().catch(() => undefined).finally(() => oldPort?.close());
-    else oldPort?.close();
-    await this.startRelay(undefined, ports);
+    let retired = false;
+    const retire = (): RelayLinkPort[] => {
+      retired = true;
+      const ports = oldRelay?.ports() ?? this.idleRelayPorts;
+      oldRelay?.close();
+      // Deallocate politely if the old allocation still exists; nobody waits for it.
+      if (oldTurn) void oldTurn.close().catch(() => undefined).finally(() => oldPort?.close());
+      else oldPort?.close();
+      return ports;
+    };
+    await this.startRelay(undefined, oldRelay?.ports() ?? this.idleRelayPorts, retire);
+    if (!retired) this.idleRelayPorts = retire();
     if (this.stopping) return;
     // Relayed peers open links through the new allocation at once; peers learn its address from the record.
     this.engine.setRelay(this.relay);
@@ -560,7 +573,7 @@ export class Agent {
    * resumed on its port when the server still has it; else a new one is made. Either way
    * the relay links reopen on the loopback ports WireGuard already has as endpoints.
    */
-  private async startRelay(saved: RelayState | undefined, ports = saved?.links ?? this.idleRelayPorts): Promise<void> {
+  private async startRelay(saved: RelayState | undefined, ports = saved?.links ?? this.idleRelayPorts, retire?: () => RelayLinkPort[]): Promise<void> {
     const t = this.config.turn;
     if (!t) return;
     try {
@@ -596,7 +609,7 @@ export class Agent {
         void this.checkRelay();
       });
       this.relay = new RelayProxy({
-        relay: turn, traffic: this.relayTraffic, wgPort: this.config.listenPort, ports,
+        relay: turn, traffic: this.relayTraffic, wgPort: this.config.listenPort, ports: retire ? retire() : ports,
         onError: (err) => this.log('warn', 'relay', { error: errorMessage(err) }),
         onLinks: () => this.saveRelay(),
       });
@@ -693,6 +706,16 @@ export class Agent {
    * paths become possible) and moves the relay to UDP.
    */
   private async probeUdp(): Promise<void> {
+    if (this.movingToUdp) return;
+    this.movingToUdp = true;
+    try {
+      await this.moveToUdpIfOpen();
+    } finally {
+      this.movingToUdp = false;
+    }
+  }
+
+  private async moveToUdpIfOpen(): Promise<void> {
     const server = configEndpoint(this.config.turn!.server);
     const socket = await bindUdp(0);
     try {
@@ -707,6 +730,9 @@ export class Agent {
     this.lastRelayTransport = 'udp';
     await this.refreshMapping(true);
     this.engine.retryDirectNow();
+    // Peers that can go direct do so while the relay still carries them; the rest move with it.
+    await new Promise((r) => setTimeout(r, DIRECT_BEFORE_UDP_RELAY_MS));
+    if (this.stopping || (this.turnPort as TurnPort | undefined)?.transport === 'udp') return;
     this.relayCheck ??= this.replaceRelay()
       .catch((err: unknown) => this.log('warn', 'replacing the TURN allocation', { error: errorMessage(err) }))
       .finally(() => (this.relayCheck = undefined));

@@ -68,6 +68,8 @@ interface Link {
   fromPeerBytes: number;
   /** The initiation being sent again until the peer answers. */
   resend?: { timer: TimerHandle; until: number };
+  /** forget() with a delay: closes the link unless it is asked for again first. */
+  closing?: TimerHandle;
 }
 
 /** Bytes through the relay, added to by every proxy given it: outlives a replaced allocation. */
@@ -123,11 +125,21 @@ export class RelayProxy {
     return `${LOOPBACK}:${link.port}`;
   }
 
-  /** Stops relaying to a peer (it went direct, or left). */
-  forget(peerRelay: Endpoint): void {
+  /**
+   * Stops relaying to a peer (it went direct, or left): now, or after `afterMs` unless the
+   * link is asked for again meanwhile (WireGuard may still send to it until its endpoint
+   * is changed).
+   */
+  forget(peerRelay: Endpoint, afterMs = 0): void {
     const key = formatEndpoint(peerRelay);
     const link = this.links.get(key);
     if (!link) return;
+    if (afterMs > 0) {
+      this.timers.clearTimeout(link.closing);
+      link.closing = this.timers.setTimeout(() => this.forget(peerRelay), afterMs);
+      return;
+    }
+    this.timers.clearTimeout(link.closing);
     this.links.delete(key);
     this.stopResend(link);
     link.socket.close();
@@ -145,15 +157,23 @@ export class RelayProxy {
     this.unsubscribe();
     for (const l of this.links.values()) {
       this.stopResend(l);
+      this.timers.clearTimeout(l.closing);
       l.socket.close();
     }
     this.links.clear();
   }
 
-  private link(peer: Endpoint): Link {
+  /** The link to `peer`, opened if need be; `wanted`: asked for by the engine, so a pending close is called off (traffic alone does not). */
+  private link(peer: Endpoint, wanted = true): Link {
     const key = formatEndpoint(peer);
     const existing = this.links.get(key);
-    if (existing) return existing;
+    if (existing) {
+      if (wanted) {
+        this.timers.clearTimeout(existing.closing);
+        existing.closing = undefined;
+      }
+      return existing;
+    }
     const socket = createSocket('udp4');
     const link: Link = { peer, socket, port: 0, toPeerBytes: 0, fromPeerBytes: 0, ready: Promise.resolve() };
     link.ready = (async () => {
@@ -187,7 +207,7 @@ export class RelayProxy {
   private async fromRelay(d: TurnData): Promise<void> {
     if (this.closed) return;
     // A peer that chose the relay first reaches us before we chose it: open its link now.
-    const link = this.link(d.peer);
+    const link = this.link(d.peer, false);
     try {
       await link.ready;
     } catch {

@@ -82,6 +82,7 @@ describe('a node on a site that lets only TCP 443 out', () => {
   }, 120_000);
 
   it('moves to UDP, then direct where the NATs allow, when UDP opens again, with no gap in traffic over a second', async () => {
+    const pingsFrom = Date.now();
     const pings = others.map((n) => ({ n, ping: seqPing(blocked, n.hostAddress) }));
     await Promise.all(pings.map((p) => p.ping.answering));
     await new Promise((r) => setTimeout(r, 500));
@@ -95,7 +96,8 @@ describe('a node on a site that lets only TCP 443 out', () => {
     const allDirect = Date.now() - opened;
     await new Promise((r) => setTimeout(r, 2000));
     const gaps = await Promise.all(pings.map(async ({ n, ping }) => ({ n, ...(await ping.stop()) })));
-    console.log(`UDP opened: relay on UDP after ${onUdp} ms, direct to ${direct.length} peers after ${allDirect} ms; longest gaps: ${gaps.map((g) => `${g.n.kind} ${g.longestGapMs} ms`).join(', ')}`);
+    console.log(`UDP opened: relay on UDP after ${onUdp} ms, direct to ${direct.length} peers after ${allDirect} ms; longest gaps: ${gaps.map((g) => `${g.n.kind} ${g.longestGapMs} ms` +
+      (g.gapAfterMs === undefined ? '' : ` (from about ${g.gapAfterMs - (opened - pingsFrom)} ms after opening)`)).join(', ')}; opened at ${new Date(opened).toISOString()}`);
     for (const g of gaps) expect(g.longestGapMs, `longest gap to ${g.n.name}`).toBeLessThan(GAP_BOUND_MS);
     const status = await lab.status(blocked);
     expect(status.nat.reflexive).toMatch(new RegExp(`^${site.publicAddress.replaceAll('.', '\\.')}:`));

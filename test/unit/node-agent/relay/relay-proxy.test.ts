@@ -176,6 +176,31 @@ describe('RelayProxy', () => {
     expect(proxyA.stats()).toHaveLength(1);
   });
 
+  it('forgets a link later when asked to: WireGuard still sends to it until its endpoint moves, and asking again calls it off', async () => {
+    const fabric = new Map<string, FabricRelay>();
+    const relayA = new FabricRelay({ address: '192.0.2.10', port: 50001 }, fabric);
+    const wgA = await wgStandIn();
+    const timers = new FakeTimers();
+    const proxyA = new RelayProxy({ relay: relayA, wgPort: wgA.port, timers });
+    proxies.push(proxyA);
+    const sent: Buffer[] = [];
+    relayA.send = async (_p, d) => void sent.push(d);
+    const peer = { address: '198.51.100.20', port: 50002 };
+    const link = endpointOf(await proxyA.endpointFor(peer));
+    proxyA.forget(peer, 3000);
+    await timers.advance(2999);
+    wgA.socket.send(Buffer.from('still relayed'), link.port, link.address);
+    await waitFor('the datagram sent while the link lingers to be relayed', () => sent.length === 1);
+    await timers.advance(1);
+    expect(proxyA.stats()).toEqual([]);
+
+    await proxyA.endpointFor(peer);
+    proxyA.forget(peer, 3000);
+    await proxyA.endpointFor(peer); // the peer is relayed again before the link closed
+    await timers.advance(10_000);
+    expect(proxyA.stats()).toHaveLength(1);
+  });
+
   it('a successor reopens the links on the ports WireGuard already sends to, and reports them', async () => {
     const fabric = new Map<string, FabricRelay>();
     const relayA = new FabricRelay({ address: '192.0.2.10', port: 50001 }, fabric);
