@@ -216,6 +216,8 @@ export class Agent {
     // (a few round trips, seconds when a server does not answer) is still to come.
     const saved = readRelayState(c.stateDir);
     this.savedCredential = saved?.credential;
+    // A site that blocks UDP: the next agent goes straight to what worked, not through UDP's timeout.
+    this.lastRelayTransport = saved?.transport;
     await this.startRelay(saved);
     await this.learnMapping();
 

@@ -85,6 +85,23 @@ describe('a node on a site that lets only TCP 443 out', () => {
     expect(lab.log(blocked)).toMatch(/"msg":"TURN relay over tls"/);
   }, 120_000);
 
+  it('a restarted agent goes straight back to TLS, not through UDP\'s and TCP\'s timeouts', async () => {
+    const from = lab.log(blocked).length;
+    await lab.stop(blocked);
+    const started = Date.now();
+    await lab.start(blocked);
+    await waitFor('the relay over TLS again', async () => (await lab.status(blocked)).relayTransport === 'tls', 10_000, 50);
+    const relayAfter = Date.now() - started;
+    const pub = others.find((n) => n.kind === 'public')!;
+    await waitFor(`${blocked.name} to reach ${pub.name} again`, () => lab.ping(blocked, pub.hostAddress), 30_000, 200);
+    console.log(`restarted on the TCP-443-only site: relay over TLS ${relayAfter} ms after start, public node reached after ${Date.now() - started} ms`);
+    // No transport failed on the way (the line lists the ones that did).
+    expect(lab.log(blocked).slice(from)).not.toContain('"msg":"TURN relay over');
+    // Every pair settled again (both ends relayed, pings answered) before UDP opens.
+    await waitFor('every peer relayed both ways again', async () => (await Promise.all(others.map(async (n) =>
+      (await peerOf(blocked, n))?.path === 'relayed' && (await peerOf(n, blocked))?.path === 'relayed' && lab.ping(blocked, n.hostAddress)))).every(Boolean), 30_000, 200);
+  }, 60_000);
+
   it('moves to UDP, then direct where the NATs allow, when UDP opens again, with no gap in traffic over a second', async () => {
     const pingsFrom = Date.now();
     const pings = others.map((n) => ({ n, ping: seqPing(blocked, n.hostAddress) }));
