@@ -25,7 +25,7 @@ export async function fetchBun(): Promise<{ bun: string } | { skipped: string }>
     renameSync(join(tmp, 'package'), join(dir, 'package'));
     return { bun };
   } catch (err) {
-    return { skipped: `npm pack ${pkg}@${BUN_VERSION} failed: ${errorMessage(err).split('\n')[0]}` };
+    return { skipped: errorMessage(err).split('\n')[0]! };
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
