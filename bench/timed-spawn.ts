@@ -11,6 +11,8 @@ export function timedSpawn(file: string, env: Record<string, string>, stdin: str
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
+    // A program that exits without reading its stdin (VERSION may) closes the pipe first.
+    child.stdin.on('error', () => {});
     child.on('close', (code) => resolveP({ ms: Number(process.hrtime.bigint() - t0) / 1e6, code: code ?? -1, out, err }));
     child.stdin.end(stdin);
   });
