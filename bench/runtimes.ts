@@ -76,6 +76,7 @@ async function compare(work: string): Promise<void> {
   }
   const bunWarren = built.files.get('warren/bun-bytecode');
   if (bunWarren) rows.push(row('warren (all three programs), Bun --bytecode', bunWarren));
+  else skipped.push(`warren (all three programs), Bun --bytecode: ${built.failures.get('warren/bun-bytecode') ?? `skipped: ${built.bunSkipped}`}`);
   const seaCni = built.files.get('cni/sea-cache')!;
   rows.push(row('warren-cni, SEA, NODE_OPTIONS=--v8-pool-size=0', seaCni, { env: { NODE_OPTIONS: '--v8-pool-size=0' } }));
   rows.push(row('warren-cni, SEA, NODE_OPTIONS=--jitless', seaCni, { env: { NODE_OPTIONS: '--jitless' } }));
