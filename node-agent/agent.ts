@@ -614,6 +614,7 @@ export class Agent {
         relay: turn, traffic: this.relayTraffic, wgPort: this.config.listenPort, ports: retire ? retire() : ports,
         onError: (err) => this.log('warn', 'relay', { error: errorMessage(err) }),
         onLinks: () => this.saveRelay(),
+        onLinkRetiring: () => this.requestReconcile(),
       });
       this.saveRelay();
       await this.relay.restore();

@@ -70,6 +70,8 @@ interface Link {
   resend?: { timer: TimerHandle; until: number };
   /** forget() with a delay: closes the link unless it is asked for again first. */
   closing?: TimerHandle;
+  /** When the peer last sent through the link (timers' clock). */
+  lastFromPeerAt?: number;
 }
 
 /** Bytes through the relay, added to by every proxy given it: outlives a replaced allocation. */
@@ -89,6 +91,13 @@ export interface RelayProxyOptions {
   ports?: readonly RelayLinkPort[];
   /** A link was opened or closed (the agent saves ports() for its successor). */
   onLinks?: () => void;
+  /**
+   * A lingering link (forget with a delay) was closed, or kept because the peer still
+   * sends through it. WireGuard roams to where its peer's packets come from, so it may
+   * point at the link: its endpoint must be set again, or it sends into a closed port (or
+   * through the relay) until the next reconcile.
+   */
+  onLinkRetiring?: () => void;
   timers?: Timers;
 }
 
@@ -136,11 +145,24 @@ export class RelayProxy {
     if (!link) return;
     if (afterMs > 0) {
       this.timers.clearTimeout(link.closing);
-      link.closing = this.timers.setTimeout(() => this.forget(peerRelay), afterMs);
+      link.closing = this.timers.setTimeout(() => this.retire(link, afterMs), afterMs);
       return;
     }
+    this.closeLink(link);
+  }
+
+  /** A lingering link's time is up: closed, unless the peer still relays to us (then again later). */
+  private retire(link: Link, afterMs: number): void {
+    if (this.links.get(formatEndpoint(link.peer)) !== link) return;
+    const busy = link.lastFromPeerAt !== undefined && this.timers.now() - link.lastFromPeerAt < afterMs;
+    if (busy) link.closing = this.timers.setTimeout(() => this.retire(link, afterMs), afterMs);
+    else this.closeLink(link);
+    this.o.onLinkRetiring?.();
+  }
+
+  private closeLink(link: Link): void {
     this.timers.clearTimeout(link.closing);
-    this.links.delete(key);
+    this.links.delete(formatEndpoint(link.peer));
     this.stopResend(link);
     link.socket.close();
     this.o.onLinks?.();
@@ -216,6 +238,7 @@ export class RelayProxy {
     // Closed meanwhile (the peer forgotten, the relay replaced): a send would throw.
     if (this.closed || this.links.get(formatEndpoint(d.peer)) !== link) return;
     link.fromPeerBytes += d.data.length;
+    link.lastFromPeerAt = this.timers.now();
     if (this.o.traffic) this.o.traffic.receivedBytes += d.data.length;
     // Any WireGuard message from the peer (its own initiation included: ours was then
     // superseded) ends the resending.

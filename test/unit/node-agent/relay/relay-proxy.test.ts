@@ -55,15 +55,16 @@ function endpointOf(text: string): { address: string; port: number } {
 }
 
 /** A proxy on a fake clock whose relay records what it is given to send instead of sending it. */
-async function recordingProxy(): Promise<{ wgA: Awaited<ReturnType<typeof wgStandIn>>; timers: FakeTimers; proxyA: RelayProxy; sent: Buffer[] }> {
+async function recordingProxy(): Promise<{ wgA: Awaited<ReturnType<typeof wgStandIn>>; timers: FakeTimers; proxyA: RelayProxy; sent: Buffer[]; closed: number[] }> {
   const relayA = new FabricRelay({ address: '192.0.2.10', port: 50001 }, new Map());
   const wgA = await wgStandIn();
   const timers = new FakeTimers();
-  const proxyA = new RelayProxy({ relay: relayA, wgPort: wgA.port, timers });
+  const closed: number[] = [];
+  const proxyA = new RelayProxy({ relay: relayA, wgPort: wgA.port, timers, onLinkRetiring: () => closed.push(timers.now()) });
   proxies.push(proxyA);
   const sent: Buffer[] = [];
   relayA.send = async (_p, d) => void sent.push(d);
-  return { wgA, timers, proxyA, sent };
+  return { wgA, timers, proxyA, sent, closed };
 }
 
 describe('RelayProxy', () => {
@@ -182,7 +183,7 @@ describe('RelayProxy', () => {
   });
 
   it('forgets a link later when asked to: WireGuard still sends to it until its endpoint moves, and asking again calls it off', async () => {
-    const { wgA, timers, proxyA, sent } = await recordingProxy();
+    const { wgA, timers, proxyA, sent, closed } = await recordingProxy();
     const peer = { address: '198.51.100.20', port: 50002 };
     const link = endpointOf(await proxyA.endpointFor(peer));
     proxyA.forget(peer, 3000);
@@ -191,6 +192,8 @@ describe('RelayProxy', () => {
     await waitFor('the datagram sent while the link lingers to be relayed', () => sent.length === 1);
     await timers.advance(1);
     expect(proxyA.stats()).toEqual([]);
+    // The agent is told, to set WireGuard's endpoint again (it may have roamed to the link).
+    expect(closed).toHaveLength(1);
 
     await proxyA.endpointFor(peer);
     proxyA.forget(peer, 3000);
