@@ -18,20 +18,13 @@ import { AgentLab, type AgentNode } from '../test/helpers/agent-lab.js';
 import { iperfClient } from '../test/helpers/iperf.js';
 import { waitFor } from '../test/helpers/sh.js';
 import { percentile, ratio } from './stats.js';
+import { pingAvg, PINGS } from './agent.js';
 
 const ROUNDS = Number(process.env.WARREN_BENCH_RELAY_ROUNDS ?? 5);
 const IPERF_SECONDS = 5;
 const IPERF_PORT = 5211;
-const PINGS = 20;
 const TRANSPORTS = ['udp', 'tcp', 'tls'] as const;
 type Transport = (typeof TRANSPORTS)[number];
-
-async function pingAvg(from: AgentNode, to: string): Promise<number> {
-  const out = (await from.site.host.exec('ping', ['-n', '-q', '-c', String(PINGS), '-i', '0.1', to])).stdout;
-  const avg = /= [\d.]+\/([\d.]+)\//.exec(out)?.[1];
-  if (!avg) throw new Error(`no RTT in ping output: ${out}`);
-  return Number(avg);
-}
 
 export async function benchRelay(): Promise<Record<Transport, { gbps: number[]; pingMs: number[] }>> {
   const lab = await AgentLab.create();
@@ -64,14 +57,14 @@ export async function benchRelay(): Promise<Record<Transport, { gbps: number[]; 
       for (const t of order) {
         const r = await iperfClient(inNetns(execRunner, near[t].site.host.path), far.hostAddress, { port: IPERF_PORT, seconds: IPERF_SECONDS });
         figures[t].gbps.push(r.gbps);
-        figures[t].pingMs.push(await pingAvg(near[t], far.hostAddress));
+        figures[t].pingMs.push(await pingAvg(near[t].site.host.path, far.hostAddress));
       }
     }
     const paths = await Promise.all(TRANSPORTS.map(async (t) => (await lab.status(near[t])).peers.find((p) => p.node === far.name)));
     const mbit = (t: Transport) => percentile(figures[t].gbps, 50) * 1000;
     const ms = (t: Transport) => percentile(figures[t].pingMs, 50);
     console.log(`\nwarren-agent: the TURN relay over each transport, home-router node -> symmetric-NAT node through coturn; ` +
-      `iperf3 TCP 1 stream ${IPERF_SECONDS} s and ping ${PINGS} x 0.1 s, ${ROUNDS} rounds in rotating order, medians`);
+      `iperf3 TCP 1 stream ${IPERF_SECONDS} s and ping ${PINGS} x 0.1 s (as bench/agent.ts), ${ROUNDS} rounds in rotating order, medians`);
     for (const [i, t] of TRANSPORTS.entries()) {
       console.log(`  relay over ${t.toUpperCase().padEnd(4)} (path ${paths[i]?.path} via ${paths[i]?.via}) ${mbit(t).toFixed(0).padStart(5)} Mbit/s ` +
         `(rounds ${figures[t].gbps.map((g) => (g * 1000).toFixed(0)).join(', ')})   ping ${ms(t).toFixed(2)} ms` +

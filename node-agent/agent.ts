@@ -20,7 +20,7 @@ import { EtcdStore } from '../lib/etcd/store.js';
 import { ipJson, type IpAddrLink } from '../lib/ip.js';
 import { MtuError, uplinkMtu } from '../lib/mtu.js';
 import { execRunner, type Runner } from '../lib/runner.js';
-import type { AgentConfig } from './config.js';
+import { configEndpoint, type AgentConfig } from './config.js';
 import { Checks } from './engine/checks.js';
 import { Engine } from './engine/engine.js';
 import { hopsTo, punchTtlFor } from './engine/hops.js';
@@ -30,7 +30,7 @@ import type { DesiredNode } from './kube/node-plan.js';
 import { NodePublisher } from './kube/publisher.js';
 import { localCandidates } from './local-candidates.js';
 import { MetricsService } from './metrics/service.js';
-import { formatEndpoint, parseEndpoint, type Endpoint } from './nat/stun-address.js';
+import { formatEndpoint, type Endpoint } from './nat/stun-address.js';
 import { TurnClient, type TurnClientOptions } from './nat/turn-client.js';
 import { bindUdp, udpPort } from './nat/udp.js';
 import { openTurnPort, type TurnPort } from './relay/turn-port.js';
@@ -121,12 +121,6 @@ export const jsonLog: Log = (level, msg, fields = {}) => {
   process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }) + '\n');
 };
 
-/** An endpoint of the config, which parseAgentConfig has checked. */
-function configEndpoint(text: string): Endpoint {
-  const e = parseEndpoint(text);
-  if (!e) throw new Error(`not an endpoint: ${text}`);
-  return e;
-}
 
 export class Agent {
   private node!: NodeFile;

@@ -9,6 +9,7 @@ import type { EtcdSettings } from '../lib/etcd/store.js';
 import { etcdPrefixProblem } from '../lib/etcd/keys.js';
 import { interfaceNameProblem, nodeNameProblem } from '../lib/names.js';
 import { canonicalEndpoint } from './overlay/endpoint.js';
+import { parseEndpoint, type Endpoint } from './nat/stun-address.js';
 import { formatCidr, parseCidr } from '../lib/cidr.js';
 import { isIPv4 } from 'node:net';
 
@@ -421,4 +422,11 @@ export function parseAgentConfig(path: string, text: string, env: Record<string,
     cniLogFile: absolutePath('cniLogFile', str(d, 'cniLogFile', DEFAULTS.cniLogFile))!,
     gateway: gatewaySettings(path, d.gateway),
   };
+}
+
+/** An endpoint of the config, which parseAgentConfig has checked ("ip:port"). */
+export function configEndpoint(text: string): Endpoint {
+  const e = parseEndpoint(text);
+  if (!e) throw new Error(`not an endpoint: ${text}`);
+  return e;
 }

@@ -5,8 +5,8 @@
 // that lets nothing out but HTTPS sees a TLS connection to 443). The way that worked last
 // is tried first, so a site that blocks UDP pays UDP's timeout once, not at every new
 // allocation; a separate probe (udpProbeDue) moves the node back to UDP when it opens.
-import type { TurnSettings } from '../config.js';
-import { parseEndpoint, type Endpoint } from '../nat/stun-address.js';
+import { configEndpoint, type TurnSettings } from '../config.js';
+import type { Endpoint } from '../nat/stun-address.js';
 
 export type RelayTransport = 'udp' | 'tcp' | 'tls';
 
@@ -15,18 +15,12 @@ export interface TransportTarget {
   server: Endpoint;
 }
 
-function endpointOf(text: string): Endpoint {
-  const e = parseEndpoint(text);
-  if (!e) throw new Error(`not an endpoint: ${text}`); // parseAgentConfig checked it
-  return e;
-}
-
 /** Pure: the transports the settings allow, the one that worked last first, then UDP, TCP, TLS. */
 export function transportOrder(t: Pick<TurnSettings, 'server' | 'tcp' | 'tls'>, lastWorked?: RelayTransport): TransportTarget[] {
   const all: TransportTarget[] = [
-    { transport: 'udp', server: endpointOf(t.server) },
-    ...(t.tcp ? [{ transport: 'tcp' as const, server: endpointOf(t.server) }] : []),
-    ...(t.tls ? [{ transport: 'tls' as const, server: endpointOf(t.tls.server) }] : []),
+    { transport: 'udp', server: configEndpoint(t.server) },
+    ...(t.tcp ? [{ transport: 'tcp' as const, server: configEndpoint(t.server) }] : []),
+    ...(t.tls ? [{ transport: 'tls' as const, server: configEndpoint(t.tls.server) }] : []),
   ];
   const first = all.find((x) => x.transport === lastWorked);
   return first ? [first, ...all.filter((x) => x !== first)] : all;
