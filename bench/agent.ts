@@ -47,7 +47,7 @@ const IPERF_SECONDS = 5;
 // of segments on every WireGuard path): 10 rounds, in which the five paths after the
 // underlay take every place twice, make the medians comparable.
 const ROUNDS = Number(process.env.WARREN_BENCH_AGENT_ROUNDS ?? 10);
-const PINGS = 20;
+export const PINGS = 20;
 const IPERF_PORT = 5201;
 
 /** Wall-clock ms with sub-ms precision, comparable with `ping -D` timestamps. */
@@ -278,7 +278,8 @@ async function iperf(from: string, to: string): Promise<{ gbps: number; retransm
   return iperfClient(inNetns(execRunner, from), to, { port: IPERF_PORT, seconds: IPERF_SECONDS });
 }
 
-async function pingAvg(from: string, to: string): Promise<number> {
+/** Average RTT of PINGS pings 0.1 s apart from the namespace at `from` (its path) to `to`. */
+export async function pingAvg(from: string, to: string): Promise<number> {
   const out = await run('nsenter', [`--net=${from}`, '--', 'ping', '-n', '-q', '-c', String(PINGS), '-i', '0.1', to]);
   const avg = /= [\d.]+\/([\d.]+)\//.exec(out)?.[1];
   if (!avg) throw new Error(`no RTT in ping output: ${out}`);

@@ -6,7 +6,6 @@
 //
 // The timing loop runs inside the node's namespace (this file re-executes itself under
 // `ip netns exec`), so both plugins are spawned the same way, with nothing in between.
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -17,6 +16,7 @@ import { Netns } from '../test/helpers/netns.js';
 import { startOvs } from '../test/helpers/ovs.js';
 import { run } from '../test/helpers/sh.js';
 import { fmt, ratio, summary } from './stats.js';
+import { timedSpawn } from './timed-spawn.js';
 
 const SEQUENTIAL = 200;
 const CONCURRENT = 50;
@@ -39,18 +39,6 @@ interface WorkerInput {
 function rssMiB(pid: number): number {
   const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
   return kb / 1024;
-}
-
-function timedSpawn(file: string, env: Record<string, string>, stdin: string): Promise<{ ms: number; code: number; out: string }> {
-  return new Promise((resolveP, reject) => {
-    const t0 = process.hrtime.bigint();
-    const child = spawn(file, [], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['pipe', 'pipe', 'ignore'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolveP({ ms: Number(process.hrtime.bigint() - t0) / 1e6, code: code ?? -1, out }));
-    child.stdin.end(stdin);
-  });
 }
 
 function configs(input: WorkerInput): Record<string, { bin: string; conf: string }> {

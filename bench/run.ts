@@ -5,6 +5,8 @@ import { benchCni } from './cni.js';
 import { benchConfiggen } from './configgen.js';
 import { benchGateway } from './gateway.js';
 import { benchMoving } from './moving.js';
+import { benchRelay } from './relay.js';
+import { benchRuntimes } from './runtimes.js';
 import { benchScale } from './scale.js';
 
-for (const bench of [benchCni, benchConfiggen, benchGateway, benchAgent, benchMoving, benchScale]) await bench();
+for (const bench of [benchCni, benchRuntimes, benchConfiggen, benchGateway, benchAgent, benchRelay, benchMoving, benchScale]) await bench();

@@ -20,7 +20,7 @@ import { EtcdStore } from '../lib/etcd/store.js';
 import { ipJson, type IpAddrLink } from '../lib/ip.js';
 import { MtuError, uplinkMtu } from '../lib/mtu.js';
 import { execRunner, type Runner } from '../lib/runner.js';
-import type { AgentConfig } from './config.js';
+import { configEndpoint, type AgentConfig } from './config.js';
 import { Checks } from './engine/checks.js';
 import { Engine } from './engine/engine.js';
 import { hopsTo, punchTtlFor } from './engine/hops.js';
@@ -30,9 +30,13 @@ import type { DesiredNode } from './kube/node-plan.js';
 import { NodePublisher } from './kube/publisher.js';
 import { localCandidates } from './local-candidates.js';
 import { MetricsService } from './metrics/service.js';
-import { formatEndpoint, parseEndpoint, type Endpoint } from './nat/stun-address.js';
-import { TurnClient } from './nat/turn-client.js';
+import { formatEndpoint, type Endpoint } from './nat/stun-address.js';
+import { TurnClient, type TurnClientOptions } from './nat/turn-client.js';
 import { bindUdp, udpPort } from './nat/udp.js';
+import { openTurnPort, type TurnPort } from './relay/turn-port.js';
+import { transportOrder, udpProbeDue, type RelayTransport } from './relay/turn-transports.js';
+import { StunTimeoutError, TurnTransportError } from './nat/errors.js';
+import { stunBinding } from './nat/stun-client.js';
 import { peerPath } from './paths.js';
 import { NodeFileError, readNodeFile, type NodeFile } from '../lib/node-file.js';
 import { mtuFor, type OverlayPeer } from './overlay/plan.js';
@@ -91,6 +95,14 @@ const TURN_CHECK_MS = 2000;
 /** Without an allocation (TURN unreachable, refused), the timer tries a new one this often: not every check, which would log each failure. */
 const TURN_RETRY_MS = 15_000;
 /**
+ * A relay over TCP or TLS asks this often whether UDP answers again (one Binding request,
+ * given up after 750 ms): a site that opens UDP is back on it within about 3 s.
+ */
+const UDP_PROBE_MS = 2000;
+const UDP_PROBE_RETRANSMIT = { rtoMs: 250, maxTransmissions: 2, lastWaitMultiplier: 2 };
+/** When UDP opens, direct checks get this long before the TCP or TLS relay is replaced (under load they took 1-2 s). */
+const DIRECT_BEFORE_UDP_RELAY_MS = 3000;
+/**
  * STUN and TURN requests of the agent give up after about 2.75 s, not RFC 8489's 39.5 s:
  * a server that does not answer must not hold the node's start (its peers wait for its
  * record); the mapping is asked again every STUN_REFRESH_MS anyway.
@@ -109,12 +121,6 @@ export const jsonLog: Log = (level, msg, fields = {}) => {
   process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }) + '\n');
 };
 
-/** An endpoint of the config, which parseAgentConfig has checked. */
-function configEndpoint(text: string): Endpoint {
-  const e = parseEndpoint(text);
-  if (!e) throw new Error(`not an endpoint: ${text}`);
-  return e;
-}
 
 export class Agent {
   private node!: NodeFile;
@@ -126,7 +132,12 @@ export class Agent {
   private store!: EtcdStore;
   private publisher!: Publisher;
   private watcher!: PeerWatcher;
-  private turnSocket: Socket | undefined;
+  /** The way to the TURN server the allocation was made over (UDP, TCP or TLS). */
+  private turnPort: TurnPort | undefined;
+  /** The transport that worked last: tried first for the next allocation (turn-transports.ts). */
+  private lastRelayTransport: RelayTransport | undefined;
+  private lastUdpProbeAt = 0;
+  private movingToUdp = false;
   private turn: TurnClient | undefined;
   private relay: RelayProxy | undefined;
   /** turn.issued: the newest credential etcd holds for this node, the one the allocation was made with, and the previous agent's. */
@@ -199,6 +210,8 @@ export class Agent {
     // (a few round trips, seconds when a server does not answer) is still to come.
     const saved = readRelayState(c.stateDir);
     this.savedCredential = saved?.credential;
+    // A site that blocks UDP: the next agent goes straight to what worked, not through UDP's timeout.
+    this.lastRelayTransport = saved?.transport;
     await this.startRelay(saved);
     await this.learnMapping();
 
@@ -212,7 +225,7 @@ export class Agent {
       onPath: (p) => {
         // The engine's clock is performance.now(): its `since`, on the wall clock.
         const since = p.since === undefined ? undefined : new Date(Date.now() - (performance.now() - p.since)).toISOString();
-        this.log('info', 'peer path', { peer: p.node, ...peerPath(p), endpoint: p.endpoint, since });
+        this.log('info', 'peer path', { peer: p.node, ...peerPath(p, this.turnPort?.transport), endpoint: p.endpoint, since });
       },
       onError: (err) => this.log('warn', 'path engine', { error: errorMessage(err) }),
       relayedBefore: readRelayedPeers(c.stateDir),
@@ -309,7 +322,7 @@ export class Agent {
     // The allocation is kept, not deallocated: the next agent resumes it (relay-state.ts).
     this.saveRelay(this.turn?.detach());
     this.relay?.close();
-    this.turnSocket?.close();
+    this.turnPort?.close();
     await this.prober?.close();
     this.store?.close();
   }
@@ -353,7 +366,7 @@ export class Agent {
   /** Each peer's path (engine phase, none with why), "unknown" for one the engine has not seen yet. */
   private peerPaths(): Map<string, { path: string; reason?: string }> {
     const engine = new Map(this.engine.status().map((s) => [s.node, s]));
-    return new Map([...this.peers.values()].map((r) => [r.node, peerPath(engine.get(r.node))]));
+    return new Map([...this.peers.values()].map((r) => [r.node, peerPath(engine.get(r.node), this.turnPort?.transport)]));
   }
 
   private async underlayMtu(): Promise<number> {
@@ -414,6 +427,10 @@ export class Agent {
   /** Keeps the node's relay: a TURN allocation that no longer answers its Refresh is replaced. */
   private checkRelay(timer = false): Promise<void> {
     if (this.stopping) return Promise.resolve();
+    if (timer && udpProbeDue(this.turnPort?.transport, this.lastUdpProbeAt, Date.now(), UDP_PROBE_MS)) {
+      this.lastUdpProbeAt = Date.now();
+      void this.probeUdp().catch((err: unknown) => this.log('warn', 'probing UDP to the TURN server', { error: errorMessage(err) }));
+    }
     if (timer && !this.turn) {
       if (Date.now() - this.lastRelayRetryAt < TURN_RETRY_MS) return Promise.resolve();
       this.lastRelayRetryAt = Date.now();
@@ -438,19 +455,29 @@ export class Agent {
     }
   }
 
+  /**
+   * Make before break: the old relay keeps carrying traffic while the new allocation is made
+   * (one round trip, or seconds when a transport gets no answer), and hands its links'
+   * loopback ports (WireGuard's endpoints for relayed peers) to the new relay only then.
+   */
   private async replaceRelay(): Promise<void> {
-    const [oldRelay, oldTurn, oldSocket] = [this.relay, this.turn, this.turnSocket];
+    const [oldRelay, oldTurn, oldPort] = [this.relay, this.turn, this.turnPort];
     this.relay = undefined;
     this.turn = undefined;
-    this.turnSocket = undefined;
+    this.turnPort = undefined;
     this.turnLogin = undefined;
-    // WireGuard keeps sending relayed peers' traffic to these ports: the new links reopen them.
-    const ports = oldRelay?.ports() ?? this.idleRelayPorts;
-    oldRelay?.close();
-    // Deallocate politely if the old allocation still exists; nobody waits for it.
-    if (oldTurn) void oldTurn.close().catch(() => undefined).finally(() => oldSocket?.close());
-    else oldSocket?.close();
-    await this.startRelay(undefined, ports);
+    let retired = false;
+    const retire = (): RelayLinkPort[] => {
+      retired = true;
+      const ports = oldRelay?.ports() ?? this.idleRelayPorts;
+      oldRelay?.close();
+      // Deallocate politely if the old allocation still exists; nobody waits for it.
+      if (oldTurn) void oldTurn.close().catch(() => undefined).finally(() => oldPort?.close());
+      else oldPort?.close();
+      return ports;
+    };
+    await this.startRelay(undefined, oldRelay?.ports() ?? this.idleRelayPorts, retire);
+    if (!retired) this.idleRelayPorts = retire();
     if (this.stopping) return;
     // Relayed peers open links through the new allocation at once; peers learn its address from the record.
     this.engine.setRelay(this.relay);
@@ -542,7 +569,7 @@ export class Agent {
    * resumed on its port when the server still has it; else a new one is made. Either way
    * the relay links reopen on the loopback ports WireGuard already has as endpoints.
    */
-  private async startRelay(saved: RelayState | undefined, ports = saved?.links ?? this.idleRelayPorts): Promise<void> {
+  private async startRelay(saved: RelayState | undefined, ports = saved?.links ?? this.idleRelayPorts, retire?: () => RelayLinkPort[]): Promise<void> {
     const t = this.config.turn;
     if (!t) return;
     try {
@@ -566,8 +593,7 @@ export class Agent {
       if (resumed) this.turnLogin = resumeLogin;
       else {
         if (!login) throw new Error('the previous agent\'s allocation is gone and no TURN credential lasts long enough for a new one');
-        this.turnSocket = await bindUdp(0);
-        this.turn = await TurnClient.allocate({ ...options, username: login.username, password: login.password, port: udpPort(this.turnSocket) });
+        await this.allocateTurn({ ...options, username: login.username, password: login.password });
         this.turnLogin = login;
       }
       this.idleRelayPorts = [];
@@ -579,15 +605,16 @@ export class Agent {
         void this.checkRelay();
       });
       this.relay = new RelayProxy({
-        relay: turn, traffic: this.relayTraffic, wgPort: this.config.listenPort, ports,
+        relay: turn, traffic: this.relayTraffic, wgPort: this.config.listenPort, ports: retire ? retire() : ports,
         onError: (err) => this.log('warn', 'relay', { error: errorMessage(err) }),
         onLinks: () => this.saveRelay(),
+        onLinkRetiring: () => this.requestReconcile(),
       });
       this.saveRelay();
       await this.relay.restore();
     } catch (err) {
-      this.turnSocket?.close();
-      this.turnSocket = undefined;
+      this.turnPort?.close();
+      this.turnPort = undefined;
       this.turn = undefined;
       this.turnLogin = undefined;
       this.idleRelayPorts = ports;
@@ -637,17 +664,89 @@ export class Agent {
     })().finally(() => (this.relayCheck = undefined));
   }
 
+  /**
+   * A new allocation over the first transport that answers (relay/turn-transports.ts): UDP,
+   * TCP, TLS, the one that worked last first. Only a server out of reach moves on to the
+   * next; a refusal (a wrong credential, a quota) would be the same over every transport.
+   */
+  private async allocateTurn(options: Omit<TurnClientOptions, 'port' | 'server'>): Promise<void> {
+    const t = this.config.turn!;
+    const failed: string[] = [];
+    for (const target of transportOrder(t, this.lastRelayTransport)) {
+      let port: TurnPort | undefined;
+      try {
+        port = await openTurnPort(target, t.tls);
+        this.turn = await TurnClient.allocate({ ...options, server: target.server, port: port.port });
+      } catch (err) {
+        port?.close();
+        if (!(err instanceof StunTimeoutError || err instanceof TurnTransportError)) throw err;
+        failed.push(`${target.transport}: ${errorMessage(err)}`);
+        continue;
+      }
+      const opened = port;
+      this.turnPort = opened;
+      this.lastRelayTransport = target.transport;
+      opened.onEnd((why) => {
+        if (this.turnPort !== opened || this.stopping) return;
+        this.log('warn', `the TURN connection (${target.transport}) ended: allocating a new one`, { server: formatEndpoint(target.server), why });
+        void this.checkRelay();
+      });
+      if (failed.length) this.log('info', `TURN relay over ${target.transport}`, { server: formatEndpoint(target.server), failed });
+      return;
+    }
+    throw new Error(`the TURN server answers over no transport (${failed.join('; ')})`);
+  }
+
+  /**
+   * A relay over TCP or TLS asks whether UDP reaches the TURN server again (one Binding
+   * request from a socket of its own); when it does, the node learns its mapping (direct
+   * paths become possible) and moves the relay to UDP.
+   */
+  private async probeUdp(): Promise<void> {
+    if (this.movingToUdp) return;
+    this.movingToUdp = true;
+    try {
+      await this.moveToUdpIfOpen();
+    } finally {
+      this.movingToUdp = false;
+    }
+  }
+
+  private async moveToUdpIfOpen(): Promise<void> {
+    const server = configEndpoint(this.config.turn!.server);
+    const socket = await bindUdp(0);
+    try {
+      await stunBinding(udpPort(socket), server, { retransmit: UDP_PROBE_RETRANSMIT });
+    } catch {
+      return; // still blocked
+    } finally {
+      socket.close();
+    }
+    if (this.stopping || !this.turnPort || this.turnPort.transport === 'udp') return;
+    this.log('info', 'UDP reaches the TURN server again: asking STUN for our mapping, moving the relay to UDP', { from: this.turnPort.transport });
+    this.lastRelayTransport = 'udp';
+    await this.refreshMapping(true);
+    this.engine.retryDirectNow();
+    // Peers that can go direct do so while the relay still carries them; the rest move with it.
+    await new Promise((r) => setTimeout(r, DIRECT_BEFORE_UDP_RELAY_MS));
+    if (this.stopping || (this.turnPort as TurnPort | undefined)?.transport === 'udp') return;
+    this.relayCheck ??= this.replaceRelay()
+      .catch((err: unknown) => this.log('warn', 'replacing the TURN allocation', { error: errorMessage(err) }))
+      .finally(() => (this.relayCheck = undefined));
+  }
+
   /** The previous agent's allocation, on its port; undefined (logged) when it is gone or the port is taken. */
   private async resumeTurn(saved: RelayState, options: Omit<Parameters<typeof TurnClient.allocate>[0], 'port'>): Promise<TurnClient | undefined> {
-    let socket: Socket | undefined;
+    let port: TurnPort | undefined;
     try {
-      socket = await bindUdp(saved.localPort);
-      this.turn = await TurnClient.resume({ ...options, port: udpPort(socket) }, saved.turn);
-      this.turnSocket = socket;
+      port = await openTurnPort({ transport: 'udp', server: options.server }, undefined, saved.localPort);
+      this.turn = await TurnClient.resume({ ...options, port: port.port }, saved.turn);
+      this.turnPort = port;
+      this.lastRelayTransport = 'udp';
       this.log('info', 'resumed the previous agent\'s TURN allocation', { relay: formatEndpoint(saved.turn.relayed), channels: saved.turn.channels.length });
       return this.turn;
     } catch (err) {
-      socket?.close();
+      port?.close();
       this.log('info', 'the previous agent\'s TURN allocation cannot be resumed: allocating a new one', { relay: formatEndpoint(saved.turn.relayed), error: errorMessage(err) });
       return undefined;
     }
@@ -657,10 +756,11 @@ export class Agent {
   private saveRelay(turn = this.turn?.snapshot()): void {
     const t = this.config.turn;
     const login = this.turnLogin;
-    if (!t || !turn || !this.turnSocket || !login) return;
+    const port = this.turnPort;
+    if (!t || !turn || !port || !login) return;
     try {
       writeRelayState(this.config.stateDir, {
-        server: formatEndpoint(configEndpoint(t.server)), username: login.username, localPort: this.turnSocket.address().port, turn,
+        server: formatEndpoint(port.server), username: login.username, localPort: port.localPort, transport: port.transport, turn,
         links: this.relay?.ports() ?? [], ...(login.credential ? { credential: login.credential } : {}),
       });
     } catch (err) {
@@ -771,6 +871,7 @@ export class Agent {
       listenPort: this.config.listenPort,
       nat: { mapping: this.mapping, reflexive: this.reflexive && formatEndpoint(this.reflexive), punchTtl: this.punchTtl },
       relay: this.turn ? formatEndpoint(this.turn.relayed) : undefined,
+      relayTransport: this.turn ? this.turnPort?.transport : undefined,
       relayCredentialExpires: this.turn ? this.turnLogin?.credential?.expiresAt.toISOString() : undefined,
       relayTraffic: { ...this.relayTraffic },
       etcd: { publisher: this.publisher.status().connection.state, watcher: this.watcher.status().connection.state },

@@ -9,6 +9,7 @@ import type { EtcdSettings } from '../lib/etcd/store.js';
 import { etcdPrefixProblem } from '../lib/etcd/keys.js';
 import { interfaceNameProblem, nodeNameProblem } from '../lib/names.js';
 import { canonicalEndpoint } from './overlay/endpoint.js';
+import { parseEndpoint, type Endpoint } from './nat/stun-address.js';
 import { formatCidr, parseCidr } from '../lib/cidr.js';
 import { isIPv4 } from 'node:net';
 
@@ -30,6 +31,19 @@ export interface TurnSettings {
   /** Static credentials: exactly one of password and passwordFile. */
   password?: string;
   passwordFile?: string;
+  /** TCP to `server` when UDP gets no answer (coturn listens on both); default true. */
+  tcp: boolean;
+  /** TLS to the TURN server, tried after UDP and TCP: the way out of sites that let only TCP 443 through. */
+  tls?: TurnTlsSettings;
+}
+
+export interface TurnTlsSettings {
+  /** "ip:port", usually port 443 (coturn's tls-listening-port). */
+  server: string;
+  /** The DNS name the server's certificate carries; without it the certificate must carry the server's IP address. */
+  serverName?: string;
+  /** PEM of the CAs that sign the server's certificate; Node's bundled public roots when absent. */
+  caFile?: string;
 }
 
 export interface KubernetesSettings {
@@ -150,7 +164,10 @@ const HUB_FIELDS = new Set(['name', 'address']);
 const PROPOSAL = /^[a-z0-9]+(-[a-z0-9]+)+$/;
 /** SCC's names: RFC 1123 labels (SDEWAN.md §1.1). */
 const SDEWAN_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const TURN_FIELDS = new Set(['server', 'issued', 'username', 'password', 'passwordFile']);
+const TURN_FIELDS = new Set(['server', 'issued', 'username', 'password', 'passwordFile', 'tcp', 'tls']);
+const TURN_TLS_FIELDS = new Set(['server', 'serverName', 'caFile']);
+/** RFC 1123 host name: what a certificate's DNS SAN can match. */
+const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/i;
 const KUBERNETES_FIELDS = new Set(['enabled', 'kubeconfig', 'publishPodCIDR']);
 
 function bad(field: string, value: unknown, why: string): AgentConfigError {
@@ -301,6 +318,16 @@ function sccSettings(path: string, v: unknown): SccSettings {
   return { url: url as string, overlay, kubeconfigFile, caFile, publicIps, timeoutSeconds: int({ 'gateway.scc.timeoutSeconds': c.timeoutSeconds }, 'gateway.scc.timeoutSeconds', 5, 3600, 120)! };
 }
 
+function turnTls(path: string, v: unknown): TurnTlsSettings | undefined {
+  if (v === undefined) return undefined;
+  const t = section(path, 'turn.tls', v, TURN_TLS_FIELDS, 'server, and optionally serverName and caFile');
+  const serverName = t.serverName;
+  if (serverName !== undefined && (typeof serverName !== 'string' || !DNS_NAME.test(serverName))) throw bad('turn.tls.serverName', serverName, 'must be the DNS name on the TURN server\'s certificate, e.g. "turn.example.org"');
+  const caFile = t.caFile;
+  if (caFile !== undefined && (typeof caFile !== 'string' || !caFile.startsWith('/'))) throw bad('turn.tls.caFile', caFile, 'must be an absolute path');
+  return { server: endpoint('turn.tls.server', t.server, '"192.0.2.10:443"'), ...(serverName !== undefined ? { serverName } : {}), ...(caFile !== undefined ? { caFile } : {}) };
+}
+
 function endpoint(field: string, v: unknown, example = '"192.0.2.10:3478"'): string {
   const e = typeof v === 'string' ? canonicalEndpoint(v) : undefined;
   if (!e) throw bad(field, v, `must be an address and port, e.g. ${example}`);
@@ -367,7 +394,8 @@ export function parseAgentConfig(path: string, text: string, env: Record<string,
       if (!username) throw bad('turn.username', t.username, 'is required unless turn.issued is true');
       if ((password === undefined) === (passwordFile === undefined)) throw bad('turn.password', password ?? passwordFile ?? null, 'give exactly one of turn.password and turn.passwordFile');
     }
-    turn = { server: endpoint('turn.server', t.server), issued, username, password, passwordFile };
+    const tcp = bool(t, 'tcp', 'turn.tcp') ?? true;
+    turn = { server: endpoint('turn.server', t.server), issued, username, password, passwordFile, tcp, tls: turnTls(path, t.tls) };
   }
 
   return {
@@ -394,4 +422,11 @@ export function parseAgentConfig(path: string, text: string, env: Record<string,
     cniLogFile: absolutePath('cniLogFile', str(d, 'cniLogFile', DEFAULTS.cniLogFile))!,
     gateway: gatewaySettings(path, d.gateway),
   };
+}
+
+/** An endpoint of the config, which parseAgentConfig has checked ("ip:port"). */
+export function configEndpoint(text: string): Endpoint {
+  const e = parseEndpoint(text);
+  if (!e) throw new Error(`not an endpoint: ${text}`);
+  return e;
 }

@@ -15,13 +15,14 @@ const NO_PATH: Record<NoPathReason, string> = {
 
 /**
  * The engine's phase, with the reason in words when it is none and what the endpoint is
- * when direct (`via`: lan, host, reflexive, peer-reflexive); "unknown" for a peer the
- * engine has not seen yet.
+ * (`via`): when direct lan, host, reflexive or peer-reflexive; when relayed the transport
+ * of this node's relay (udp, tcp, tls). "unknown" for a peer the engine has not seen yet.
  */
-export function peerPath(engine: Pick<EnginePeer, 'phase' | 'reason' | 'via'> | undefined): { path: string; reason?: string; via?: string } {
+export function peerPath(engine: Pick<EnginePeer, 'phase' | 'reason' | 'via'> | undefined, relayTransport?: string): { path: string; reason?: string; via?: string } {
   if (!engine) return { path: 'unknown' };
   if (engine.reason) return { path: engine.phase, reason: NO_PATH[engine.reason] };
-  return engine.via ? { path: engine.phase, via: engine.via } : { path: engine.phase };
+  const via = engine.via ?? (engine.phase === 'relayed' ? relayTransport : undefined);
+  return via ? { path: engine.phase, via } : { path: engine.phase };
 }
 
 function pathLabel(phase: string): PathLabel {

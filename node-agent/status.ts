@@ -33,7 +33,11 @@ export interface PeerStatus {
   path: string;
   /** Why there is no path, when path is none. */
   reason?: string;
-  /** When path is direct, what the endpoint is: lan (the peer's LAN address), host (its own public address), reflexive (its NAT's mapping), peer-reflexive. */
+  /**
+   * When path is direct, what the endpoint is: lan (the peer's LAN address), host (its own
+   * public address), reflexive (its NAT's mapping), peer-reflexive. When relayed, how this
+   * node reaches its TURN server: udp, tcp or tls.
+   */
   via?: string;
   endpoint: string | undefined;
   lastHandshake: string | undefined;
@@ -51,6 +55,8 @@ export interface AgentStatus {
   listenPort: number;
   nat: { mapping: string; reflexive: string | undefined; punchTtl: number | undefined };
   relay: string | undefined;
+  /** How the relay reaches the TURN server: udp, tcp or tls (the relayed leg to peers is UDP). */
+  relayTransport?: string;
   /** turn.issued: when the credential the allocation was made with expires (the agent moves to a new allocation before). */
   relayCredentialExpires?: string;
   /** Through the TURN relay since the agent started, every allocation it held. */
@@ -86,7 +92,8 @@ function relayLine(s: AgentStatus): string {
   const t = s.relayTraffic;
   const traffic = t.sentBytes || t.receivedBytes ? ` (sent ${bytes(t.sentBytes)}, received ${bytes(t.receivedBytes)})` : '';
   const expires = s.relayCredentialExpires ? `, credential until ${s.relayCredentialExpires}` : '';
-  return `relay ${s.relay ?? 'none'}${expires}${traffic}`;
+  const over = s.relay && s.relayTransport ? ` over ${s.relayTransport.toUpperCase()}` : '';
+  return `relay ${s.relay ?? 'none'}${over}${expires}${traffic}`;
 }
 
 function kubernetesLine(k: KubeStatus | undefined, now: Date): string {

@@ -8,7 +8,7 @@ import { Script } from 'node:vm';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sealExecutable } from './sea.mjs';
-import { inlineEtcd3Protos } from './etcd3-protos.mjs';
+import { bundleProgram } from './bundle.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'dist');
@@ -17,7 +17,6 @@ const out = join(root, 'dist');
 const programs = [
   { name: 'warren-cni', entry: 'cni/main.ts' },
   { name: 'warren-cni-server', entry: 'cni/resident/main.ts' },
-  // etcd3's .proto files are parsed at build time and inlined (scripts/etcd3-protos.mjs).
   { name: 'warren-configgen', entry: 'configgen/main.ts' },
   { name: 'warren-agent', entry: 'node-agent/main.ts' },
 ];
@@ -29,23 +28,7 @@ const bundleDir = join(out, 'bundle');
 mkdirSync(join(out, 'bin'), { recursive: true });
 mkdirSync(bundleDir, { recursive: true });
 
-for (const p of programs) {
-  await build({
-    entryPoints: [join(root, p.entry)],
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    minify: true,
-    outfile: join(bundleDir, `${p.name}.cjs`),
-    logLevel: 'warning',
-    plugins: [inlineEtcd3Protos()],
-    // SEA runs CommonJS: `import.meta.url` becomes the file's own URL, computed only
-    // when used (node:url is not free at start-up, and the CNI plugin never needs it).
-    define: { 'import.meta': '__warrenImportMeta' },
-    banner: { js: 'var __warrenImportMeta={get url(){return require("node:url").pathToFileURL(__filename).href}};' },
-  });
-}
+for (const p of programs) await bundleProgram(join(root, p.entry), join(bundleDir, `${p.name}.cjs`));
 
 const dispatcher = join(bundleDir, `${ONE.name}.cjs`);
 await build({

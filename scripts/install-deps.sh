@@ -19,6 +19,7 @@ PACKAGES=(
   wireguard-tools wireguard-go coturn
   strongswan-charon strongswan-swanctl libcharon-extra-plugins
   jq
+  time                    # /usr/bin/time: a process's peak memory (bench/runtimes.ts)
   systemd                 # systemd-analyze checks the agent's unit file
 )
 

@@ -1,1 +1,1 @@
-export function sealExecutable(options: { main: string; output: string; assets?: Record<string, string>; workDir: string }): void;
+export function sealExecutable(options: { main: string; output: string; assets?: Record<string, string>; workDir: string; snapshot?: boolean }): void;

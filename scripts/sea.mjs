@@ -9,11 +9,15 @@ import { dirname, join } from 'node:path';
 const require = createRequire(import.meta.url);
 const SENTINEL = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
-/** Makes `output` (an executable) from `main` (a CommonJS file); `assets` maps key -> file. */
-export function sealExecutable({ main, output, assets = {}, workDir }) {
+/**
+ * Makes `output` (an executable) from `main` (a CommonJS file); `assets` maps key -> file.
+ * `snapshot`: run `main` at build time and start from V8's snapshot of its heap instead of
+ * compiling it with a code cache (`main` then registers its entry with v8.startupSnapshot).
+ */
+export function sealExecutable({ main, output, assets = {}, workDir, snapshot = false }) {
   const blob = join(workDir, `${output.split('/').at(-1)}.blob`);
   const seaConfig = `${blob}.json`;
-  writeFileSync(seaConfig, JSON.stringify({ main, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true, assets }));
+  writeFileSync(seaConfig, JSON.stringify({ main, output: blob, disableExperimentalSEAWarning: true, ...(snapshot ? { useSnapshot: true } : { useCodeCache: true }), assets }));
   execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { stdio: 'pipe' });
   // Sealed under a temporary name and renamed: a runtime executing the binary during a
   // rebuild must never find plain node (it would run the CNI config as a script).

@@ -5,7 +5,7 @@ import { formatEndpoint, type Endpoint } from '../nat/stun-address.js';
 import type { NodeRecord } from '../signal/record.js';
 import type { CheckSuccess } from './checks.js';
 import { DIRECT_LOST_MS } from './knobs.js';
-import type { PeerCandidates } from './path.js';
+import { RELAY_PART, type PeerCandidates } from './path.js';
 
 /**
  * direct: the peer's local and reflexive candidates, in the order published, without
@@ -34,7 +34,7 @@ export function peerCandidates(record: Pick<NodeRecord, 'candidates' | 'nat'>): 
     direct.push(endpoint);
     if (c.kind === 'local') local.push(key);
   }
-  const fingerprint = JSON.stringify({ direct: direct.map(formatEndpoint), relay: relay && formatEndpoint(relay) });
+  const fingerprint = `${JSON.stringify(direct.map(formatEndpoint))}${RELAY_PART}${relay ? formatEndpoint(relay) : ''}`;
   return { fingerprint, direct, local, ...(relay ? { relay } : {}) };
 }
 

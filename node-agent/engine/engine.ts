@@ -10,7 +10,7 @@ import { systemTimers, type TimerHandle, type Timers } from '../nat/timers.js';
 import type { NodeRecord } from '../signal/record.js';
 import { endpointKind, peerCandidates, preferredSuccess, type EndpointKind } from './candidates.js';
 import type { CheckSuccess } from './checks.js';
-import { ENGINE_TICK_MS, FIRST_ENDPOINT_HOLD_MS, RELAY_RETRY_MS } from './knobs.js';
+import { ENGINE_TICK_MS, FIRST_ENDPOINT_HOLD_MS, RELAY_LINK_LINGER_MS, RELAY_RETRY_MS } from './knobs.js';
 import { relayLinkFailed, relayLinkOpened, relayLost, stepPath, type NoPathReason, type PathAction, type PathState, type PeerCandidates } from './path.js';
 
 /** What the engine needs of the Prober. */
@@ -29,7 +29,8 @@ export interface EngineChecks {
 /** What the engine needs of the RelayProxy. */
 export interface EngineRelay {
   endpointFor(peerRelay: Endpoint): Promise<string>;
-  forget(peerRelay: Endpoint): void;
+  /** Closes the link now, or after `afterMs` unless it is asked for again meanwhile. */
+  forget(peerRelay: Endpoint, afterMs?: number): void;
 }
 
 export interface EngineOptions {
@@ -233,7 +234,7 @@ export class Engine {
         return;
       case 'endpoint':
         peer.opening = undefined;
-        this.dropRelayLink(peer);
+        this.dropRelayLink(peer, RELAY_LINK_LINGER_MS);
         this.give(peer, action.endpoint);
         return;
       case 'relay':
@@ -286,8 +287,8 @@ export class Engine {
     }
   }
 
-  private dropRelayLink(peer: Peer): void {
-    if (peer.relayLink) this.relay?.forget(peer.relayLink);
+  private dropRelayLink(peer: Peer, afterMs?: number): void {
+    if (peer.relayLink) this.relay?.forget(peer.relayLink, afterMs);
     peer.relayLink = undefined;
   }
 

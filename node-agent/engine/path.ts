@@ -9,8 +9,19 @@
 import { formatEndpoint, parseEndpoint, type Endpoint } from '../nat/stun-address.js';
 import * as K from './knobs.js';
 
+/** Between the direct candidates and the relay address in a fingerprint (candidates.ts). */
+export const RELAY_PART = ' relay ';
+
+/**
+ * Two fingerprints name the same direct candidates (only the relay address may differ):
+ * a peer on a direct path has no reason to start over when the far node's relay moved.
+ */
+export function sameDirectCandidates(a: string, b: string): boolean {
+  return a.split(RELAY_PART)[0] === b.split(RELAY_PART)[0];
+}
+
 export interface PeerCandidates {
-  /** Changes whenever the peer's candidates change (a new round is needed). */
+  /** Changes whenever the peer's candidates change (a new round is needed): the direct ones, RELAY_PART, the relay. */
   fingerprint: string;
   /** Where the peer's WireGuard port may be reached directly (local and reflexive). */
   direct: Endpoint[];
@@ -194,6 +205,8 @@ export function stepPath(state: PathState | undefined, input: PathInput): PathSt
   // round (a restarted agent has a new allocation; the old one carries nothing): it goes
   // through the new one at once, and the direct round runs beside it.
   if (state.fingerprint !== peer.fingerprint) {
+    // Only the peer's relay moved (its TURN allocation was replaced): a direct path stands.
+    if (state.phase === 'direct' && sameDirectCandidates(state.fingerprint, peer.fingerprint)) return { state: { ...state, fingerprint: peer.fingerprint }, actions: [] };
     if ((state.phase === 'relayed' || state.phase === 'none') && usableRelay(input)) return relayWithRound(input, state);
     // A direct peer that moved (new address, its NAT rebound or rebooted) checks us from
     // its new mapping before it republishes (agent.ts, Engine.retryDirectNow): its NAT

@@ -8,6 +8,7 @@
 //   warren_peer_received_bytes_total{peer}               counter (WireGuard's, per peer)
 //   warren_peer_sent_bytes_total{peer}                   counter
 //   warren_relay_allocated                               gauge: 1 while the node holds a TURN allocation
+//   warren_relay_transport{transport}                    gauge: 1 for how the relay reaches TURN (udp, tcp, tls), 0 for the others
 //   warren_relay_received_bytes_total                    counter: from peers through the relay
 //   warren_relay_sent_bytes_total                        counter: to peers through the relay
 //   warren_cni_calls_total{verb,result}                  counter: result ok or error
@@ -30,6 +31,8 @@ export interface MetricsSample {
   paths: Record<PathLabel, number>;
   peers: PeerSample[];
   relayAllocated: boolean;
+  /** udp, tcp or tls while the node holds an allocation. */
+  relayTransport: string | undefined;
   relay: { receivedBytes: number; sentBytes: number };
 }
 
@@ -44,9 +47,13 @@ export function sampleOf(s: AgentStatus, now: Date): MetricsSample {
       sentBytes: p.txBytes,
     })),
     relayAllocated: s.relay !== undefined,
+    relayTransport: s.relay !== undefined ? s.relayTransport : undefined,
     relay: { receivedBytes: s.relayTraffic.receivedBytes, sentBytes: s.relayTraffic.sentBytes },
   };
 }
+
+/** Every label, zero included: a dashboard's series do not come and go. */
+const RELAY_TRANSPORTS = ['udp', 'tcp', 'tls'] as const;
 
 /** Seconds: a pod's ADD or DEL takes ~50 ms here, fifty at once on two cores ~1.6 s. */
 const CNI_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -58,6 +65,7 @@ export class AgentMetrics {
   private readonly peerReceived: Counter<'peer'>;
   private readonly peerSent: Counter<'peer'>;
   private readonly relayAllocated: Gauge;
+  private readonly relayTransport: Gauge<'transport'>;
   private readonly relayReceived: Counter;
   private readonly relaySent: Counter;
   private readonly cniCalls: Counter<'verb' | 'result'>;
@@ -72,6 +80,7 @@ export class AgentMetrics {
     this.peerReceived = new Counter({ name: 'warren_peer_received_bytes_total', help: 'Bytes WireGuard received from the peer.', labelNames: ['peer'], registers });
     this.peerSent = new Counter({ name: 'warren_peer_sent_bytes_total', help: 'Bytes WireGuard sent to the peer.', labelNames: ['peer'], registers });
     this.relayAllocated = new Gauge({ name: 'warren_relay_allocated', help: '1 while the node holds a TURN allocation (its relay), else 0.', registers });
+    this.relayTransport = new Gauge({ name: 'warren_relay_transport', help: '1 for the transport the TURN relay reaches its server over (udp, tcp, tls), 0 for the others.', labelNames: ['transport'], registers });
     this.relayReceived = new Counter({ name: 'warren_relay_received_bytes_total', help: 'Bytes received from peers through the TURN relay.', registers });
     this.relaySent = new Counter({ name: 'warren_relay_sent_bytes_total', help: 'Bytes sent to peers through the TURN relay.', registers });
     this.cniCalls = new Counter({ name: 'warren_cni_calls_total', help: 'CNI plugin calls by verb and result (from its log file).', labelNames: ['verb', 'result'], registers });
@@ -96,6 +105,7 @@ export class AgentMetrics {
       this.peerSent.inc({ peer: p.peer }, p.sentBytes);
     }
     this.relayAllocated.set(s.relayAllocated ? 1 : 0);
+    for (const transport of RELAY_TRANSPORTS) this.relayTransport.set({ transport }, s.relayTransport === transport ? 1 : 0);
     for (const [m, v] of [[this.relayReceived, s.relay.receivedBytes], [this.relaySent, s.relay.sentBytes]] as const) {
       m.reset();
       m.inc(v);

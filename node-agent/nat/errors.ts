@@ -43,3 +43,10 @@ export class TurnStateError extends WarrenError {
     super('TURN_STATE', message);
   }
 }
+
+/** The TURN server cannot be reached over a stream transport (TCP or TLS): refused, timed out, certificate, or the connection ended. */
+export class TurnTransportError extends WarrenError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('TURN_TRANSPORT', message, options);
+  }
+}

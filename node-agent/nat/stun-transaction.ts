@@ -1,5 +1,6 @@
-// One STUN request/response exchange over UDP with RFC 8489 section 6.2.1 retransmission.
-// Shared by the Binding client and the TURN client.
+// One STUN request/response exchange: over UDP with RFC 8489 section 6.2.1 retransmission,
+// over a reliable port sent once and given the same time in all (section 6.2.2). Shared by
+// the Binding client and the TURN client.
 import { StunTimeoutError } from './errors.js';
 import { STUN_LAST_WAIT_MULTIPLIER, STUN_MAX_TRANSMISSIONS, STUN_RTO_MS } from './knobs.js';
 import { formatEndpoint, sameEndpoint, type Endpoint } from './stun-address.js';
@@ -48,7 +49,8 @@ export interface TransactionResult {
 
 export function transact(port: UdpPort, server: Endpoint, request: Buffer, options: TransactionOptions = {}): Promise<TransactionResult> {
   const timers = options.timers ?? systemTimers;
-  const { sendAtMs, giveUpAtMs } = retransmitSchedule({ ...DEFAULT_RETRANSMIT, ...options.retransmit });
+  const schedule = retransmitSchedule({ ...DEFAULT_RETRANSMIT, ...options.retransmit });
+  const { sendAtMs, giveUpAtMs } = port.reliable ? { sendAtMs: [0], giveUpAtMs: schedule.giveUpAtMs } : schedule;
   const transactionId = request.subarray(8, 20);
   const started = timers.now();
   return new Promise((resolve, reject) => {

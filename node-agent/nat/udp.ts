@@ -5,6 +5,8 @@ import { createSocket, type Socket } from 'node:dgram';
 import type { Endpoint } from './stun-address.js';
 
 export interface UdpPort {
+  /** A stream underneath (stream-port.ts): a request is sent once, never retransmitted (RFC 8489 section 6.2.2). */
+  readonly reliable?: boolean;
   send(data: Buffer, to: Endpoint): Promise<void>;
   /** Returns the function that unsubscribes. */
   onMessage(listener: (data: Buffer, from: Endpoint) => void): () => void;

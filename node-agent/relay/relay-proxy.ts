@@ -68,6 +68,10 @@ interface Link {
   fromPeerBytes: number;
   /** The initiation being sent again until the peer answers. */
   resend?: { timer: TimerHandle; until: number };
+  /** forget() with a delay: closes the link unless it is asked for again first. */
+  closing?: TimerHandle;
+  /** When the peer last sent through the link (timers' clock). */
+  lastFromPeerAt?: number;
 }
 
 /** Bytes through the relay, added to by every proxy given it: outlives a replaced allocation. */
@@ -87,6 +91,13 @@ export interface RelayProxyOptions {
   ports?: readonly RelayLinkPort[];
   /** A link was opened or closed (the agent saves ports() for its successor). */
   onLinks?: () => void;
+  /**
+   * A lingering link (forget with a delay) was closed, or kept because the peer still
+   * sends through it. WireGuard roams to where its peer's packets come from, so it may
+   * point at the link: its endpoint must be set again, or it sends into a closed port (or
+   * through the relay) until the next reconcile.
+   */
+  onLinkRetiring?: () => void;
   timers?: Timers;
 }
 
@@ -123,12 +134,35 @@ export class RelayProxy {
     return `${LOOPBACK}:${link.port}`;
   }
 
-  /** Stops relaying to a peer (it went direct, or left). */
-  forget(peerRelay: Endpoint): void {
+  /**
+   * Stops relaying to a peer (it went direct, or left): now, or after `afterMs` unless the
+   * link is asked for again meanwhile (WireGuard may still send to it until its endpoint
+   * is changed).
+   */
+  forget(peerRelay: Endpoint, afterMs = 0): void {
     const key = formatEndpoint(peerRelay);
     const link = this.links.get(key);
     if (!link) return;
-    this.links.delete(key);
+    if (afterMs > 0) {
+      this.timers.clearTimeout(link.closing);
+      link.closing = this.timers.setTimeout(() => this.retire(link, afterMs), afterMs);
+      return;
+    }
+    this.closeLink(link);
+  }
+
+  /** A lingering link's time is up: closed, unless the peer still relays to us (then again later). */
+  private retire(link: Link, afterMs: number): void {
+    if (this.links.get(formatEndpoint(link.peer)) !== link) return;
+    const busy = link.lastFromPeerAt !== undefined && this.timers.now() - link.lastFromPeerAt < afterMs;
+    if (busy) link.closing = this.timers.setTimeout(() => this.retire(link, afterMs), afterMs);
+    else this.closeLink(link);
+    this.o.onLinkRetiring?.();
+  }
+
+  private closeLink(link: Link): void {
+    this.timers.clearTimeout(link.closing);
+    this.links.delete(formatEndpoint(link.peer));
     this.stopResend(link);
     link.socket.close();
     this.o.onLinks?.();
@@ -145,15 +179,23 @@ export class RelayProxy {
     this.unsubscribe();
     for (const l of this.links.values()) {
       this.stopResend(l);
+      this.timers.clearTimeout(l.closing);
       l.socket.close();
     }
     this.links.clear();
   }
 
-  private link(peer: Endpoint): Link {
+  /** The link to `peer`, opened if need be; `wanted`: asked for by the engine, so a pending close is called off (traffic alone does not). */
+  private link(peer: Endpoint, wanted = true): Link {
     const key = formatEndpoint(peer);
     const existing = this.links.get(key);
-    if (existing) return existing;
+    if (existing) {
+      if (wanted) {
+        this.timers.clearTimeout(existing.closing);
+        existing.closing = undefined;
+      }
+      return existing;
+    }
     const socket = createSocket('udp4');
     const link: Link = { peer, socket, port: 0, toPeerBytes: 0, fromPeerBytes: 0, ready: Promise.resolve() };
     link.ready = (async () => {
@@ -187,7 +229,7 @@ export class RelayProxy {
   private async fromRelay(d: TurnData): Promise<void> {
     if (this.closed) return;
     // A peer that chose the relay first reaches us before we chose it: open its link now.
-    const link = this.link(d.peer);
+    const link = this.link(d.peer, false);
     try {
       await link.ready;
     } catch {
@@ -196,6 +238,7 @@ export class RelayProxy {
     // Closed meanwhile (the peer forgotten, the relay replaced): a send would throw.
     if (this.closed || this.links.get(formatEndpoint(d.peer)) !== link) return;
     link.fromPeerBytes += d.data.length;
+    link.lastFromPeerAt = this.timers.now();
     if (this.o.traffic) this.o.traffic.receivedBytes += d.data.length;
     // Any WireGuard message from the peer (its own initiation included: ours was then
     // superseded) ends the resending.

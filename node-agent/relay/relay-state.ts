@@ -10,6 +10,9 @@ import { formatEndpoint, parseEndpoint, type Endpoint } from '../nat/stun-addres
 import type { TurnSnapshot } from '../nat/turn-client.js';
 import type { RelayLinkPort } from './relay-proxy.js';
 import { rotationAt, type TurnCredential } from '../../lib/turn-credential.js';
+import type { RelayTransport } from './turn-transports.js';
+
+const TRANSPORTS: readonly RelayTransport[] = ['udp', 'tcp', 'tls'];
 
 export const RELAY_STATE_FILE = 'relay.json';
 
@@ -17,8 +20,13 @@ export interface RelayState {
   /** The TURN server and user the allocation belongs to: another config means another allocation. */
   server: string;
   username: string;
-  /** The local UDP port of the allocation's 5-tuple. */
+  /** The local port of the allocation's 5-tuple. */
   localPort: number;
+  /**
+   * How the allocation reaches the server. Over TCP or TLS it ended with the previous
+   * agent's connection: only the links' ports are worth keeping then.
+   */
+  transport: RelayTransport;
   turn: TurnSnapshot;
   links: RelayLinkPort[];
   /**
@@ -33,6 +41,7 @@ interface RelayStateDoc {
   server: string;
   username: string;
   localPort: number;
+  transport?: RelayTransport;
   relayed: string;
   channels: { channel: number; peer: string }[];
   links: { peer: string; port: number }[];
@@ -52,6 +61,7 @@ export function formatRelayState(s: RelayState): string {
     server: s.server,
     username: s.username,
     localPort: s.localPort,
+    transport: s.transport,
     relayed: formatEndpoint(s.turn.relayed),
     channels: s.turn.channels.map((c) => ({ channel: c.channel, peer: formatEndpoint(c.peer) })),
     links: s.links.map((l) => ({ peer: formatEndpoint(l.peer), port: l.port })),
@@ -66,6 +76,9 @@ export function parseRelayState(text: string): RelayState | undefined {
     const d = JSON.parse(text) as Partial<RelayStateDoc>;
     if (typeof d.server !== 'string' || typeof d.username !== 'string' || !isPort(d.localPort)) return undefined;
     if (!Array.isArray(d.channels) || !Array.isArray(d.links)) return undefined;
+    // Absent in files of agents before TCP and TLS: they relayed over UDP only.
+    const transport = d.transport ?? 'udp';
+    if (!TRANSPORTS.includes(transport)) return undefined;
     const channels = d.channels.map((c) => {
       if (!Number.isInteger(c?.channel)) throw new Error('channel');
       return { channel: c.channel, peer: endpoint(c.peer) };
@@ -75,7 +88,7 @@ export function parseRelayState(text: string): RelayState | undefined {
       return { peer: endpoint(l.peer), port: l.port };
     });
     const credential = d.credential === undefined ? undefined : savedCredential(d.username, d.credential);
-    return { server: d.server, username: d.username, localPort: d.localPort, turn: { relayed: endpoint(d.relayed), channels }, links, ...(credential ? { credential } : {}) };
+    return { server: d.server, username: d.username, localPort: d.localPort, transport, turn: { relayed: endpoint(d.relayed), channels }, links, ...(credential ? { credential } : {}) };
   } catch {
     return undefined;
   }
@@ -91,11 +104,12 @@ function savedCredential(username: string, c: unknown): TurnCredential {
 }
 
 /**
- * Pure: the saved allocation can be resumed under the configured TURN server and credentials:
+ * Pure: the saved allocation can be resumed under the configured TURN server and credentials
+ * (a UDP one: TCP and TLS allocations end with their connection):
  * the same static user, or (issued) its own credential, not yet due for rotation.
  */
 export function relayStateFits(s: RelayState, server: Endpoint, turn: { issued: false; username: string } | { issued: true; now: Date }): boolean {
-  if (s.server !== formatEndpoint(server)) return false;
+  if (s.transport !== 'udp' || s.server !== formatEndpoint(server)) return false;
   if (!turn.issued) return s.credential === undefined && s.username === turn.username;
   return s.credential !== undefined && turn.now < rotationAt(s.credential);
 }

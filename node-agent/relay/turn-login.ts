@@ -30,7 +30,7 @@ export function pickCredential(known: readonly (TurnCredential | undefined)[], n
 }
 
 /** The static login, or the issued one from `credential`; undefined while none is issued. */
-export function turnLogin(t: TurnSettings, password: () => string, credential: TurnCredential | undefined): TurnLogin | undefined {
+export function turnLogin(t: Pick<TurnSettings, 'issued' | 'username' | 'password' | 'passwordFile'>, password: () => string, credential: TurnCredential | undefined): TurnLogin | undefined {
   if (!t.issued) return { username: t.username!, password: t.password ?? password() };
   return credential && { username: credential.username, password: credential.password, credential };
 }

@@ -120,8 +120,10 @@ export class AgentLab {
    * (NatLab.addSite's `hosts`); the node's `site` then has that host as its `host`.
    */
   async addNode(kind: SiteKind, name = `n${this.nodes.length + 1}`, beforeConfiggen?: (site: Site) => Promise<string[]>,
-    options: { on?: { site: Site; host: number } } = {}): Promise<AgentNode> {
+    options: { on?: { site: Site; host: number }; etcdEndpoint?: string } = {}): Promise<AgentNode> {
     const site = options.on ? onHost(options.on.site, options.on.host) : await this.lab.addSite(kind);
+    // A site that lets only TCP 443 out reaches etcd at its front door (NatLab.frontDoor443).
+    const etcdEndpoint = options.etcdEndpoint ?? this.etcd.endpoint;
     if (site.kind !== kind) throw new Error(`host ${options.on!.host} is on a ${site.kind} site, not ${kind}`);
     const extra = beforeConfiggen ? await beforeConfiggen(site) : [];
     const dir = join(this.dir, name);
@@ -132,7 +134,7 @@ export class AgentLab {
     const etcdFlags = etcdFiles ? ['--etcd-cacert', etcdFiles.caFile, '--etcd-cert', etcdFiles.certFile, '--etcd-key', etcdFiles.keyFile] : [];
     const configgenArgs = [
       '--node-name', name, '--pod-cidr', POOL.podCIDR, '--node-bits', String(POOL.nodeBits), '--host-cidr', POOL.hostCIDR,
-      '--etcd-endpoints', this.etcd.endpoint, '--etcd-timeout', '20s', '--state-dir', dir, '--cni-conf-dir', join(dir, 'net.d'),
+      '--etcd-endpoints', etcdEndpoint, '--etcd-timeout', '20s', '--state-dir', dir, '--cni-conf-dir', join(dir, 'net.d'),
       '--mtu', String(POOL.mtu), '--log-file', join(dir, 'cni.log'), '--ipam-data-dir', join(dir, 'ipam'), ...etcdFlags, ...extra,
     ];
     const configgenOutput = (await site.host.exec(WARREN_CONFIGGEN, configgenArgs)).stdout.trim();
@@ -140,12 +142,13 @@ export class AgentLab {
     // Unique across the machine: wireguard-go's control sockets share one directory.
     const ifname = `wg${process.pid.toString(36)}${this.number ? `l${this.number}` : ''}${this.nodes.length}`.slice(0, 15);
     const socket = join(dir, 'agent.sock');
-    const { turn, stunServers } = this.lab;
+    const { turn, turnTls, stunServers } = this.lab;
     writeFileSync(join(dir, 'agent.yaml'), JSON.stringify({
-      nodeName: name, etcdEndpoints: this.etcd.endpoint, etcdTimeoutSeconds: 20, stateDir: dir, interface: ifname,
+      nodeName: name, etcdEndpoints: etcdEndpoint, etcdTimeoutSeconds: 20, stateDir: dir, interface: ifname,
       ...(etcdFiles ? { etcdCACert: etcdFiles.caFile, etcdCert: etcdFiles.certFile, etcdKey: etcdFiles.keyFile } : {}),
       listenPort: 51820, probePort: 51821, stunServers: stunServers.slice(0, 2).map(formatEndpoint),
-      turn: { server: formatEndpoint(turn.server), username: turn.username, password: turn.password },
+      turn: { server: formatEndpoint(turn.server), username: turn.username, password: turn.password,
+        tls: { server: formatEndpoint(turnTls.server), serverName: turnTls.serverName, caFile: turnTls.caFile } },
       statusSocket: socket, reconcileSeconds: 5,
     }, null, 2), { mode: 0o600 }); // the TURN password inline: the agent refuses it readable by others
     const node: AgentNode = { name, kind, site, dir, ifname, socket, hostAddress: allocation.hostAddress, podSubnet: allocation.podSubnet,

@@ -2,7 +2,9 @@
 // and a real coturn, for testing NAT traversal with real packets.
 //
 //   site hosts --- NAT router(s) ---+                      +--- turn (coturn on 192.0.2.10
-//   (10.k.0.2)     (wan 198.51.100.4k+2/30)               |     and .11, ports 3478 and 3479)
+//   (10.k.0.2)     (wan 198.51.100.4k+2/30)               |     and .11: UDP and TCP 3478 and
+//                                   |                      |     3479, TLS 443; a 443 front
+//                                   |                      |     door on .12 for a service)
 //                                   +---- internet -------+
 //   public host (198.51.100.4k+2/30) -+   (a router: one routed hop between any two sites)
 //
@@ -19,6 +21,7 @@ import type { Endpoint } from '../../node-agent/nat/stun-address.js';
 import { Netns } from './netns.js';
 import { run, waitFor } from './sh.js';
 import { perTest } from './per-test.js';
+import { createCa, issueCertificate, type Credential } from './pki.js';
 
 /**
  * The six kinds of site: 1 public address; 2 full cone (masquerade plus every inbound UDP
@@ -60,6 +63,20 @@ export interface SiteOptions {
    * 'double-nat' (the carrier NAT would have to hairpin too).
    */
   hairpin?: boolean;
+  /**
+   * What the site's outermost router lets out: 'tcp443' drops every outbound UDP packet and
+   * every TCP connection but to port 443, as corporate and hotel networks do; 'no-udp'
+   * drops UDP only. openEgress lifts it. Not for 'public'.
+   */
+  egress?: 'tcp443' | 'no-udp';
+}
+
+/** coturn's TLS listener, and what a client needs to trust it. */
+export interface TurnTls {
+  server: Endpoint;
+  /** The certificate's DNS name (it also carries both TURN addresses as IP SANs). */
+  serverName: string;
+  caFile: string;
 }
 
 export interface TurnAccount {
@@ -74,6 +91,10 @@ const TURN_ADDRESSES = ['192.0.2.10', '192.0.2.11'] as const;
 const STUN_PORT = 3478;
 // coturn's RFC 5780 alternate port: listening port plus one.
 const STUN_ALT_PORT = 3479;
+const TURN_TLS_PORT = 443;
+const TURN_NAME = 'turn.natlab';
+/** Where frontDoor443 publishes a service of the turn namespace on port 443. */
+const FRONT_DOOR = '192.0.2.12';
 const MAX_SITES = 63; // 198.51.100.0/24 in /30s
 
 function wanAddresses(index: number): { internet: string; site: string } {
@@ -138,6 +159,8 @@ export class NatLab {
     { address: TURN_ADDRESSES[1], port: STUN_ALT_PORT },
   ];
 
+  readonly turnTls: TurnTls = { server: { address: TURN_ADDRESSES[0], port: TURN_TLS_PORT }, serverName: TURN_NAME, caFile: join(this.dir, 'turn-ca.crt') };
+  private turnCert!: Credential;
   private turnSecret: string | undefined;
   private constructor() {}
 
@@ -152,6 +175,9 @@ export class NatLab {
       await run('ip', ['-n', lab.internet.name, 'addr', 'add', `${INTERNET_ON_TURN}/24`, 'dev', 't0']);
       for (const a of TURN_ADDRESSES) await run('ip', ['-n', lab.turnNs.name, 'addr', 'add', `${a}/24`, 'dev', 'eth0']);
       await run('ip', ['-n', lab.turnNs.name, 'route', 'add', 'default', 'via', INTERNET_ON_TURN]);
+      await createCa(lab.dir, 'turn-ca');
+      lab.turnCert = await issueCertificate(lab.dir, 'turn', 'turn-ca',
+        `subjectAltName=${[...TURN_ADDRESSES.map((a) => `IP:${a}`), `DNS:${TURN_NAME}`].join(',')}\nextendedKeyUsage=serverAuth`);
       await lab.startCoturn();
     } catch (err) {
       await lab.destroy();
@@ -165,6 +191,7 @@ export class NatLab {
     if (!Number.isInteger(hosts) || hosts < 1 || hosts > 200) throw new Error(`hosts must be 1 to 200, not ${hosts}`);
     if (kind === 'public' && (hosts > 1 || options.hairpin)) throw new Error('a public site is one host on the internet: no LAN, no router to hairpin');
     if (kind === 'double-nat' && options.hairpin) throw new Error('hairpin is not modelled behind a carrier NAT');
+    if (kind === 'public' && options.egress) throw new Error('a public site has no router to filter its egress');
     const index = ++this.sites;
     if (index > MAX_SITES) throw new Error(`the lab holds at most ${MAX_SITES} sites`);
     const wan = wanAddresses(index);
@@ -217,6 +244,7 @@ export class NatLab {
     // own table, so droppedUnsolicited's sum over table natlab stays what it was.
     if (hosts > 1) await applyRuleset(home, `table ip natlab_lan {\n  chain count { type filter hook prerouting priority mangle; policy accept; iifname "lan" ip daddr ${wan.site} counter; }\n}\n`);
     await forwarding(home);
+    if (options.egress) await applyRuleset(edge, egressRuleset(options.egress));
     return { kind, index, host: lan[0]!.host, hostAddress, publicAddress: wan.site, routers, ttlDyingInInternet: routers.length + 1, lan };
   }
 
@@ -233,6 +261,16 @@ export class NatLab {
     } catch {
       return '';
     }
+  }
+
+  /**
+   * Publishes `target` (a TCP service in the turn namespace, e.g. etcd) on 192.0.2.12:443,
+   * as a site that reaches the internet on TCP 443 only needs its services there.
+   */
+  async frontDoor443(target: Endpoint): Promise<string> {
+    await run('ip', ['-n', this.turnNs.name, 'addr', 'add', `${FRONT_DOOR}/24`, 'dev', 'eth0']);
+    await applyRuleset(this.turnNs, `table ip natlab_front {\n  chain prerouting { type nat hook prerouting priority dstnat; policy accept; ip daddr ${FRONT_DOOR} tcp dport 443 dnat to ${target.address}:${target.port}; }\n}\n`);
+    return `${FRONT_DOOR}:443`;
   }
 
   /** Stops coturn (STUN and TURN go silent) until restartCoturn(). */
@@ -302,8 +340,8 @@ export class NatLab {
   }
 
   // Flags beyond the usual: -n no config file; its own pid file and user db (as root coturn
-  // would use /var/run/turnserver.pid and /var/lib/turn/turndb, shared by parallel labs); no
-  // TLS/DTLS (no certificates); --verbose logs every request with its result, which is what a
+  // would use /var/run/turnserver.pid and /var/lib/turn/turndb, shared by parallel labs); TLS
+  // on 443 with the lab's certificate, no DTLS (nothing uses it); --verbose logs every request with its result, which is what a
   // failing test needs; the RFC 5780 alternate port (3479) stays on for the mapping probe.
   // Started with -n, coturn 4.6.1 denies no peer range but loopback, so relaying to the lab's
   // documentation-range addresses needs no --allowed-peer-ip (the TURN test proves it).
@@ -313,7 +351,8 @@ export class NatLab {
       '-n', ...TURN_ADDRESSES.flatMap((a) => ['--listening-ip', a]), '--listening-port', String(STUN_PORT),
       '--lt-cred-mech', ...(this.turnSecret ? ['--use-auth-secret', `--static-auth-secret=${this.turnSecret}`] : ['--user', `${this.turn.username}:${this.turn.password}`]),
       '--realm', this.turn.realm,
-      '--no-cli', '--no-tls', '--no-dtls', '--log-file=stdout', '--simple-log', '--verbose',
+      '--no-cli', '--no-dtls', '--cert', this.turnCert.cert, '--pkey', this.turnCert.key, '--tls-listening-port', String(TURN_TLS_PORT),
+      '--log-file=stdout', '--simple-log', '--verbose',
       '--pidfile', join(this.dir, 'turnserver.pid'), '--userdb', join(this.dir, 'turndb'),
     ];
     const child = spawn('nsenter', [`--net=${this.turnNs.path}`, '--', 'turnserver', ...args], { stdio: ['ignore', log, log] });
@@ -323,10 +362,12 @@ export class NatLab {
     let exited = false;
     void this.turnExited.then(() => { exited = true; });
     const wanted = this.stunServers.map((s) => `${s.address}:${s.port}`);
+    const tls = `${this.turnTls.server.address}:${this.turnTls.server.port}`;
     await waitFor('coturn listening on every address', async () => {
       if (exited) throw new Error(`turnserver exited while starting:\n${this.coturnLog.slice(-2000)}`);
-      const listening = (await this.turnNs.runner('ss', ['-Hlun'])).stdout;
-      return wanted.every((w) => listening.includes(w));
+      const udp = (await this.turnNs.runner('ss', ['-Hlun'])).stdout;
+      const tcp = (await this.turnNs.runner('ss', ['-Hltn'])).stdout;
+      return wanted.every((w) => udp.includes(w) && tcp.includes(w)) && tcp.includes(tls);
     }, 15_000);
   }
 }
@@ -356,6 +397,20 @@ export async function conntrackUdp(router: Netns, orig: { src?: string; dst?: st
 
 async function forwarding(ns: Netns): Promise<void> {
   await ns.runner('sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+}
+
+/** Pure: SiteOptions.egress as a table of its own, so openEgress lifts it alone. */
+export function egressRuleset(egress: 'tcp443' | 'no-udp'): string {
+  const tcp = egress === 'tcp443' ? ' oifname "wan" tcp dport != 443 counter drop;' : '';
+  return `table ip natlab_egress {
+  chain forward { type filter hook forward priority filter; policy accept; oifname "wan" meta l4proto udp counter drop;${tcp} }
+}
+`;
+}
+
+/** Lifts SiteOptions.egress: the site lets everything out again, as its NAT kind does. */
+export async function openEgress(site: Site): Promise<void> {
+  await site.routers[site.routers.length - 1]!.runner('nft', ['delete', 'table', 'ip', 'natlab_egress']);
 }
 
 async function applyRuleset(ns: Netns, ruleset: string): Promise<void> {

@@ -98,12 +98,22 @@ describe('parseAgentConfig', () => {
     ].join('\n'), env);
     expect(c.nodeName).toBe('factory-gw');
     expect(c.etcd.endpoints).toEqual(['https://10.0.0.1:2379', 'https://10.0.0.2:2379']);
-    expect(c.turn).toEqual({ server: '192.0.2.10:3478', issued: false, username: 'warren', password: undefined, passwordFile: '/etc/warren/turn' });
+    expect(c.turn).toEqual({ server: '192.0.2.10:3478', issued: false, username: 'warren', password: undefined, passwordFile: '/etc/warren/turn', tcp: true, tls: undefined });
+  });
+
+  it('reaches the TURN server over TCP unless told not to, and over TLS when given one', () => {
+    const c = parseAgentConfig('a.yaml', [
+      'nodeName: n1',
+      'turn: { server: "192.0.2.10:3478", issued: true, tcp: false, tls: { server: "192.0.2.10:0443", serverName: turn.example.org, caFile: /etc/warren/turn-ca.pem } }',
+    ].join('\n'), env);
+    expect(c.turn).toMatchObject({ tcp: false, tls: { server: '192.0.2.10:443', serverName: 'turn.example.org', caFile: '/etc/warren/turn-ca.pem' } });
+    expect(parseAgentConfig('a.yaml', 'nodeName: n1\nturn: { server: "192.0.2.10:3478", issued: true, tls: { server: "192.0.2.10:443" } }', env).turn?.tls)
+      .toEqual({ server: '192.0.2.10:443' });
   });
 
   it('takes issued TURN credentials (from etcd) instead of a static user', () => {
     const c = parseAgentConfig('a.yaml', 'nodeName: n1\nturn: { server: "192.0.2.10:3478", issued: true }', env);
-    expect(c.turn).toEqual({ server: '192.0.2.10:3478', issued: true, username: undefined, password: undefined, passwordFile: undefined });
+    expect(c.turn).toEqual({ server: '192.0.2.10:3478', issued: true, username: undefined, password: undefined, passwordFile: undefined, tcp: true, tls: undefined });
   });
 
   it.each([
@@ -118,6 +128,12 @@ describe('parseAgentConfig', () => {
     ['issued TURN credentials with a static user too', 'turn: { server: "192.0.2.10:3478", issued: true, username: u }', /turn.username "u" cannot go with turn.issued: true/],
     ['issued TURN credentials with a password file too', 'turn: { server: "192.0.2.10:3478", issued: true, passwordFile: /p }', /turn.passwordFile "\/p" cannot go with turn.issued: true/],
     ['turn.issued as a string', 'turn: { server: "192.0.2.10:3478", issued: "yes" }', /turn.issued "yes" must be true or false/],
+    ['turn.tcp as a string', 'turn: { server: "192.0.2.10:3478", issued: true, tcp: "no" }', /turn.tcp "no" must be true or false/],
+    ['a TLS server without port', 'turn: { server: "192.0.2.10:3478", issued: true, tls: { server: "192.0.2.10" } }', /turn.tls.server "192.0.2.10" must be an address and port, e.g. "192.0.2.10:443"/],
+    ['TLS as a string', 'turn: { server: "192.0.2.10:3478", issued: true, tls: "192.0.2.10:443" }', /turn.tls "192.0.2.10:443" must be a mapping with server/],
+    ['a TLS server name that is no DNS name', 'turn: { server: "192.0.2.10:3478", issued: true, tls: { server: "192.0.2.10:443", serverName: "turn example" } }', /turn.tls.serverName "turn example" must be the DNS name/],
+    ['a relative TLS CA file', 'turn: { server: "192.0.2.10:3478", issued: true, tls: { server: "192.0.2.10:443", caFile: ca.pem } }', /turn.tls.caFile "ca.pem" must be an absolute path/],
+    ['an unknown TURN TLS field', 'turn: { server: "192.0.2.10:3478", issued: true, tls: { server: "192.0.2.10:443", sni: x } }', /unknown field turn.tls.sni "x"/],
     ['an unknown TURN field', 'turn: { server: "192.0.2.10:3478", username: u, password: p, realm: r }', /unknown field turn.realm "r"/],
     ['a relative state dir', 'stateDir: var/lib/warren', /stateDir "var\/lib\/warren" must be an absolute path/],
     ['an MTU below IPv6 minimum', 'mtu: 1000', /mtu 1000 must be a whole number from 1280/],

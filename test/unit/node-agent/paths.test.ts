@@ -8,6 +8,12 @@ describe('peerPath', () => {
     expect(peerPath({ phase: 'direct', via: 'lan' })).toEqual({ path: 'direct', via: 'lan' });
   });
 
+  it('says how a relayed peer\'s packets reach this node\'s TURN server', () => {
+    expect(peerPath({ phase: 'relayed' }, 'tls')).toEqual({ path: 'relayed', via: 'tls' });
+    expect(peerPath({ phase: 'direct', via: 'reflexive' }, 'tls')).toEqual({ path: 'direct', via: 'reflexive' });
+    expect(peerPath({ phase: 'checking' }, 'tls')).toEqual({ path: 'checking' });
+  });
+
   it('says in words why a peer has no path', () => {
     expect(peerPath({ phase: 'none', reason: 'no-own-relay' })).toEqual({ path: 'none', reason: 'no direct path, and this node has no TURN relay' });
     expect(peerPath({ phase: 'none', reason: 'no-peer-relay' })).toEqual({ path: 'none', reason: 'no direct path, and the peer published no TURN relay' });

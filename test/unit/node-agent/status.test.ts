@@ -20,6 +20,13 @@ describe('status', () => {
     expect(formatStatus(lan, new Date('2026-11-23T12:00:30.000Z')).split('\n')).toContain('edge-2  direct (lan)  10.1.0.3:51820  30s ago    1.4 MiB  2.0 KiB');
   });
 
+  it('says when the relay reaches its TURN server over TLS, and so do its relayed peers', () => {
+    const tls = { ...status, relayTransport: 'tls', peers: [{ ...status.peers[1]!, via: 'tls' }] };
+    const lines = formatStatus(tls, new Date('2026-11-23T12:00:30.000Z')).split('\n');
+    expect(lines[1]).toContain('relay 192.0.2.10:49160 over TLS;');
+    expect(lines.find((l) => l.startsWith('factory-gw'))).toMatch(/^factory-gw +relayed \(tls\) +127\.0\.0\.1:40001 +never/);
+  });
+
   it('prints one line per peer with its path, endpoint, handshake age and traffic', () => {
     const text = formatStatus(status, new Date('2026-11-23T12:00:30.000Z'));
     expect(text).toContain('NAT endpoint-independent, public 198.51.100.6:51820, punch TTL 2; relay 192.0.2.10:49160');

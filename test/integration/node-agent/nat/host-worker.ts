@@ -7,9 +7,11 @@ import { performance } from 'node:perf_hooks';
 import type { Endpoint } from '../../../../node-agent/nat/stun-address.js';
 import { probeMapping, stunBinding, type BindingProbe, type MappingReport } from '../../../../node-agent/nat/stun-client.js';
 import { isStun } from '../../../../node-agent/nat/stun.js';
+import type { RetransmitPolicy } from '../../../../node-agent/nat/stun-transaction.js';
 import { TurnClient } from '../../../../node-agent/nat/turn-client.js';
 import { isChannelData } from '../../../../node-agent/nat/turn.js';
 import { sendWithTtl, udpPort } from '../../../../node-agent/nat/udp.js';
+import { connectStream, type TlsSettings } from '../../../../node-agent/nat/stream-port.js';
 
 export interface Datagram {
   from: Endpoint;
@@ -28,7 +30,8 @@ interface Box<T> {
 }
 
 interface Bound {
-  socket: Socket;
+  /** Absent for a TURN allocation over TCP or TLS (turnAllocateStream). */
+  socket?: Socket;
   inbox: Box<Datagram>;
   raw: { from: Endpoint; hex: string }[];
   turn?: TurnClient;
@@ -66,6 +69,12 @@ function bound(port: number): Bound {
   return b;
 }
 
+function udp(port: number): Socket {
+  const s = bound(port).socket;
+  if (!s) throw new Error(`port ${port} is a TURN connection over TCP or TLS, not a UDP socket`);
+  return s;
+}
+
 /** Binds a UDP socket on all addresses; returns its port, the handle for every other call. */
 export async function open(port = 0): Promise<number> {
   const socket = createSocket('udp4');
@@ -84,17 +93,17 @@ export async function open(port = 0): Promise<number> {
   return actual;
 }
 
-export function stun(port: number, server: Endpoint): Promise<BindingProbe> {
-  return stunBinding(udpPort(bound(port).socket), server);
+export function stun(port: number, server: Endpoint, retransmit?: Partial<RetransmitPolicy>): Promise<BindingProbe> {
+  return stunBinding(udpPort(udp(port)), server, retransmit ? { retransmit } : {});
 }
 
 export function probe(port: number, servers: Endpoint[]): Promise<MappingReport> {
-  return probeMapping(udpPort(bound(port).socket), servers);
+  return probeMapping(udpPort(udp(port)), servers);
 }
 
 /** Sends `text`; with `ttl`, as a small-TTL probe that dies on the way. */
 export async function send(port: number, to: Endpoint, text: string, ttl?: number): Promise<void> {
-  const { socket } = bound(port);
+  const socket = udp(port);
   const data = Buffer.from(text);
   if (ttl === undefined) await udpPort(socket).send(data, to);
   else await sendWithTtl(socket, data, to, ttl);
@@ -117,12 +126,34 @@ export function raw(port: number): { from: Endpoint; hex: string }[] {
 export async function turnAllocate(port: number, server: Endpoint, username: string, password: string): Promise<{ relayed: Endpoint; mapped?: Endpoint; ms: number }> {
   const b = bound(port);
   const started = performance.now();
-  const turn = await TurnClient.allocate({ port: udpPort(b.socket), server, username, password });
-  const ms = performance.now() - started;
+  const turn = await TurnClient.allocate({ port: udpPort(udp(port)), server, username, password });
+  return held(b, turn, performance.now() - started);
+}
+
+function held(b: Bound, turn: TurnClient, ms: number): { relayed: Endpoint; mapped?: Endpoint; ms: number } {
   b.turn = turn;
   b.relayed = box();
   turn.onData((d) => put(b.relayed, { peer: d.peer, text: d.data.toString('utf8'), via: d.via }));
   return { relayed: turn.relayed, ...(turn.mapped ? { mapped: turn.mapped } : {}), ms };
+}
+
+/**
+ * A TURN allocation over TCP or TLS (RFC 8656 section 3.1, nat/stream-port.ts): returns the
+ * connection's local port as `handle`, for the turn* calls as a UDP socket's port is.
+ */
+export async function turnAllocateStream(transport: 'tcp' | 'tls', server: Endpoint, username: string, password: string, tls?: TlsSettings,
+  timeoutMs = 3000): Promise<{ handle: number; relayed: Endpoint; mapped?: Endpoint; ms: number }> {
+  const started = performance.now();
+  const port = await connectStream({ server, transport, tls, timeoutMs });
+  try {
+    const turn = await TurnClient.allocate({ port, server, username, password, retransmit: { rtoMs: 250, maxTransmissions: 4, lastWaitMultiplier: 4 } });
+    const b: Bound = { inbox: box(), raw: [], relayed: box() };
+    sockets.set(port.localPort, b);
+    return { handle: port.localPort, ...held(b, turn, performance.now() - started) };
+  } catch (err) {
+    port.close();
+    throw err;
+  }
 }
 
 function turn(port: number): TurnClient {

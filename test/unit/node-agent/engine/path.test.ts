@@ -1,4 +1,5 @@
 // Path selection on a simulated clock: the decisions the engine will execute.
+import { peerCandidates } from '../../../../node-agent/engine/candidates.js';
 import { describe, expect, it } from 'vitest';
 import * as K from '../../../../node-agent/engine/knobs.js';
 import { relayLinkFailed, relayLinkOpened, relayLost, stepPath, type PathInput, type PathState, type PeerCandidates } from '../../../../node-agent/engine/path.js';
@@ -111,6 +112,17 @@ describe('stepPath', () => {
     // a peer that was not direct punches and lets the punch settle first, as at the start
     const checking: PathState = { phase: 'checking', fingerprint: 'v1', since: 0, lastSentAt: 0 };
     expect(stepPath(checking, { now: 100, peer: { ...peer, fingerprint: 'v2' }, ownRelay: 'ready' }).actions.map((a) => a.kind)).toEqual(['punch']);
+  });
+
+  it('keeps a direct path when only the peer\'s relay address changed (its TURN allocation was replaced)', () => {
+    const before = peerCandidates({ candidates: [{ kind: 'local', address: '10.2.0.2', port: 51820 }, { kind: 'relay', address: '192.0.2.10', port: 49160 }], nat: { mapping: 'endpoint-independent' } });
+    const after = peerCandidates({ candidates: [{ kind: 'local', address: '10.2.0.2', port: 51820 }, { kind: 'relay', address: '192.0.2.11', port: 50111 }], nat: { mapping: 'endpoint-independent' } });
+    const direct: PathState = { phase: 'direct', fingerprint: before.fingerprint, since: 0, endpoint: '10.2.0.2:51820', lastOkAt: 0, lastSentAt: 0 };
+    const step = stepPath(direct, { now: 100, peer: after, ownRelay: 'ready' });
+    expect(step).toEqual({ state: { ...direct, fingerprint: after.fingerprint }, actions: [] });
+    // A new direct candidate still starts over.
+    const moved = peerCandidates({ candidates: [{ kind: 'local', address: '10.2.0.9', port: 51820 }, { kind: 'relay', address: '192.0.2.11', port: 50111 }], nat: { mapping: 'endpoint-independent' } });
+    expect(stepPath(direct, { now: 100, peer: moved, ownRelay: 'ready' }).state.phase).toBe('punching');
   });
 
   it('moves a relayed peer to its new relay address at once when its candidates change, checking direct beside it', () => {

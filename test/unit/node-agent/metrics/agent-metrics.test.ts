@@ -8,7 +8,7 @@ import type { AgentStatus } from '../../../../node-agent/status.js';
 const now = new Date('2026-11-23T12:00:30.000Z');
 const status: AgentStatus = {
   node: 'edge-1', interface: 'warren', backend: 'wireguard-go', publicKey: 'k', hostAddress: '10.10.0.3', podSubnet: '10.244.3.0/24', listenPort: 51820,
-  nat: { mapping: 'endpoint-independent', reflexive: undefined, punchTtl: undefined }, relay: '192.0.2.10:49160',
+  nat: { mapping: 'endpoint-independent', reflexive: undefined, punchTtl: undefined }, relay: '192.0.2.10:49160', relayTransport: 'tls',
   relayTraffic: { sentBytes: 1480, receivedBytes: 2960 },
   etcd: { publisher: 'connected', watcher: 'connected' },
   peers: [
@@ -48,7 +48,7 @@ describe('AgentMetrics', () => {
       'warren_peers{path="direct"} 1', 'warren_peers{path="relayed"} 1', 'warren_peers{path="checking"} 1', 'warren_peers{path="punching"} 0', 'warren_peers{path="none"} 1',
       'warren_peer_last_handshake_age_seconds{peer="cloud-vm"} 30',
       'warren_peer_received_bytes_total{peer="cloud-vm"} 1500000', 'warren_peer_sent_bytes_total{peer="cloud-vm"} 2048',
-      'warren_relay_allocated 1', 'warren_relay_sent_bytes_total 1480', 'warren_relay_received_bytes_total 2960',
+      'warren_relay_allocated 1', 'warren_relay_transport{transport="tls"} 1', 'warren_relay_transport{transport="udp"} 0', 'warren_relay_sent_bytes_total 1480', 'warren_relay_received_bytes_total 2960',
       'warren_cni_calls_total{verb="ADD",result="ok"} 2', 'warren_cni_calls_total{verb="DEL",result="error"} 1',
       'warren_cni_call_duration_seconds_bucket{le="0.05",verb="ADD"} 1', 'warren_cni_call_duration_seconds_count{verb="ADD"} 2',
       '# TYPE warren_cni_call_duration_seconds histogram', '# TYPE warren_peer_received_bytes_total counter',
@@ -59,6 +59,7 @@ describe('AgentMetrics', () => {
     const after = await m.render();
     expect(after).not.toContain('peer="cloud-vm"');
     expect(after.split('\n')).toContain('warren_relay_allocated 0');
+    expect(after.split('\n')).toContain('warren_relay_transport{transport="tls"} 0');
   });
 
   it('is served at GET /metrics, with Prometheus service discovery at GET /targets, and nowhere else', async () => {

@@ -26,6 +26,16 @@ describe('retransmission schedule (RFC 8489 section 6.2.1)', () => {
 });
 
 describe('stunBinding', () => {
+  it('sends once over a reliable port (TCP or TLS) and waits as long in all (RFC 8489 section 6.2.2)', async () => {
+    const timers = new FakeTimers();
+    const port = Object.assign(new FakePort(timers), { reliable: true as const });
+    const outcome = stunBinding(port, server, { timers }).then(() => 'resolved', (e: unknown) => e);
+    await timers.advance(39_499);
+    expect(port.sent.map((s) => s.at)).toEqual([0]);
+    await timers.advance(1);
+    expect(await outcome).toMatchObject({ code: 'STUN_TIMEOUT', transmissions: 1, waitedMs: 39_500 });
+  });
+
   it('retransmits on the schedule and fails with StunTimeoutError at the deadline, not before', async () => {
     const timers = new FakeTimers();
     const port = new FakePort(timers);

@@ -54,6 +54,19 @@ function endpointOf(text: string): { address: string; port: number } {
   return { address: address!, port: Number(port) };
 }
 
+/** A proxy on a fake clock whose relay records what it is given to send instead of sending it. */
+async function recordingProxy(): Promise<{ wgA: Awaited<ReturnType<typeof wgStandIn>>; timers: FakeTimers; proxyA: RelayProxy; sent: Buffer[]; closed: number[] }> {
+  const relayA = new FabricRelay({ address: '192.0.2.10', port: 50001 }, new Map());
+  const wgA = await wgStandIn();
+  const timers = new FakeTimers();
+  const closed: number[] = [];
+  const proxyA = new RelayProxy({ relay: relayA, wgPort: wgA.port, timers, onLinkRetiring: () => closed.push(timers.now()) });
+  proxies.push(proxyA);
+  const sent: Buffer[] = [];
+  relayA.send = async (_p, d) => void sent.push(d);
+  return { wgA, timers, proxyA, sent, closed };
+}
+
 describe('RelayProxy', () => {
   it('carries datagrams both ways, and the side that did not choose the relay answers through it', async () => {
     const fabric = new Map<string, FabricRelay>();
@@ -127,14 +140,7 @@ describe('RelayProxy', () => {
   });
 
   it('stops sending an unanswered initiation again after INITIATION_RESEND_FOR_MS, and never copies other messages', async () => {
-    const fabric = new Map<string, FabricRelay>();
-    const relayA = new FabricRelay({ address: '192.0.2.10', port: 50001 }, fabric);
-    const wgA = await wgStandIn();
-    const timers = new FakeTimers();
-    const proxyA = new RelayProxy({ relay: relayA, wgPort: wgA.port, timers });
-    proxies.push(proxyA);
-    const sent: Buffer[] = [];
-    relayA.send = async (_p, d) => void sent.push(d);
+    const { wgA, timers, proxyA, sent } = await recordingProxy();
     const link = endpointOf(await proxyA.endpointFor({ address: '198.51.100.20', port: 50002 }));
     wgA.socket.send(Buffer.concat([Buffer.from([4, 0, 0, 0]), Buffer.alloc(60)]), link.port, link.address); // data
     wgA.socket.send(Buffer.concat([Buffer.from([1, 0, 0, 0]), Buffer.alloc(144)]), link.port, link.address);
@@ -173,6 +179,26 @@ describe('RelayProxy', () => {
     proxyA.forget(peer);
     expect(proxyA.stats()).toEqual([]);
     await proxyA.endpointFor(peer);
+    expect(proxyA.stats()).toHaveLength(1);
+  });
+
+  it('forgets a link later when asked to: WireGuard still sends to it until its endpoint moves, and asking again calls it off', async () => {
+    const { wgA, timers, proxyA, sent, closed } = await recordingProxy();
+    const peer = { address: '198.51.100.20', port: 50002 };
+    const link = endpointOf(await proxyA.endpointFor(peer));
+    proxyA.forget(peer, 3000);
+    await timers.advance(2999);
+    wgA.socket.send(Buffer.from('still relayed'), link.port, link.address);
+    await waitFor('the datagram sent while the link lingers to be relayed', () => sent.length === 1);
+    await timers.advance(1);
+    expect(proxyA.stats()).toEqual([]);
+    // The agent is told, to set WireGuard's endpoint again (it may have roamed to the link).
+    expect(closed).toHaveLength(1);
+
+    await proxyA.endpointFor(peer);
+    proxyA.forget(peer, 3000);
+    await proxyA.endpointFor(peer); // the peer is relayed again before the link closed
+    await timers.advance(10_000);
     expect(proxyA.stats()).toHaveLength(1);
   });
 

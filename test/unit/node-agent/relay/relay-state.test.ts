@@ -8,6 +8,7 @@ const state: RelayState = {
   server: '192.0.2.10:3478',
   username: 'warren',
   localPort: 41234,
+  transport: 'udp',
   turn: { relayed: { address: '192.0.2.10', port: 50001 }, channels: [{ channel: 0x4000, peer: { address: '192.0.2.10', port: 50002 } }] },
   links: [{ peer: { address: '192.0.2.10', port: 50002 }, port: 38001 }],
 };
@@ -32,6 +33,7 @@ describe('relay state', () => {
       JSON.stringify({ ...doc, channels: [{ channel: 'x', peer: '192.0.2.10:1' }] }),
       JSON.stringify({ ...doc, links: [{ peer: '192.0.2.10:1', port: 0 }] }),
       JSON.stringify({ ...doc, links: null }),
+      JSON.stringify({ ...doc, transport: 'sctp' }),
     ]) expect(parseRelayState(bad), bad).toBeUndefined();
   });
 
@@ -42,6 +44,16 @@ describe('relay state', () => {
     expect(fits(state, '192.0.2.10', 'other')).toBe(false);
     // An allocation made with an issued credential is not the static user's.
     expect(fits(issued, '192.0.2.10', issued.username)).toBe(false);
+  });
+
+  it('resumes only a UDP allocation: over TCP or TLS it ended with the previous agent\'s connection, its links\' ports are still kept', () => {
+    const tls: RelayState = { ...state, server: '192.0.2.10:443', transport: 'tls' };
+    expect(parseRelayState(formatRelayState(tls))).toEqual(tls);
+    expect(relayStateFits(tls, { address: '192.0.2.10', port: 443 }, { issued: false, username: 'warren' })).toBe(false);
+    // Files of agents before TCP and TLS name no transport: theirs was UDP.
+    const doc = JSON.parse(formatRelayState(state)) as Record<string, unknown>;
+    delete doc.transport;
+    expect(parseRelayState(JSON.stringify(doc))).toEqual(state);
   });
 
   it('keeps an issued credential\'s password for the next agent, who resumes only before its rotation time', () => {

@@ -19,10 +19,10 @@ describe('pickCredential', () => {
 
 describe('turnLogin', () => {
   it('signs with the static user, reading the password file only then, or with the issued credential', () => {
-    expect(turnLogin({ server: 'x', issued: false, username: 'u', passwordFile: '/p' }, () => 'from-file', undefined)).toEqual({ username: 'u', password: 'from-file' });
-    expect(turnLogin({ server: 'x', issued: false, username: 'u', password: 'inline' }, () => { throw new Error('read'); }, undefined)).toEqual({ username: 'u', password: 'inline' });
-    expect(turnLogin({ server: 'x', issued: true }, () => { throw new Error('read'); }, old)).toEqual({ username: old.username, password: old.password, credential: old });
-    expect(turnLogin({ server: 'x', issued: true }, () => 'p', undefined)).toBeUndefined();
+    expect(turnLogin({ issued: false, username: 'u', passwordFile: '/p' }, () => 'from-file', undefined)).toEqual({ username: 'u', password: 'from-file' });
+    expect(turnLogin({ issued: false, username: 'u', password: 'inline' }, () => { throw new Error('read'); }, undefined)).toEqual({ username: 'u', password: 'inline' });
+    expect(turnLogin({ issued: true }, () => { throw new Error('read'); }, old)).toEqual({ username: old.username, password: old.password, credential: old });
+    expect(turnLogin({ issued: true }, () => 'p', undefined)).toBeUndefined();
   });
 });
 
