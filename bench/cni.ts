@@ -1,13 +1,17 @@
 // ADD and DEL latency of warren-cni against the Go reference `bridge` plugin (both with
-// host-local IPAM and masquerading), measured side by side in one run, plus the start
-// time of an empty SEA binary: the floor for any Node CLI. warren twice: standalone (its
-// conflist names a socket nobody listens on) and through the resident server (`warren
-// cni-server` on the node), with the server's memory at rest and after 1,000 ADD/DEL cycles.
+// host-local IPAM and masquerading), measured side by side in one run, on an idle machine
+// and again with both cores kept busy by a CPU load the bench starts. warren three ways:
+// resident (the shim runtimes execute, handing the call to `warren cni-server`), standalone
+// (the same shim with no server to answer: what a node pays while the server is down) and
+// the Node executable alone (the plugin before the shim: today's figures to compare with).
+// Also: the start of an empty SEA binary (the floor of any Node CLI), the peak memory of one
+// call, the server's memory at rest and after 1,000 ADD/DEL cycles, the executables' size.
 //
 // The timing loop runs inside the node's namespace (this file re-executes itself under
-// `ip netns exec`), so both plugins are spawned the same way, with nothing in between.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// `ip netns exec`), so every plugin is spawned the same way, with nothing in between.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sealExecutable } from '../scripts/sea.mjs';
@@ -19,11 +23,15 @@ import { fmt, ratio, summary } from './stats.js';
 import { timedSpawn } from './timed-spawn.js';
 
 const SEQUENTIAL = 200;
+const LOADED_SEQUENTIAL = 100;
 const CONCURRENT = 50;
 const SOAK_CYCLES = 1_000;
 const SOAK_LANES = 10;
+const MEMORY_CALLS = 10;
 const CNI_PATH = '/usr/lib/cni';
-const WARREN = resolve('dist/bin/warren-cni');
+const SHIM = resolve('dist/cni/warren');
+const SEA = resolve('dist/bin/warren');
+const SEA_CNI = resolve('dist/bin/warren-cni');
 const BRIDGE = join(CNI_PATH, 'bridge');
 
 interface WorkerInput {
@@ -35,19 +43,25 @@ interface WorkerInput {
   serverPid: number;
 }
 
+type Plugin = 'resident' | 'standalone' | 'sea' | 'bridge';
+type S = { p50: number; p99: number; n: number };
+type PluginFigures = { add: S; del: S; concurrentAdd: S & { wallMs: number }; concurrentDel: S & { wallMs: number } };
+
 /** Resident set size of a process, from /proc (MiB). */
 function rssMiB(pid: number): number {
   const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
   return kb / 1024;
 }
 
-function configs(input: WorkerInput): Record<string, { bin: string; conf: string }> {
+function configs(input: WorkerInput): Record<Plugin, { bin: string; conf: string }> {
   const ipam = (name: string, subnet: string) => ({ type: 'host-local', dataDir: join(input.dataDir, name), ranges: [[{ subnet }]] });
   const warren = (residentSocket: string) =>
     JSON.stringify({ cniVersion: '1.0.0', name: 'bwarren', type: 'warren', mtu: 1400, podCIDR: '10.244.0.0/16', ovsdb: input.ovsdb, residentSocket, ipam: ipam('w', '10.244.1.0/24') });
+  const nobody = join(input.dataDir, 'nobody-listens.sock');
   return {
-    warren: { bin: WARREN, conf: warren(join(input.dataDir, 'nobody-listens.sock')) },
-    resident: { bin: WARREN, conf: warren(input.socket) },
+    resident: { bin: SHIM, conf: warren(input.socket) },
+    standalone: { bin: SHIM, conf: warren(nobody) },
+    sea: { bin: SEA_CNI, conf: warren(nobody) },
     bridge: {
       bin: BRIDGE,
       conf: JSON.stringify({ cniVersion: '1.0.0', name: 'bbridge', type: 'bridge', bridge: 'bench0', mtu: 1400, isGateway: true, ipMasq: true, ipam: ipam('b', '10.245.1.0/24') }),
@@ -55,10 +69,60 @@ function configs(input: WorkerInput): Record<string, { bin: string; conf: string
   };
 }
 
+const cniEnv = (command: string, id: string, netns: string) => ({ CNI_COMMAND: command, CNI_CONTAINERID: id, CNI_NETNS: netns, CNI_IFNAME: 'eth0', CNI_PATH });
+
 async function call(bin: string, conf: string, command: string, id: string, netns: string) {
-  const r = await timedSpawn(bin, { CNI_COMMAND: command, CNI_CONTAINERID: id, CNI_NETNS: netns, CNI_IFNAME: 'eth0', CNI_PATH }, conf);
+  const r = await timedSpawn(bin, cniEnv(command, id, netns), conf);
   if (r.code !== 0) throw new Error(`${bin} ${command} ${id} failed: ${r.out}`);
   return r.ms;
+}
+
+/** Peak RSS of one ADD's process (GNU time: the largest of it and the children it waited for), MiB. */
+async function peakMiB(bin: string, conf: string, id: string, netns: string): Promise<number> {
+  const r = await timedSpawn('/usr/bin/time', cniEnv('ADD', id, netns), conf, ['-f', '%M', bin]);
+  if (r.code !== 0) throw new Error(`${bin} ADD ${id} failed: ${r.out}`);
+  return Number(r.err.trim().split('\n').pop()) / 1024;
+}
+
+/**
+ * Sequential ADD/DEL cycles of every plugin, interleaved cycle by cycle so that a machine
+ * whose speed drifts (shared cores) moves all of them alike; then a burst of concurrent
+ * ADDs and one of DELs per plugin.
+ */
+async function figures(plugins: Partial<Record<Plugin, { bin: string; conf: string }>>, pods: string[], sequential: number, tag: string) {
+  const entries = Object.entries(plugins);
+  for (const [name, { bin, conf }] of entries) {
+    for (let i = 0; i < 5; i++) {
+      // warm-up: bridge creation, page cache
+      await call(bin, conf, 'ADD', `${tag}${name}warm${i}`, pods[0]!);
+      await call(bin, conf, 'DEL', `${tag}${name}warm${i}`, pods[0]!);
+    }
+  }
+  const add = new Map(entries.map(([name]) => [name, [] as number[]]));
+  const del = new Map(entries.map(([name]) => [name, [] as number[]]));
+  for (let i = 0; i < sequential; i++) {
+    const pod = pods[i % pods.length]!;
+    for (const [name, { bin, conf }] of entries) {
+      add.get(name)!.push(await call(bin, conf, 'ADD', `${tag}${name}seq${i}`, pod));
+      del.get(name)!.push(await call(bin, conf, 'DEL', `${tag}${name}seq${i}`, pod));
+    }
+  }
+  const out: Record<string, PluginFigures> = {};
+  for (const [name, { bin, conf }] of entries) {
+    const t0 = Date.now();
+    const cadd = await Promise.all(pods.slice(0, CONCURRENT).map((pod, i) => call(bin, conf, 'ADD', `${tag}${name}conc${i}`, pod)));
+    const addWall = Date.now() - t0;
+    const t1 = Date.now();
+    const cdel = await Promise.all(pods.slice(0, CONCURRENT).map((pod, i) => call(bin, conf, 'DEL', `${tag}${name}conc${i}`, pod)));
+    const delWall = Date.now() - t1;
+    out[name] = { add: summary(add.get(name)!), del: summary(del.get(name)!), concurrentAdd: { ...summary(cadd), wallMs: addWall }, concurrentDel: { ...summary(cdel), wallMs: delWall } };
+  }
+  return out;
+}
+
+/** One busy loop per core, at the bench's own priority: the busy edge node of issue 12. */
+function cpuLoad(): ChildProcess[] {
+  return cpus().map(() => spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' }));
 }
 
 async function worker(input: WorkerInput): Promise<void> {
@@ -67,45 +131,58 @@ async function worker(input: WorkerInput): Promise<void> {
   for (let i = 0; i < 60; i++) sea.push((await timedSpawn(input.emptySea, {}, '')).ms);
   results.emptySea = summary(sea.slice(10));
   const version: number[] = [];
-  for (let i = 0; i < 60; i++) version.push(await call(WARREN, '{"cniVersion":"1.0.0"}', 'VERSION', '', ''));
+  for (let i = 0; i < 60; i++) version.push(await call(SHIM, '{"cniVersion":"1.0.0"}', 'VERSION', '', ''));
   results.version = summary(version.slice(10));
   results.rssAtStart = rssMiB(input.serverPid);
-  for (const [name, { bin, conf }] of Object.entries(configs(input))) {
-    for (let i = 0; i < 5; i++) {
-      // warm-up: bridge creation, page cache
-      await call(bin, conf, 'ADD', `warm${i}`, input.pods[0]!);
-      await call(bin, conf, 'DEL', `warm${i}`, input.pods[0]!);
+  const all = configs(input);
+  results.quiet = await figures(all, input.pods, SEQUENTIAL, 'q');
+  const peak: Record<string, number> = {};
+  for (const [name, { bin, conf }] of Object.entries(all)) {
+    let max = 0;
+    for (let i = 0; i < MEMORY_CALLS; i++) {
+      max = Math.max(max, await peakMiB(bin, conf, `mem${name}${i}`, input.pods[i]!));
+      await call(bin, conf, 'DEL', `mem${name}${i}`, input.pods[i]!);
     }
-    const add: number[] = [];
-    const del: number[] = [];
-    for (let i = 0; i < SEQUENTIAL; i++) {
-      const pod = input.pods[i % input.pods.length]!;
-      add.push(await call(bin, conf, 'ADD', `seq${i}`, pod));
-      del.push(await call(bin, conf, 'DEL', `seq${i}`, pod));
-    }
-    const t0 = Date.now();
-    const cadd = await Promise.all(input.pods.slice(0, CONCURRENT).map((pod, i) => call(bin, conf, 'ADD', `conc${i}`, pod)));
-    const addWall = Date.now() - t0;
-    const t1 = Date.now();
-    const cdel = await Promise.all(input.pods.slice(0, CONCURRENT).map((pod, i) => call(bin, conf, 'DEL', `conc${i}`, pod)));
-    const delWall = Date.now() - t1;
-    results[name] = { add: summary(add), del: summary(del), concurrentAdd: { ...summary(cadd), wallMs: addWall }, concurrentDel: { ...summary(cdel), wallMs: delWall } };
+    peak[name] = max;
   }
-  const { conf } = configs(input).resident!;
+  results.peakMiB = peak;
+  const load = cpuLoad();
+  try {
+    results.loaded = await figures({ resident: all.resident, standalone: all.standalone, bridge: all.bridge }, input.pods, LOADED_SEQUENTIAL, 'l');
+  } finally {
+    for (const p of load) p.kill('SIGKILL');
+  }
   results.rssAtRest = rssMiB(input.serverPid);
   // SOAK_LANES at a time, each lane its own pod.
   await Promise.all(Array.from({ length: SOAK_LANES }, async (_, lane) => {
     for (let i = lane; i < SOAK_CYCLES; i += SOAK_LANES) {
-      await call(WARREN, conf, 'ADD', `soak${i}`, input.pods[lane]!);
-      await call(WARREN, conf, 'DEL', `soak${i}`, input.pods[lane]!);
+      await call(SHIM, all.resident.conf, 'ADD', `soak${i}`, input.pods[lane]!);
+      await call(SHIM, all.resident.conf, 'DEL', `soak${i}`, input.pods[lane]!);
     }
   }));
   results.rssAfterCycles = rssMiB(input.serverPid);
   process.stdout.write(JSON.stringify(results));
 }
 
-type S = { p50: number; p99: number; n: number };
-type PluginFigures = { add: S; del: S; concurrentAdd: S & { wallMs: number }; concurrentDel: S & { wallMs: number } };
+
+const mark = (met: boolean): string => (met ? 'met' : 'MISSED');
+
+/** The issue's targets for one phase: resident against bridge, the standalone path and the Node executable alone beside it. */
+function printPhase(title: string, f: Record<string, PluginFigures>, addP50Target: number): void {
+  const { resident: res, standalone: alone, bridge: b, sea } = f as Record<Plugin, PluginFigures>;
+  const beside = (pick: (x: PluginFigures) => number) =>
+    `standalone ${fmt(pick(alone))} (${ratio(pick(alone), pick(b))})${sea ? `   Node executable alone ${fmt(pick(sea))} (${ratio(pick(sea), pick(b))})` : ''}   bridge ${fmt(pick(b))}`;
+  console.log(`  ${title}`);
+  console.log(`    ADD p50   resident ${fmt(res.add.p50)} (${ratio(res.add.p50, b.add.p50)} bridge, target <= ${addP50Target.toFixed(1)}x: ${mark(res.add.p50 <= addP50Target * b.add.p50)})   ${beside((x) => x.add.p50)}`);
+  console.log(`    ADD p99   resident ${fmt(res.add.p99)} (${ratio(res.add.p99, b.add.p99)} bridge, target <= 1.2x: ${mark(res.add.p99 <= 1.2 * b.add.p99)})   ${beside((x) => x.add.p99)}`);
+  console.log(`    DEL p50   resident ${fmt(res.del.p50)} (${ratio(res.del.p50, b.del.p50)} bridge, target <= 0.8x: ${mark(res.del.p50 <= 0.8 * b.del.p50)})   ${beside((x) => x.del.p50)}`);
+  const wall = (x: PluginFigures) => x.concurrentAdd.wallMs;
+  console.log(`    ${CONCURRENT} concurrent ADDs, wall   resident ${wall(res)} ms (${ratio(wall(res), wall(b))} bridge, target <= 1.0x: ${mark(wall(res) <= wall(b))})   standalone ${wall(alone)} ms (${ratio(wall(alone), wall(b))})${sea ? `   Node executable alone ${wall(sea)} ms (${ratio(wall(sea), wall(b))})` : ''}   bridge ${wall(b)} ms`);
+  const dwall = (x: PluginFigures) => x.concurrentDel.wallMs;
+  console.log(`    ${CONCURRENT} concurrent DELs, wall   resident ${dwall(res)} ms (${ratio(dwall(res), dwall(b))} bridge)   standalone ${dwall(alone)} ms   bridge ${dwall(b)} ms`);
+}
+
+const mb = (path: string): number => statSync(path).size / 1e6;
 
 export async function benchCni(): Promise<Record<string, unknown>> {
   const work = mkdtempSync(join(tmpdir(), 'warren-bench-'));
@@ -123,33 +200,22 @@ export async function benchCni(): Promise<Record<string, unknown>> {
       { env: { WARREN_BENCH_WORKER: JSON.stringify(input) } });
     const r = JSON.parse(out) as {
       emptySea: S; version: S; rssAtStart: number; rssAtRest: number; rssAfterCycles: number;
-      warren: PluginFigures; resident: PluginFigures; bridge: PluginFigures;
+      quiet: Record<Plugin, PluginFigures>; loaded: Record<Plugin, PluginFigures>; peakMiB: Record<Plugin, number>;
     };
-    const w = r.warren;
-    const b = r.bridge;
-    const res = r.resident;
     const refused = server.lines().filter((l) => l.msg === 'refused').length;
     const fenced = server.lines().filter((l) => l.msg === 'fenced').length;
     const served = server.served().length;
     const serverAdd = summary(server.served().filter((l) => l.verb === 'ADD').map((l) => (l as { ms?: number }).ms ?? NaN));
-    const addTarget = r.emptySea.p50 + b.add.p50;
-    console.log(`\nwarren-cni vs the Go reference bridge plugin (host-local, masquerading), ${SEQUENTIAL} sequential cycles, ${CONCURRENT} concurrent`);
-    console.log(`  empty SEA binary start   p50 ${fmt(r.emptySea.p50)}`);
-    console.log(`  ADD p50   warren ${fmt(w.add.p50)}   bridge ${fmt(b.add.p50)}   ratio ${ratio(w.add.p50, b.add.p50)}   target <= SEA start + bridge = ${fmt(addTarget)}: ${w.add.p50 <= addTarget ? 'met' : 'MISSED'}`);
-    console.log(`  ADD p99   warren ${fmt(w.add.p99)}   bridge ${fmt(b.add.p99)}   ratio ${ratio(w.add.p99, b.add.p99)}`);
-    console.log(`  DEL p50   warren ${fmt(w.del.p50)}   bridge ${fmt(b.del.p50)}   ratio ${ratio(w.del.p50, b.del.p50)}   target <= bridge: ${w.del.p50 <= b.del.p50 ? 'met' : 'MISSED'}`);
-    console.log(`  DEL p99   warren ${fmt(w.del.p99)}   bridge ${fmt(b.del.p99)}   ratio ${ratio(w.del.p99, b.del.p99)}`);
-    console.log(`  ${CONCURRENT} concurrent ADD: wall warren ${w.concurrentAdd.wallMs} ms, bridge ${b.concurrentAdd.wallMs} ms (ratio ${ratio(w.concurrentAdd.wallMs, b.concurrentAdd.wallMs)}); per call p50 ${fmt(w.concurrentAdd.p50)} vs ${fmt(b.concurrentAdd.p50)}, p99 ${fmt(w.concurrentAdd.p99)} vs ${fmt(b.concurrentAdd.p99)}`);
-    console.log(`  ${CONCURRENT} concurrent DEL: wall warren ${w.concurrentDel.wallMs} ms, bridge ${b.concurrentDel.wallMs} ms (ratio ${ratio(w.concurrentDel.wallMs, b.concurrentDel.wallMs)}); per call p50 ${fmt(w.concurrentDel.p50)} vs ${fmt(b.concurrentDel.p50)}, p99 ${fmt(w.concurrentDel.p99)} vs ${fmt(b.concurrentDel.p99)}`);
-    console.log(`\nthe resident path (warren cni-server) beside the standalone path, Go bridge in the same run; targets of issue 12`);
-    console.log(`  the executable's floor: empty SEA start p50 ${fmt(r.emptySea.p50)}, warren VERSION (start, no work, never forwarded) p50 ${fmt(r.version.p50)}`);
-    console.log(`  ADD p50   resident ${fmt(res.add.p50)} (${ratio(res.add.p50, b.add.p50)} bridge, target <= 1.0x: ${res.add.p50 <= b.add.p50 ? 'met' : 'MISSED'})   standalone ${fmt(w.add.p50)} (${ratio(w.add.p50, b.add.p50)})   bridge ${fmt(b.add.p50)}`);
-    console.log(`  ADD p99   resident ${fmt(res.add.p99)} (${ratio(res.add.p99, b.add.p99)} bridge, target <= 1.2x: ${res.add.p99 <= 1.2 * b.add.p99 ? 'met' : 'MISSED'})   standalone ${fmt(w.add.p99)} (${ratio(w.add.p99, b.add.p99)})   bridge ${fmt(b.add.p99)}`);
-    console.log(`  DEL p50   resident ${fmt(res.del.p50)} (${ratio(res.del.p50, b.del.p50)} bridge, target <= 0.8x: ${res.del.p50 <= 0.8 * b.del.p50 ? 'met' : 'MISSED'})   standalone ${fmt(w.del.p50)} (${ratio(w.del.p50, b.del.p50)})   bridge ${fmt(b.del.p50)}`);
-    console.log(`  ${CONCURRENT} concurrent ADD wall   resident ${res.concurrentAdd.wallMs} ms (${ratio(res.concurrentAdd.wallMs, b.concurrentAdd.wallMs)} bridge, target <= 1.0x: ${res.concurrentAdd.wallMs <= b.concurrentAdd.wallMs ? 'met' : 'MISSED'})   standalone ${w.concurrentAdd.wallMs} ms (${ratio(w.concurrentAdd.wallMs, b.concurrentAdd.wallMs)})   bridge ${b.concurrentAdd.wallMs} ms`);
-    console.log(`  the server's own time per ADD (its log) p50 ${fmt(serverAdd.p50)}, p99 ${fmt(serverAdd.p99)}: the rest of a resident ADD is the executable's start`);
+    console.log(`\nwarren-cni vs the Go reference bridge plugin (host-local, masquerading); issue 12's targets`);
+    console.log(`  the Node floor: an empty SEA binary starts in ${fmt(r.emptySea.p50)} (p50); the shim answering VERSION (it execs the Node executable) ${fmt(r.version.p50)}`);
+    printPhase(`idle machine, ${SEQUENTIAL} sequential ADD/DEL cycles, ${CONCURRENT} concurrent`, r.quiet, 1.0);
+    printPhase(`both cores kept busy by ${cpus().length} busy loops, ${LOADED_SEQUENTIAL} sequential cycles, ${CONCURRENT} concurrent`, r.loaded, 1.3);
+    const p = r.peakMiB;
+    console.log(`  peak memory of one ADD (largest process, max of ${MEMORY_CALLS}): resident ${p.resident.toFixed(1)} MiB (the shim; the server's below), standalone ${p.standalone.toFixed(1)} MiB, Node executable alone ${p.sea.toFixed(1)} MiB, bridge ${p.bridge.toFixed(1)} MiB (or its host-local)`);
+    console.log(`  the server's own time per ADD (its log) p50 ${fmt(serverAdd.p50)}, p99 ${fmt(serverAdd.p99)}`);
     console.log(`  server RSS: at start ${r.rssAtStart.toFixed(1)} MiB, at rest after the runs above ${r.rssAtRest.toFixed(1)} MiB, after ${SOAK_CYCLES} more ADD/DEL cycles (${SOAK_LANES} at a time) ${r.rssAfterCycles.toFixed(1)} MiB`);
-    console.log(`  calls the server served ${served}, refused ${refused} (the request reached it too late), fenced ${fenced} (stalled itself mid-way); the executable did the last two standalone`);
+    console.log(`  calls the server served ${served}, refused ${refused} (the request reached it too late), fenced ${fenced} (stalled itself mid-way); the shim ran the last two standalone`);
+    console.log(`  executables a node needs: warren ${mb(SEA).toFixed(1)} MB + the shim ${mb(SHIM).toFixed(2)} MB = ${(mb(SEA) + mb(SHIM)).toFixed(1)} MB (Go bridge ${mb(BRIDGE).toFixed(1)} MB, host-local ${mb(join(CNI_PATH, 'host-local')).toFixed(1)} MB)`);
     return { ...r, serverAdd, served, refused, fenced };
   } finally {
     await server.stop();

@@ -331,13 +331,17 @@ podman_() {
 # One executable (scripts/build.mjs); the Containerfile links each program's name to it.
 # What its `COPY dist/bin/warren` takes is the executable, never a build's temporary file
 # (scripts/sea.mjs writes NAME.partial-PID, then renames).
-WARREN_BINS=(warren)
+# The CNI shim (dist/cni/warren) goes beside it, to dist/cni/ of the context.
+WARREN_BINS=(bin/warren cni/warren)
 warren_binaries() {
-  [ -f "$ROOT/dist/bin/warren" ] && [ -x "$ROOT/dist/bin/warren" ] && printf '%s\n' "$ROOT/dist/bin/warren"
+  local b
+  for b in "${WARREN_BINS[@]}"; do
+    [ -f "$ROOT/dist/$b" ] && [ -x "$ROOT/dist/$b" ] && printf '%s\n' "$ROOT/dist/$b"
+  done
 }
 ensure_warren_binaries() {
   local b missing=0
-  for b in "${WARREN_BINS[@]}"; do [ -x "$ROOT/dist/bin/$b" ] || missing=1; done
+  for b in "${WARREN_BINS[@]}"; do [ -x "$ROOT/dist/$b" ] || missing=1; done
   if [ "$missing" = 1 ]; then
     log "dist/bin lacks Warren's binaries: building them"
     (cd "$ROOT" && bash scripts/install-deps.sh && node scripts/build.mjs) >&2
@@ -352,12 +356,13 @@ build_warren_node() {
   # A context of hard links holding only what the Containerfile copies (the repository holds
   # node_modules and more).
   local ctx="$TMP/context" f
-  mkdir -p "$ctx/daemonset" "$ctx/dist/bin"
+  mkdir -p "$ctx/daemonset" "$ctx/dist/bin" "$ctx/dist/cni"
   for f in daemonset/Containerfile daemonset/runtime-packages daemonset/dpkg-excludes; do
     ln -f "$ROOT/$f" "$ctx/$f" 2>/dev/null || cp "$ROOT/$f" "$ctx/$f"
   done
   for f in $WARREN_NODE_FILES; do
-    ln -f "$f" "$ctx/dist/bin/" 2>/dev/null || cp "$f" "$ctx/dist/bin/"
+    local to="$ctx/dist/$(basename "$(dirname "$f")")/"
+    ln -f "$f" "$to" 2>/dev/null || cp "$f" "$to"
   done
   PODMAN_STORE="$TMP/podman"
   mkdir -p "$PODMAN_STORE/net.d"
@@ -549,7 +554,7 @@ for role in "${roles[@]}"; do
         key+="$f $(sha <"$ROOT/$f")"$'\n'
       done
       WARREN_NODE_FILES="$(warren_binaries)"
-      for f in $WARREN_NODE_FILES; do key+="$(basename "$f") $(file_sum "$f")"$'\n'; done
+      for f in $WARREN_NODE_FILES; do key+="${f#"$ROOT"/} $(file_sum "$f")"$'\n'; done
       build_or_reuse warren-node "$key" build_warren_node "$NODE_IMAGE"
       ;;
     pause)

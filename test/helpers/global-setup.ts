@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 export default function setup(): void {
-  const bin = resolve('dist/bin/warren-cni');
-  if (!existsSync(bin)) throw new Error(`${bin} is missing: run \`make test\` (it builds first) or \`make build\``);
+  for (const bin of [resolve('dist/bin/warren-cni'), resolve('dist/cni/warren'), resolve('dist/cni/warren-cni')]) {
+    if (!existsSync(bin)) throw new Error(`${bin} is missing: run \`make test\` (it builds first) or \`make build\``);
+  }
 }

@@ -141,10 +141,12 @@ describe('install-cni', () => {
       const ds = docs.find((d) => d?.kind === 'DaemonSet');
       const init = ds!.spec.template.spec.initContainers.find((c: { name: string }) => c.name === 'install-cni');
       const script = (init.command as string[])[2]!.replaceAll('/host/', `${root}/host/`).replaceAll('/warren/bin/', `${root}/image/`)
-        .replaceAll('/usr/lib/cni/', `${root}/image/`);
+        .replaceAll('/warren/cni/', `${root}/image-cni/`).replaceAll('/usr/lib/cni/', `${root}/image/`);
       mkdirSync(join(root, 'image'));
+      mkdirSync(join(root, 'image-cni'));
       mkdirSync(join(root, 'host/opt/cni/bin'), { recursive: true });
-      for (const f of ['warren', 'host-local', 'portmap']) writeFileSync(join(root, 'image', f), '#!/bin/sh\n');
+      for (const f of ['warren', 'host-local', 'portmap']) writeFileSync(join(root, 'image', f), `#!/bin/sh\n# ${f}\n`);
+      writeFileSync(join(root, 'image-cni', 'warren'), '#!/bin/sh\n# the shim\n');
       const r = await execRunner('sh', ['-ec', script]);
       expect(r.exitCode).toBe(0);
       const pool = carvePool({ podCIDR: '10.244.0.0/16', nodeBits: 8, hostCIDR: '10.10.0.0/16' });
@@ -152,7 +154,10 @@ describe('install-cni', () => {
         pool, bridge: 'warren0', mtu: 1420, logFile: '/var/log/warren/cni.log', ovsdb: undefined, ipamDataDir: undefined });
       const types = (conflist.plugins as { type: string; ipam?: { type: string } }[]).flatMap((p) => [p.type, ...(p.ipam ? [p.ipam.type] : [])]);
       const installed = (await execRunner('ls', ['-A', join(root, 'host/opt/cni/bin')])).stdout.trim().split('\n').sort();
-      expect(installed).toEqual([...new Set(types)].sort());
+      // The shim as the type's file, the Node executable beside it as the plugin it falls back on.
+      expect(installed).toEqual([...new Set([...types, 'warren-cni'])].sort());
+      expect(readFileSync(join(root, 'host/opt/cni/bin/warren'), 'utf8')).toContain('# the shim');
+      expect(readFileSync(join(root, 'host/opt/cni/bin/warren-cni'), 'utf8')).toContain('# warren');
     } finally {
       rmSync(root, { recursive: true, force: true });
     }

@@ -2,13 +2,14 @@
 // built executable and `warren cni-server`. Every verb and refusal answers the same through
 // the server as standalone, and no ADD fails while the server is absent, killed in the
 // middle of one, or stopped (SIGSTOP) with one in flight; nothing is allocated twice.
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { execRunner } from '../../../lib/runner.js';
 import { CniServer } from '../../helpers/cni-server.js';
 import type { Netns } from '../../helpers/netns.js';
 import { nodeState, podResidue } from '../../helpers/node-state.js';
-import { CNI_PATH, type PluginReply } from '../../helpers/plugin.js';
+import { CNI_PATH, WARREN_CNI as SHIM, type PluginReply } from '../../helpers/plugin.js';
 import { waitFor } from '../../helpers/sh.js';
 import { ADD_REFUSALS, NodeFixture } from './fixture.js';
 
@@ -254,6 +255,9 @@ describe('the same answer on both paths', () => {
     { what: 'STATUS', command: 'STATUS', config: { cniVersion: '1.1.0' }, by: 'server' },
     { what: 'STATUS with OVS unreachable (50)', command: 'STATUS', config: { cniVersion: '1.1.0', ovsdb: 'unix:/nonexistent/db.sock' }, by: 'server' },
     { what: 'ADD with OVS unreachable, rolled back (104)', command: 'ADD', config: { ovsdb: 'unix:/nonexistent/db.sock' }, by: 'server' },
+    // Every escape the shim writes and reads: quotes, backslashes, control characters, UTF-8 of 2, 3 and 4 bytes.
+    { what: 'ADD whose config holds quotes, backslashes, a tab and non-ASCII (returned in the result)', command: 'ADD', by: 'server',
+      config: { dns: { nameservers: ['10.0.0.10'], search: ['ünï-€.example', 'tab\there'], options: ['quote"back\\slash', 'emoji-😀'] } } },
     { what: 'ADD whose pod routes fail after IPAM, rolled back (101)', command: 'ADD', ipam: { routes: [{ dst: '192.168.77.0/24', gw: '172.31.255.1' }] }, by: 'server' },
     ...ADD_REFUSALS.map(([what, code, env, config]): Case => ({
       what: `ADD refused: ${what} (${code})`, command: 'ADD', env, config,
@@ -289,5 +293,16 @@ describe('the same answer on both paths', () => {
     const viaServer = await once(c, pod, true);
     const alone = await once(c, pod, false);
     expect(viaServer).toEqual(alone);
+  });
+});
+
+describe('the shim alone', () => {
+  it('answers the spec\'s error (100) when the plugin it falls back on is missing beside it', async () => {
+    const dir = join(fx.dataDir, 'lonely');
+    mkdirSync(dir);
+    copyFileSync(SHIM, join(dir, 'warren'));
+    const r = await execRunner(join(dir, 'warren'), [], { env: { CNI_COMMAND: 'VERSION' }, replaceEnv: true, allowFailure: true, input: '' });
+    expect(r.exitCode).toBe(1);
+    expect(JSON.parse(r.stdout)).toEqual({ cniVersion: '1.0.0', code: 100, msg: `cannot run the standalone plugin ${dir}/warren-cni: No such file or directory` });
   });
 });
