@@ -263,64 +263,78 @@ static int skip_value(cursor_t *c, int depth) {
   return c->s == start ? -1 : 0;
 }
 
-static int parse_message(const char *line, size_t n, message_t *m) {
-  cursor_t c = {line, line + n};
-  ws(&c);
-  if (c.s >= c.end || *c.s++ != '{') return -1;
-  ws(&c);
-  if (c.s < c.end && *c.s == '}') return -1;
+// Each member of a JSON object, its key decoded, handed to `on` with the cursor at its
+// value, which `on` must consume. -1 when malformed, or when `on` says so.
+typedef int (*member_fn)(const buf_t *key, cursor_t *c, void *ctx);
+
+static int members(cursor_t *c, member_fn on, void *ctx) {
+  ws(c);
+  if (c->s >= c->end || *c->s++ != '{') return -1;
+  ws(c);
+  if (c->s < c->end && *c->s == '}') { c->s++; return 0; }
   for (;;) {
     buf_t key = {0};
-    if (string_(&c, &key)) { free(key.p); return -1; }
-    ws(&c);
-    if (c.s >= c.end || *c.s++ != ':') { free(key.p); return -1; }
-    ws(&c);
-    int rc = 0;
-#define KEY(k) (key.n == sizeof(k) - 1 && memcmp(key.p, k, key.n) == 0)
-    if (KEY("t")) {
-      buf_t t = {0};
-      rc = string_(&c, &t);
-      if (!rc && t.n < sizeof m->t) { memcpy(m->t, t.p, t.n); m->t[t.n] = 0; }
-      free(t.p);
-    } else if (KEY("stdout")) {
-      rc = string_(&c, &m->stdout_);
-    } else if (KEY("reason")) {
-      rc = string_(&c, &m->reason);
-    } else if (KEY("exitCode")) {
-      char *end;
-      m->exit_code = strtol(c.s, &end, 10);
-      m->has_exit = end != c.s;
-      rc = m->has_exit ? 0 : -1;
-      c.s = end;
-    } else if (KEY("started")) {
-      if (!literal(&c, "true")) m->started = 1;
-      else rc = literal(&c, "false");
-    } else if (KEY("paths")) {
-      if (c.s >= c.end || *c.s++ != '[') rc = -1;
-      ws(&c);
-      if (!rc && c.s < c.end && *c.s == ']') c.s++;
-      else while (!rc) {
-        rc = string_(&c, &m->paths);
-        put(&m->paths, "", 1);
-        ws(&c);
-        if (c.s >= c.end) rc = -1;
-        else if (*c.s == ',') { c.s++; ws(&c); }
-        else if (*c.s == ']') { c.s++; break; }
-        else rc = -1;
-      }
-    } else {
-      rc = skip_value(&c, 0);
-    }
-#undef KEY
+    int rc = string_(c, &key);
+    ws(c);
+    if (!rc && (c->s >= c->end || *c->s++ != ':')) rc = -1;
+    ws(c);
+    if (!rc) rc = on(&key, c, ctx);
     free(key.p);
     if (rc) return -1;
-    ws(&c);
-    if (c.s >= c.end) return -1;
-    char ch = *c.s++;
+    ws(c);
+    if (c->s >= c->end) return -1;
+    char ch = *c->s++;
     if (ch == '}') return 0;
     if (ch != ',') return -1;
-    ws(&c);
+    ws(c);
   }
+}
+
+#define KEY(k) (key->n == sizeof(k) - 1 && memcmp(key->p, k, key->n) == 0)
+
+static int message_member(const buf_t *key, cursor_t *c, void *ctx) {
+  message_t *m = ctx;
+  if (KEY("t")) {
+    buf_t t = {0};
+    int rc = string_(c, &t);
+    if (!rc && t.n < sizeof m->t) { memcpy(m->t, t.p, t.n); m->t[t.n] = 0; }
+    free(t.p);
+    return rc;
+  }
+  if (KEY("stdout")) return string_(c, &m->stdout_);
+  if (KEY("reason")) return string_(c, &m->reason);
+  if (KEY("exitCode")) {
+    char *end;
+    m->exit_code = strtol(c->s, &end, 10);
+    m->has_exit = end != c->s;
+    c->s = end;
+    return m->has_exit ? 0 : -1;
+  }
+  if (KEY("started")) {
+    if (!literal(c, "true")) { m->started = 1; return 0; }
+    return literal(c, "false");
+  }
+  if (KEY("paths")) {
+    if (c->s >= c->end || *c->s++ != '[') return -1;
+    ws(c);
+    if (c->s < c->end && *c->s == ']') { c->s++; return 0; }
+    for (;;) {
+      if (string_(c, &m->paths)) return -1;
+      put(&m->paths, "", 1);
+      ws(c);
+      if (c->s >= c->end) return -1;
+      char ch = *c->s++;
+      if (ch == ']') return 0;
+      if (ch != ',') return -1;
+      ws(c);
+    }
+  }
+  return skip_value(c, 0);
+}
+
+static int parse_message(const char *line, size_t n, message_t *m) {
+  cursor_t c = {line, line + n};
+  return members(&c, message_member, m);
 }
 
 // ---- lib/path-identity.ts: the device and inode of a path, or of its nearest existing parent ----
@@ -352,38 +366,21 @@ static void put_identity(buf_t *b, const char *path) {
 // The socket named by the config's top-level "residentSocket", else the default. NULL when
 // the config is no JSON object or names an unusable socket: the standalone plugin then
 // answers with the error the server would have given.
+static int socket_member(const buf_t *key, cursor_t *c, void *ctx) {
+  char *chosen = ctx;
+  if (!KEY("residentSocket")) return skip_value(c, 0);
+  buf_t v = {0};
+  int bad = string_(c, &v) || v.n == 0 || v.n > MAX_SOCKET_PATH || v.p[0] != '/' || memchr(v.p, 0, v.n);
+  if (!bad) { memcpy(chosen, v.p, v.n); chosen[v.n] = 0; }
+  free(v.p);
+  return bad ? -1 : 0;
+}
+
 static char *resident_socket(void) {
   static char chosen[MAX_SOCKET_PATH + 1];
-  cursor_t c = {input.p, input.p + input.n};
   snprintf(chosen, sizeof chosen, "%s", DEFAULT_SOCKET);
-  ws(&c);
-  if (c.s >= c.end || *c.s++ != '{') return NULL;
-  ws(&c);
-  if (c.s < c.end && *c.s == '}') return chosen;
-  for (;;) {
-    buf_t key = {0};
-    if (string_(&c, &key)) { free(key.p); return NULL; }
-    ws(&c);
-    if (c.s >= c.end || *c.s++ != ':') { free(key.p); return NULL; }
-    ws(&c);
-    int is_socket = key.n == 14 && memcmp(key.p, "residentSocket", 14) == 0;
-    free(key.p);
-    if (is_socket) {
-      buf_t v = {0};
-      int bad = string_(&c, &v) || v.n == 0 || v.n > MAX_SOCKET_PATH || v.p[0] != '/' || memchr(v.p, 0, v.n);
-      if (!bad) { memcpy(chosen, v.p, v.n); chosen[v.n] = 0; }
-      free(v.p);
-      if (bad) return NULL;
-    } else if (skip_value(&c, 0)) {
-      return NULL;
-    }
-    ws(&c);
-    if (c.s >= c.end) return NULL;
-    char ch = *c.s++;
-    if (ch == '}') return chosen;
-    if (ch != ',') return NULL;
-    ws(&c);
-  }
+  cursor_t c = {input.p, input.p + input.n};
+  return members(&c, socket_member, chosen) ? NULL : chosen;
 }
 
 // ---- The exchange with the server ----

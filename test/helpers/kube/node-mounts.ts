@@ -43,5 +43,10 @@ export function mountScript(nodeRoot: string): string {
     const dir = `${nodeRoot}/${nodeDirFor(p)}`;
     lines.push(`mkdir -p ${dir}`, `mount --bind ${dir} ${p}`);
   }
+  // Every mount shared, as systemd makes a host's: a container that mounts /var/run/netns
+  // HostToContainer (the resident CNI server) then sees the pods' netns pinned after it
+  // started. containerd refuses that mount when the mount holding the path is private, and
+  // it looks /var/run up without following the link to /run: "/" is the one that counts.
+  lines.push('mount --make-rshared /');
   return lines.join('\n');
 }

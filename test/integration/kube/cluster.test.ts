@@ -145,7 +145,9 @@ describe('Warren on a real Kubernetes cluster', () => {
         throw new Error(`${String(err)}\n${await cluster.kubectl(['-n', 'warren-system', 'describe', 'pods']).catch(String)}`);
       });
     const readyS = (Date.now() - started) / 1000;
-    await cluster.kubectl(['-n', 'warren-system', 'rollout', 'status', 'daemonset/warren-node', '--timeout=120s']);
+    await cluster.kubectl(['-n', 'warren-system', 'rollout', 'status', 'daemonset/warren-node', '--timeout=90s']).catch(async (err: unknown) => {
+      throw new Error(`${String(err)}\n${await cluster.kubectl(['-n', 'warren-system', 'describe', 'pods']).catch(String)}`);
+    });
     // kubeadm's CoreDNS waited for a pod network: Warren is one.
     await cluster.kubectl(['-n', 'kube-system', 'rollout', 'status', 'deployment/coredns', '--timeout=120s']);
     figure(`kubectl apply to every node Ready: ${readyS.toFixed(1)} s; DaemonSet rolled out: ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -198,14 +200,21 @@ describe('Warren on a real Kubernetes cluster', () => {
   });
 
   it('hands the pods\' ADDs to the resident CNI server (the cni-server container) on every node', async () => {
+    // A node's first ADDs make its bridge with ovs-vsctl, which the image lacks: the plugin
+    // did those itself (the two pods above, started together). A pod started now is the server's.
+    const late = await runPods(cluster, cluster.nodes.map((n) => ({ name: `${n.name}-c`, node: n.name })));
+    for (const p of late) {
+      const node = cluster.nodes.find((n) => n.name === p.node)!;
+      expect(cidrContains(parseCidr(node.podSubnet), p.ip), `${p.name} ${p.ip} in ${node.podSubnet}`).toBe(true);
+    }
     for (const n of cluster.nodes) {
       const pod = (await cluster.kubectl(['-n', 'warren-system', 'get', 'pods', '-l', 'app.kubernetes.io/name=warren-node', '--field-selector', `spec.nodeName=${n.name}`, '-o', 'name'])).trim();
       const log = (await cluster.kubectl(['-n', 'warren-system', 'logs', pod, '-c', 'cni-server'])).split('\n')
         .filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; verb?: string; exitCode?: number; ms?: number; reason?: string });
       const served = log.filter((l) => l.msg === 'served' && l.verb === 'ADD' && l.exitCode === 0);
-      // A node's first ADD makes the bridge with ovs-vsctl, which the image lacks: the plugin
-      // does that one itself. The second test pod's ADD at least is the server's.
-      expect(served.length, `${n.name}: ${JSON.stringify(log.filter((l) => l.msg !== 'served'))}`).toBeGreaterThanOrEqual(1);
+      const seen = served.length > 0 ? '' : `\nthe node's links: ${await n.sh('ip -o link show | cut -d: -f2 | tr -d "\\n"')}` +
+        `\nthe server's: ${await cluster.kubectl(['-n', 'warren-system', 'exec', pod, '-c', 'cni-server', '--', 'cat', '/proc/net/dev']).catch(String)}`;
+      expect(served.length, `${n.name}: ${JSON.stringify(log.filter((l) => l.msg !== 'served'))}${seen}`).toBeGreaterThanOrEqual(1);
       figure(`${n.name}: ADDs served by the resident server ${served.length} (its own time ${served.map((l) => `${l.ms} ms`).join(', ')}), left to the plugin ${log.filter((l) => l.msg === 'refused').map((l) => `${l.verb}: ${l.reason}`).join('; ') || 'none'}`);
     }
   });
