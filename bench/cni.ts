@@ -20,7 +20,7 @@ import { Netns } from '../test/helpers/netns.js';
 import { startOvs } from '../test/helpers/ovs.js';
 import { run } from '../test/helpers/sh.js';
 import { fmt, ratio, summary } from './stats.js';
-import { timedSpawn } from './timed-spawn.js';
+import { peakSpawn, timedSpawn } from './timed-spawn.js';
 
 const SEQUENTIAL = 200;
 const LOADED_SEQUENTIAL = 100;
@@ -79,9 +79,9 @@ async function call(bin: string, conf: string, command: string, id: string, netn
 
 /** Peak RSS of one ADD's process (GNU time: the largest of it and the children it waited for), MiB. */
 async function peakMiB(bin: string, conf: string, id: string, netns: string): Promise<number> {
-  const r = await timedSpawn('/usr/bin/time', cniEnv('ADD', id, netns), conf, ['-f', '%M', bin]);
+  const r = await peakSpawn(bin, cniEnv('ADD', id, netns), conf);
   if (r.code !== 0) throw new Error(`${bin} ADD ${id} failed: ${r.out}`);
-  return Number(r.err.trim().split('\n').pop()) / 1024;
+  return r.peakKb / 1024;
 }
 
 /**

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { buildCandidates, RUNTIME_NAMES, type Runtime } from './runtimes/build.js';
 import { checkCniAddDel, checkDependencies } from './runtimes/checks.js';
 import { percentile, ratio } from './stats.js';
-import { timedSpawn } from './timed-spawn.js';
+import { peakSpawn, timedSpawn } from './timed-spawn.js';
 
 const ROUNDS = 50;
 const WARMUP = 5;
@@ -36,10 +36,10 @@ interface Row {
   failed?: string;
 }
 
-function versionCall(row: Row, wrapper?: string) {
-  const env = { CNI_COMMAND: 'VERSION', CNI_PATH: '/usr/lib/cni', ...row.env };
-  const args = [...(row.args ?? [])];
-  return wrapper ? timedSpawn(wrapper, env, CONF, ['-f', '%M', row.file, ...args]) : timedSpawn(row.file, env, CONF, args);
+const versionEnv = (row: Row) => ({ CNI_COMMAND: 'VERSION', CNI_PATH: '/usr/lib/cni', ...row.env });
+
+function versionCall(row: Row) {
+  return timedSpawn(row.file, versionEnv(row), CONF, row.args ?? []);
 }
 
 const mb = (bytes: number | undefined) => (bytes === undefined ? '-' : `${(bytes / 1e6).toFixed(1)} MB`);
@@ -101,8 +101,7 @@ async function compare(work: string): Promise<void> {
   }
   for (let round = 0; round < MEMORY_ROUNDS; round++) {
     for (const r of live) {
-      const t = await versionCall(r, '/usr/bin/time');
-      r.peakKb.push(Number(t.err.trim().split('\n').at(-1)));
+      r.peakKb.push((await peakSpawn(r.file, versionEnv(r), CONF, r.args ?? [])).peakKb);
     }
   }
 

@@ -17,3 +17,9 @@ export function timedSpawn(file: string, env: Record<string, string>, stdin: str
     child.stdin.end(stdin);
   });
 }
+
+/** The same, under GNU time: also the peak resident set (KiB) of the process and the children it waited for. */
+export async function peakSpawn(file: string, env: Record<string, string>, stdin: string, args: readonly string[] = []): Promise<{ code: number; out: string; err: string; peakKb: number }> {
+  const r = await timedSpawn('/usr/bin/time', env, stdin, ['-f', '%M', file, ...args]);
+  return { ...r, peakKb: Number(r.err.trim().split('\n').at(-1)) };
+}

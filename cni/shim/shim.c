@@ -226,6 +226,18 @@ static int literal(cursor_t *c, const char *word) {
   return 0;
 }
 
+// After an element of an object or array: 1 when `close` ends it, 0 when a comma leads to
+// the next element, -1 when malformed.
+static int next_or_close(cursor_t *c, char close) {
+  ws(c);
+  if (c->s >= c->end) return -1;
+  char ch = *c->s++;
+  if (ch == close) return 1;
+  if (ch != ',') return -1;
+  ws(c);
+  return 0;
+}
+
 static int skip_value(cursor_t *c, int depth);
 
 static int skip_container(cursor_t *c, char close, int depth) {
@@ -239,12 +251,8 @@ static int skip_container(cursor_t *c, char close, int depth) {
       if (c->s >= c->end || *c->s++ != ':') return -1;
     }
     if (skip_value(c, depth + 1)) return -1;
-    ws(c);
-    if (c->s >= c->end) return -1;
-    char ch = *c->s++;
-    if (ch == close) return 0;
-    if (ch != ',') return -1;
-    ws(c);
+    int r = next_or_close(c, close);
+    if (r) return r < 0 ? -1 : 0;
   }
 }
 
@@ -281,12 +289,8 @@ static int members(cursor_t *c, member_fn on, void *ctx) {
     if (!rc) rc = on(&key, c, ctx);
     free(key.p);
     if (rc) return -1;
-    ws(c);
-    if (c->s >= c->end) return -1;
-    char ch = *c->s++;
-    if (ch == '}') return 0;
-    if (ch != ',') return -1;
-    ws(c);
+    int r = next_or_close(c, '}');
+    if (r) return r < 0 ? -1 : 0;
   }
 }
 
@@ -321,12 +325,8 @@ static int message_member(const buf_t *key, cursor_t *c, void *ctx) {
     for (;;) {
       if (string_(c, &m->paths)) return -1;
       put(&m->paths, "", 1);
-      ws(c);
-      if (c->s >= c->end) return -1;
-      char ch = *c->s++;
-      if (ch == ']') return 0;
-      if (ch != ',') return -1;
-      ws(c);
+      int r = next_or_close(c, ']');
+      if (r) return r < 0 ? -1 : 0;
     }
   }
   return skip_value(c, 0);
