@@ -122,6 +122,8 @@ export class Engine {
       const candidates = peerCandidates(record);
       const peer = this.peers.get(node);
       if (peer) {
+        // A hold after a failed link was for the peer's old relay address, not the new one.
+        if (!sameRelay(peer.candidates.relay, candidates.relay)) peer.relayBlockedUntil = 0;
         peer.publicKey = record.publicKey;
         peer.candidates = candidates;
       } else {
@@ -329,6 +331,10 @@ export class Engine {
 /** Pure: of two nodes about to give WireGuard their first endpoint for each other, the one whose name sorts first does it at once (FIRST_ENDPOINT_HOLD_MS). */
 export function givesFirstEndpointFirst(selfNode: string, peerNode: string): boolean {
   return selfNode < peerNode;
+}
+
+function sameRelay(a: Endpoint | undefined, b: Endpoint | undefined): boolean {
+  return a === undefined || b === undefined ? a === b : sameEndpoint(a, b);
 }
 
 function desiredKey(desired: Map<string, string | undefined>): string {

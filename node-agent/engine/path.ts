@@ -207,7 +207,10 @@ export function stepPath(state: PathState | undefined, input: PathInput): PathSt
   if (state.fingerprint !== peer.fingerprint) {
     // Only the peer's relay moved (its TURN allocation was replaced): a direct path stands.
     if (state.phase === 'direct' && sameDirectCandidates(state.fingerprint, peer.fingerprint)) return { state: { ...state, fingerprint: peer.fingerprint }, actions: [] };
-    if ((state.phase === 'relayed' || state.phase === 'none') && usableRelay(input)) return relayWithRound(input, state);
+    // Also while this node's relay is held back (a link toward the peer's old address
+    // failed): starting over with punches would keep it off the relay for a whole round
+    // (CHECK_ROUND_MS), where staying in fallback asks for the link as soon as the hold ends.
+    if ((state.phase === 'relayed' || state.phase === 'none') && input.ownRelay !== 'none') return relayWithRound(input, state);
     // A direct peer that moved (new address, its NAT rebound or rebooted) checks us from
     // its new mapping before it republishes (agent.ts, Engine.retryDirectNow): its NAT
     // already maps toward us, so our full-TTL checks cannot meet the conntrack trap and

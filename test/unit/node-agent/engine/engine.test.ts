@@ -270,6 +270,26 @@ describe('Engine', () => {
     engine.stop();
   });
 
+  it('asks at once for a link to a peer\'s new relay address even while a link to its old one is held back, and keeps the peer on its link meanwhile', async () => {
+    const { timers, relay, engine } = setup();
+    const old = { kind: 'relay' as const, address: '192.0.2.10', port: 50003 };
+    const c = (port: number) => record('c', 3, { candidates: [{ ...old, port }], updatedAt: `2025-01-01T00:00:0${port - 50000}.000Z` });
+    engine.setPeers(peers(c(50003)));
+    await timers.advance(50);
+    expect(engine.status()[0]).toMatchObject({ phase: 'relayed', endpoint: '127.0.0.1:40000' });
+    // The peer replaced its allocation twice: the link to the first new address fails (its
+    // record was already stale), and the hold it causes must not delay the second one.
+    relay!.failNext = 1;
+    engine.setPeers(peers(c(50004)));
+    await timers.advance(50);
+    expect(relay!.opened).toEqual(['192.0.2.10:50003', '192.0.2.10:50004']);
+    engine.setPeers(peers(c(50005)));
+    await timers.advance(50);
+    expect(relay!.opened).toEqual(['192.0.2.10:50003', '192.0.2.10:50004', '192.0.2.10:50005']);
+    expect(engine.status()[0]).toMatchObject({ phase: 'relayed', endpoint: '127.0.0.1:40001', relayed: true });
+    engine.stop();
+  });
+
   it('without a relay, has no path and says why; relayed once a relay is set, no path again when it goes', async () => {
     const { timers, engine } = setup({ relay: false });
     engine.setPeers(peers(b));

@@ -160,6 +160,23 @@ describe('stepPath', () => {
     expect(step.state).toMatchObject({ phase: 'relayed', via: '192.0.2.10:49160', opening: undefined });
   });
 
+  it('keeps a relayed peer on its link with a direct round beside it when its candidates change while the relay is held back, and asks once the hold ends', () => {
+    const moved = { address: '192.0.2.10', port: 50111 };
+    const relayed: PathState = { phase: 'relayed', fingerprint: 'v1', since: 0, nextRoundAt: K.DIRECT_RETRY_MS, via: '192.0.2.10:49160' };
+    const next = { ...peer, fingerprint: 'v2', relay: moved };
+    const step = stepPath(relayed, { now: 100, peer: next, ownRelay: 'blocked' });
+    // not punching from scratch: that would hold the peer off the relay for a whole round
+    expect(step.state).toMatchObject({ phase: 'relayed', fingerprint: 'v2', via: '192.0.2.10:49160', opening: undefined, round: { since: 100 } });
+    expect(step.actions).toEqual([{ kind: 'punch', to: peer.direct }, { kind: 'check', to: peer.direct }]);
+    const ready = stepPath(step.state, { now: 150, peer: next, ownRelay: 'ready' });
+    expect(ready.actions).toEqual([{ kind: 'relay', peerRelay: moved }]);
+    // A peer with no path at all, likewise: it waits in fallback, not in a punching round.
+    const none: PathState = { phase: 'none', fingerprint: 'v1', since: 0, nextRoundAt: K.DIRECT_RETRY_MS, reason: 'relay-link-not-open' };
+    expect(stepPath(none, { now: 100, peer: next, ownRelay: 'blocked' }).state).toMatchObject({ phase: 'none', reason: 'relay-link-not-open', round: { since: 100 } });
+    // Without any relay of its own, it starts over as a new peer would.
+    expect(stepPath(none, { now: 100, peer: next, ownRelay: 'none' }).state.phase).toBe('punching');
+  });
+
   it('supersedes a link still opening toward an address the peer no longer has', () => {
     const moving: PathState = { phase: 'relayed', fingerprint: 'v1', since: 0, nextRoundAt: K.DIRECT_RETRY_MS, via: '192.0.2.10:49160', opening: '192.0.2.10:50111' };
     // back on the address of the open link: asked again, so that the other link does not replace it
