@@ -8,6 +8,7 @@ import { errorMessage } from '../../lib/errors.js';
 import { GatewayElection } from './election.js';
 import { GatewayRole, SCC_RETRY_MS } from './gateway-role.js';
 import { LIBIPSEC_DEVICE } from './hub-tunnels.js';
+import { ensureSysctlWith } from '../../lib/sysctl.js';
 import { applyGatewayNat, forgetOipConnections } from './nat-apply.js';
 import { isSccOutage, SCC_OUTAGE_RETRY_MS, setupFromScc } from './scc/registration.js';
 
@@ -32,6 +33,12 @@ export function openGateway(o: OpenGatewayOptions): GatewayRole {
     sccSetup: (attempt) => setupFromScc({ settings: c.gateway!, dir: join(c.stateDir, 'gateway'), log: o.log, connect: attempt > 0 || c.gateway!.candidates[0] === c.nodeName }),
     sccRetryMs: (err) => (isSccOutage(err) ? SCC_OUTAGE_RETRY_MS : SCC_RETRY_MS),
     nat: async (oip, exportOips) => {
+      // The gateway forwards every other node's traffic into the tunnels and the exports
+      // back out over WireGuard. A node without pods yet (nothing else turned it on) or a
+      // host that keeps it off would drop both silently, with every tunnel up.
+      if (oip !== undefined && (await ensureSysctlWith(o.runner, 'net.ipv4.ip_forward', '1')) === 'set') {
+        o.log('warn', 'IP forwarding was off on this node: turned on, as the gateway forwards the cluster\'s traffic to the hubs', { sysctl: 'net.ipv4.ip_forward' });
+      }
       await applyGatewayNat(o.runner, { oip, exportOips, egressDevice: LIBIPSEC_DEVICE, overlayRanges: c.gateway!.overlayRanges, exports: c.gateway!.exports });
       const old = inUse;
       inUse = oip;

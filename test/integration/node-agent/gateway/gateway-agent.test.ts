@@ -92,6 +92,9 @@ beforeAll(async () => {
   b = await lab.addNode('masquerade', 'gw-b');
   const files = { cert: device.certFile, key: device.keyFile, cas: [pki.root.certFile, overlayCa.certFile] };
   for (const n of [a, b]) withGateway(n, files);
+  // As on a host that keeps forwarding off (a new namespace copies the host's value): the
+  // gateway must turn it on itself.
+  for (const n of [a, b]) await n.site.host.runner('sysctl', ['-qw', 'net.ipv4.ip_forward=0']);
 }, 180_000);
 
 afterAll(async () => {
@@ -119,6 +122,7 @@ describe('warren-agent as an SD-EWAN device', () => {
     const activeMs = Date.now() - t0;
     // The other node's traffic crosses the cluster's WireGuard to the gateway and leaves as the OIP.
     await waitFor('the other node to reach the hub through the gateway', () => ping(other, HUB_OVERLAY_ADDRESS), 20_000, 200);
+    expect(lab.log(active)).toContain('IP forwarding was off on this node: turned on');
     console.log(`gateway: agents started to first packet through the hub ${activeMs} ms (active ${active.name}), from the other node ${Date.now() - t0} ms`);
     // What the far side sees: the cluster is one device behind its OIP, whichever node sent.
     for (const n of [active, other]) expect(await sourceSeenByHub(n)).toBe(OIP);
