@@ -481,6 +481,8 @@ export class Agent {
     if (this.stopping) return;
     // Relayed peers open links through the new allocation at once; peers learn its address from the record.
     this.engine.setRelay(this.relay);
+    // Lingering links stayed with the old relay (ports()): WireGuard may have roamed to one.
+    this.requestReconcile();
     this.publisher.update(await this.record());
     const turn = this.turn as TurnClient | undefined; // set by startRelay (narrowed to undefined above)
     if (turn) this.log('info', 'new TURN allocation', { relay: formatEndpoint(turn.relayed) });

@@ -27,6 +27,9 @@ import { bulkhead } from 'cockatiel';
 export const LINKS_OPENING_AT_ONCE = 16;
 
 export const INITIATION_RESEND_MS = 250;
+
+/** A lingering link that carries the peer's packets says so at most this often (onLinkRetiring). */
+export const ROAM_NOTICE_MS = 200;
 export const INITIATION_RESEND_FOR_MS = 2_000;
 
 /** WireGuard's message type: its first byte, followed by three zero bytes. */
@@ -72,6 +75,8 @@ interface Link {
   closing?: TimerHandle;
   /** When the peer last sent through the link (timers' clock). */
   lastFromPeerAt?: number;
+  /** When a packet through the lingering link was last told (onLinkRetiring). */
+  roamNoticeAt?: number;
 }
 
 /** Bytes through the relay, added to by every proxy given it: outlives a replaced allocation. */
@@ -92,10 +97,11 @@ export interface RelayProxyOptions {
   /** A link was opened or closed (the agent saves ports() for its successor). */
   onLinks?: () => void;
   /**
-   * A lingering link (forget with a delay) was closed, or kept because the peer still
-   * sends through it. WireGuard roams to where its peer's packets come from, so it may
-   * point at the link: its endpoint must be set again, or it sends into a closed port (or
-   * through the relay) until the next reconcile.
+   * A lingering link (forget with a delay) delivered a packet of the peer to WireGuard
+   * (told at most every ROAM_NOTICE_MS per link), was closed, or was kept because the peer
+   * still sends through it. WireGuard roams to where its peer's packets come from, so it
+   * may point at the link: its endpoint must be set again, or it sends into a closed port
+   * (or through a relay the peer no longer listens on) until the next reconcile.
    */
   onLinkRetiring?: () => void;
   timers?: Timers;
@@ -122,9 +128,13 @@ export class RelayProxy {
     await Promise.allSettled((this.o.ports ?? []).map((l) => this.link(l.peer).ready));
   }
 
-  /** The bound links' ports, for the next agent. */
+  /**
+   * The bound links' ports, for the next agent or the next allocation. Not the lingering
+   * ones: their peers went direct, and a link restored on the other side would have nobody
+   * to close it. WireGuard may still point at one: the caller sets its endpoints again.
+   */
   ports(): RelayLinkPort[] {
-    return [...this.links.values()].filter((l) => l.port !== 0).map((l) => ({ peer: l.peer, port: l.port }));
+    return [...this.links.values()].filter((l) => l.port !== 0 && l.closing === undefined).map((l) => ({ peer: l.peer, port: l.port }));
   }
 
   /** The endpoint to give WireGuard for the peer whose relay address is `peerRelay`. */
@@ -244,6 +254,14 @@ export class RelayProxy {
     // superseded) ends the resending.
     if (wireguardType(d.data) !== undefined) this.stopResend(link);
     link.socket.send(d.data, this.o.wgPort, LOOPBACK, (err) => err && this.o.onError?.(err));
+    // The peer still relays (its WireGuard roamed back, or its switch lags): ours now points
+    // here too. Told, so that its endpoint goes back to the direct one at once, rather than
+    // riding a link that closes, or a relay about to be replaced, until the linger ends.
+    const now = this.timers.now();
+    if (link.closing !== undefined && (link.roamNoticeAt === undefined || now - link.roamNoticeAt >= ROAM_NOTICE_MS)) {
+      link.roamNoticeAt = now;
+      this.o.onLinkRetiring?.();
+    }
   }
 
   private toPeer(link: Link, data: Buffer): void {

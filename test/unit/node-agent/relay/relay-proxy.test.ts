@@ -4,7 +4,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { formatEndpoint, type Endpoint } from '../../../../node-agent/nat/stun-address.js';
 import type { TurnData } from '../../../../node-agent/nat/turn-client.js';
-import { INITIATION_RESEND_FOR_MS, INITIATION_RESEND_MS, RelayProxy, type Relay } from '../../../../node-agent/relay/relay-proxy.js';
+import { INITIATION_RESEND_FOR_MS, INITIATION_RESEND_MS, RelayProxy, ROAM_NOTICE_MS, type Relay } from '../../../../node-agent/relay/relay-proxy.js';
 import { waitFor } from '../../../helpers/sh.js';
 import { FakeTimers } from '../nat/fake-net.js';
 
@@ -200,6 +200,36 @@ describe('RelayProxy', () => {
     await proxyA.endpointFor(peer); // the peer is relayed again before the link closed
     await timers.advance(10_000);
     expect(proxyA.stats()).toHaveLength(1);
+  });
+
+  it('tells at once, at most every ROAM_NOTICE_MS, when a lingering link delivers the peer\'s packets, and hands no lingering link on', async () => {
+    const fabric = new Map<string, FabricRelay>();
+    const relayA = new FabricRelay({ address: '192.0.2.10', port: 50001 }, fabric);
+    const relayB = new FabricRelay({ address: '192.0.2.10', port: 50002 }, fabric);
+    await relayA.createPermission([relayB.relayed]);
+    const wgA = await wgStandIn();
+    const timers = new FakeTimers();
+    const told: number[] = [];
+    const proxyA = new RelayProxy({ relay: relayA, wgPort: wgA.port, timers, onLinkRetiring: () => told.push(timers.now()) });
+    proxies.push(proxyA);
+    await proxyA.endpointFor(relayB.relayed);
+    await relayB.send(relayA.relayed, Buffer.from('relayed while wanted'));
+    await waitFor('the datagram to reach WireGuard', () => wgA.received.length === 1);
+    expect(told).toEqual([]); // a link in use: WireGuard is meant to point at it
+    expect(proxyA.ports()).toHaveLength(1);
+
+    proxyA.forget(relayB.relayed, 3000); // the peer went direct
+    expect(proxyA.ports()).toEqual([]); // a new allocation or a successor would keep it forever
+    await relayB.send(relayA.relayed, Buffer.from('the peer still relays'));
+    await waitFor('it to reach WireGuard', () => wgA.received.length === 2);
+    expect(told).toEqual([0]); // WireGuard roamed to the link: its endpoint is set again now, not in 3 s
+    await relayB.send(relayA.relayed, Buffer.from('again'));
+    await waitFor('it to reach WireGuard', () => wgA.received.length === 3);
+    expect(told).toEqual([0]);
+    await timers.advance(ROAM_NOTICE_MS);
+    await relayB.send(relayA.relayed, Buffer.from('later'));
+    await waitFor('it to reach WireGuard', () => wgA.received.length === 4);
+    expect(told).toEqual([0, ROAM_NOTICE_MS]);
   });
 
   it('a successor reopens the links on the ports WireGuard already sends to, and reports them', async () => {
