@@ -1,6 +1,6 @@
 # The README names two commands: `make demo` and `make test`. Each installs what it needs.
 SHELL := /bin/bash
-SOURCES := $(shell find cmd cni configgen node-agent lib scripts/build.mjs scripts/bundle.mjs scripts/sea.mjs scripts/etcd3-protos.mjs -name '*.ts' -o -name '*.mjs' -o -name '*.c' 2>/dev/null) package-lock.json
+SOURCES := $(shell find cmd cni configgen node-agent lib scripts/build.mjs scripts/bundle.mjs scripts/sea.mjs scripts/etcd3-protos.mjs -name '*.ts' -o -name '*.mjs' -o -name '*.c' -o -name '*.h' 2>/dev/null) package-lock.json
 
 .PHONY: deps build test unit demo bench soak clean typecheck images images-k8s kube-tools kube-tools-conformance conformance
 

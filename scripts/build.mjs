@@ -66,6 +66,11 @@ mkdirSync(cniDir, { recursive: true });
 const shim = join(cniDir, 'warren');
 execFileSync('cc', ['-O2', '-static', '-Wall', '-Wextra', '-Werror', '-o', `${shim}.partial`, join(root, 'cni', 'shim', 'shim.c')], { stdio: 'inherit' });
 renameSync(`${shim}.partial`, shim);
+// The resident server's process starter (cni/resident/spawner.c), beside the executable
+// that runs the server.
+const spawner = join(out, 'bin', 'warren-spawner');
+execFileSync('cc', ['-O2', '-static', '-Wall', '-Wextra', '-Werror', '-o', `${spawner}.partial`, join(root, 'cni', 'resident', 'spawner.c')], { stdio: 'inherit' });
+renameSync(`${spawner}.partial`, spawner);
 const standalone = join(cniDir, 'warren-cni');
 rmSync(`${standalone}.partial`, { force: true });
 symlinkSync(join('..', 'bin', ONE.name), `${standalone}.partial`);

@@ -331,8 +331,9 @@ podman_() {
 # One executable (scripts/build.mjs); the Containerfile links each program's name to it.
 # What its `COPY dist/bin/warren` takes is the executable, never a build's temporary file
 # (scripts/sea.mjs writes NAME.partial-PID, then renames).
-# The CNI shim (dist/cni/warren) goes beside it, to dist/cni/ of the context.
-WARREN_BINS=(bin/warren cni/warren)
+# The CNI shim (dist/cni/warren) goes beside it, to dist/cni/ of the context, and the
+# server's process starter (dist/bin/warren-spawner) to dist/bin/.
+WARREN_BINS=(bin/warren cni/warren bin/warren-spawner)
 warren_binaries() {
   local b
   for b in "${WARREN_BINS[@]}"; do

@@ -13,12 +13,19 @@ import { spawnRunner, spawnRunnerVia } from '../../lib/spawn-runner.js';
 import { listenUnix } from '../../lib/unix-socket.js';
 import { ovsdbPool } from './ovsdb-pool.js';
 import { serveConnection } from './serve.js';
+import { Spawner } from './spawner.js';
 import { RecentSteps } from '../recent-steps.js';
 
 // Pod starts wait on this one process, and 50 executables starting at once (each a Node
 // start) starved it at nice 0 in the bench: requests sat unread past the fence bound and
 // went standalone. Its work is short: it may go first.
 const NICE = -10;
+
+/** Beside the executable (dist/bin, /warren/bin in the image): see spawner.c. */
+const SPAWNER = join(dirname(process.execPath), 'warren-spawner');
+
+/** The IPAM dies with whoever started it (serve.ts, requestRunner). */
+const PDEATHSIG = ['setpriv', '--pdeathsig', 'SIGKILL', '--'];
 
 // In-flight requests get this long to finish after a stop signal; the executables of any
 // still running then see the connection close and work standalone.
@@ -66,13 +73,18 @@ async function main(): Promise<void> {
   const ipamVersions = new Map<string, string[]>();
   const recentSteps = new RecentSteps();
   const hasVsctl = onPath('ovs-vsctl');
+  // Started at the server's priority; the server's own spawns remain if it is missing or dies.
+  const spawner = Spawner.start(SPAWNER, (why) => log('warren-spawner is gone: the server starts its programs itself from here on', { why }));
+  if (!spawner) log('no warren-spawner beside the server: it starts its programs itself', { looked: SPAWNER });
+  const runner = spawner ? spawner.runner(spawnRunner) : spawnRunner;
+  const ipamRunner = spawner ? spawner.runner(spawnRunnerVia(PDEATHSIG), PDEATHSIG) : spawnRunnerVia(PDEATHSIG);
   const server = createServer((socket) =>
     serveConnection(socket, {
       now: Date.now,
       bounds: RESIDENT_BOUNDS,
       mntns,
-      runner: spawnRunner,
-      ipamRunner: spawnRunnerVia(['setpriv', '--pdeathsig', 'SIGKILL', '--']),
+      runner,
+      ipamRunner,
       ovsdb: pool.connect,
       ipamVersions,
       recentSteps,
@@ -89,7 +101,7 @@ async function main(): Promise<void> {
   await listenUnix(server, partial, 0o600);
   renameSync(partial, socketPath);
   const ours = statSync(socketPath).ino;
-  log('listening', { socket: socketPath, pid: process.pid, ...(hasVsctl ? {} : { leaves: 'CHECK, GC, STATUS and a new bridge\'s ADD to the executable: no ovs-vsctl here' }) });
+  log('listening', { socket: socketPath, pid: process.pid, ...(spawner ? { spawner: spawner.pid } : {}), ...(hasVsctl ? {} : { leaves: 'CHECK, GC, STATUS and a new bridge\'s ADD to the executable: no ovs-vsctl here' }) });
 
   const signal = await stopSignals(process, { exit: (status) => process.exit(status) });
   // New executables find no socket and work standalone from here on, unless a newer server
@@ -99,6 +111,7 @@ async function main(): Promise<void> {
   const deadline = Date.now() + DRAIN_MS;
   while (busy > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   pool.closeAll();
+  spawner?.stop();
   log('stopped', { signal, unfinished: busy });
   process.exit(0);
 }

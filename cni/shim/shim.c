@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../buf.h"
+
 extern char **environ;
 
 // lib/cni-resident.ts: RESIDENT_BOUNDS, DEFAULT_RESIDENT_SOCKET, MAX_REQUEST_BYTES, and the
@@ -39,28 +41,6 @@ extern char **environ;
 #define FALLBACK_ENV "WARREN_CNI_FALLBACK"
 #define CLEAR_FIRST_ENV "WARREN_CNI_CLEAR_FIRST"
 #define STANDALONE "warren-cni"
-
-// A growable byte buffer. Allocation failure ends the process: there is no answer to give.
-typedef struct {
-  char *p;
-  size_t n, cap;
-} buf_t;
-
-static void grow(buf_t *b, size_t more) {
-  if (b->n + more <= b->cap) return;
-  size_t cap = b->cap ? b->cap : 4096;
-  while (cap < b->n + more) cap *= 2;
-  char *p = realloc(b->p, cap);
-  if (!p) abort();
-  b->p = p;
-  b->cap = cap;
-}
-
-static void put(buf_t *b, const char *s, size_t n) {
-  grow(b, n);
-  memcpy(b->p + b->n, s, n);
-  b->n += n;
-}
 
 static void puts_(buf_t *b, const char *s) { put(b, s, strlen(s)); }
 
