@@ -32,6 +32,7 @@ const CNI_PATH = '/usr/lib/cni';
 const SHIM = resolve('dist/cni/warren');
 const SEA = resolve('dist/bin/warren');
 const SEA_CNI = resolve('dist/bin/warren-cni');
+const SPAWNER = resolve('dist/bin/warren-spawner');
 const BRIDGE = join(CNI_PATH, 'bridge');
 
 interface WorkerInput {
@@ -202,6 +203,8 @@ export async function benchCni(): Promise<Record<string, unknown>> {
       emptySea: S; version: S; rssAtStart: number; rssAtRest: number; rssAfterCycles: number;
       quiet: Record<Plugin, PluginFigures>; loaded: Record<Plugin, PluginFigures>; peakMiB: Record<Plugin, number>;
     };
+    const spawnerPid = (server.lines().find((l) => l.msg === 'listening') as { spawner?: number } | undefined)?.spawner;
+    const spawnerRss = spawnerPid === undefined ? undefined : rssMiB(spawnerPid);
     const refused = server.lines().filter((l) => l.msg === 'refused').length;
     const fenced = server.lines().filter((l) => l.msg === 'fenced').length;
     const served = server.served().length;
@@ -213,10 +216,10 @@ export async function benchCni(): Promise<Record<string, unknown>> {
     const p = r.peakMiB;
     console.log(`  peak memory of one ADD (largest process, max of ${MEMORY_CALLS}): resident ${p.resident.toFixed(1)} MiB (the shim; the server's below), standalone ${p.standalone.toFixed(1)} MiB, Node executable alone ${p.sea.toFixed(1)} MiB, bridge ${p.bridge.toFixed(1)} MiB (or its host-local)`);
     console.log(`  the server's own time per ADD (its log) p50 ${fmt(serverAdd.p50)}, p99 ${fmt(serverAdd.p99)}`);
-    console.log(`  server RSS: at start ${r.rssAtStart.toFixed(1)} MiB, at rest after the runs above ${r.rssAtRest.toFixed(1)} MiB, after ${SOAK_CYCLES} more ADD/DEL cycles (${SOAK_LANES} at a time) ${r.rssAfterCycles.toFixed(1)} MiB`);
+    console.log(`  server RSS: at start ${r.rssAtStart.toFixed(1)} MiB, at rest after the runs above ${r.rssAtRest.toFixed(1)} MiB, after ${SOAK_CYCLES} more ADD/DEL cycles (${SOAK_LANES} at a time) ${r.rssAfterCycles.toFixed(1)} MiB; its warren-spawner ${spawnerRss === undefined ? 'absent' : `${spawnerRss.toFixed(1)} MiB`}`);
     console.log(`  calls the server served ${served}, refused ${refused} (the request reached it too late), fenced ${fenced} (stalled itself mid-way); the shim ran the last two standalone`);
-    console.log(`  executables a node needs: warren ${mb(SEA).toFixed(1)} MB + the shim ${mb(SHIM).toFixed(2)} MB = ${(mb(SEA) + mb(SHIM)).toFixed(1)} MB (Go bridge ${mb(BRIDGE).toFixed(1)} MB, host-local ${mb(join(CNI_PATH, 'host-local')).toFixed(1)} MB)`);
-    return { ...r, serverAdd, served, refused, fenced };
+    console.log(`  executables a node needs: warren ${mb(SEA).toFixed(1)} MB + the shim ${mb(SHIM).toFixed(2)} MB + warren-spawner ${mb(SPAWNER).toFixed(2)} MB = ${(mb(SEA) + mb(SHIM) + mb(SPAWNER)).toFixed(1)} MB (Go bridge ${mb(BRIDGE).toFixed(1)} MB, host-local ${mb(join(CNI_PATH, 'host-local')).toFixed(1)} MB)`);
+    return { ...r, serverAdd, served, refused, fenced, spawnerRss };
   } finally {
     await server.stop();
     await Promise.all(pods.map((p) => p.destroy()));
