@@ -232,9 +232,11 @@ static void kill_all_and_exit(int code) {
   _exit(code);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() == 1) return 0;  // the server is already gone
+  // The server's pid comes as the argument: it may itself be pid 1 (a container's first
+  // process), so a parent of 1 does not mean it is gone, but a parent other than it does.
+  if (argc != 2 || getppid() != (pid_t)strtol(argv[1], NULL, 10)) return 64;
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);

@@ -74,7 +74,7 @@ export class Spawner {
   /** The spawner at `path`, or undefined when there is none (a build without it: Node spawns). */
   static start(path: string, onGone: (why: string) => void): Spawner | undefined {
     if (!existsSync(path)) return undefined;
-    return new Spawner(spawn(path, [], { stdio: ['pipe', 'pipe', 'inherit'] }), onGone);
+    return new Spawner(spawn(path, [String(process.pid)], { stdio: ['pipe', 'pipe', 'inherit'] }), onGone);
   }
 
   get alive(): boolean {

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CommandError } from '../../../lib/errors.js';
 import type { Runner } from '../../../lib/runner.js';
 import { Spawner } from '../../../cni/resident/spawner.js';
+import { waitFor } from '../../helpers/sh.js';
 
 const SPAWNER = resolve('dist/bin/warren-spawner');
 
@@ -88,5 +89,23 @@ describe('warren-spawner', () => {
     // Dead: gone, or a zombie its new parent has not reaped yet.
     const state = (() => { try { return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0]; } catch { return 'gone'; } })();
     expect(['gone', 'Z']).toContain(state);
+  });
+
+  it('serves a server that is pid 1 of its namespace (a container\'s first process), which is where the DaemonSet runs it', async () => {
+    const { spawn } = await import('node:child_process');
+    const socket = `/tmp/warren-spawner-pid1-${process.pid}.sock`;
+    const server = spawn('unshare', ['--pid', '--fork', '--kill-child', resolve('dist/bin/warren'), 'cni-server', '--socket', socket], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    server.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+    try {
+      await waitFor('the server to listen', async () => log.includes('"msg":"listening"'), 20_000, 50);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(JSON.parse(log.split('\n').find((l) => l.includes('"msg":"listening"'))!)).toMatchObject({ pid: 1, spawner: expect.any(Number) });
+      expect(log).not.toContain('warren-spawner is gone');
+    } finally {
+      // unshare ignores SIGTERM while it waits; killed, it takes the namespace's pid 1 along (--kill-child).
+      server.kill('SIGKILL');
+      await new Promise((r) => server.once('close', r));
+    }
   });
 });
