@@ -215,6 +215,9 @@ describe('Warren on a real Kubernetes cluster', () => {
       const seen = served.length > 0 ? '' : `\nthe node's links: ${await n.sh('ip -o link show | cut -d: -f2 | tr -d "\\n"')}` +
         `\nthe server's: ${await cluster.kubectl(['-n', 'warren-system', 'exec', pod, '-c', 'cni-server', '--', 'cat', '/proc/net/dev']).catch(String)}`;
       expect(served.length, `${n.name}: ${JSON.stringify(log.filter((l) => l.msg !== 'served'))}${seen}`).toBeGreaterThanOrEqual(1);
+      // The server is its container's pid 1; its programs still go through warren-spawner.
+      expect(log.find((l) => l.msg === 'listening'), n.name).toMatchObject({ pid: 1, spawner: expect.any(Number) });
+      expect(log.filter((l) => l.msg.startsWith('warren-spawner is gone') || l.msg.startsWith('no warren-spawner')), n.name).toEqual([]);
       figure(`${n.name}: ADDs served by the resident server ${served.length} (its own time ${served.map((l) => `${l.ms} ms`).join(', ')}), left to the plugin ${log.filter((l) => l.msg === 'refused').map((l) => `${l.verb}: ${l.reason}`).join('; ') || 'none'}`);
     }
   });
