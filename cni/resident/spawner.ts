@@ -68,7 +68,8 @@ export class Spawner {
     child.stdout!.on('data', (d: Buffer) => this.receive(d));
     child.stdin!.on('error', () => {}); // its exit is reported below
     child.on('error', (e) => this.lost(`could not start: ${e.message}`));
-    child.on('exit', (code, signal) => this.lost(`exited (${signal ?? code})`));
+    // 'close', not 'exit': replies still in the pipe are read first, and settle their calls.
+    child.on('close', (code, signal) => this.lost(`exited (${signal ?? code})`));
   }
 
   /** The spawner at `path`, or undefined when there is none (a build without it: Node spawns). */
@@ -101,7 +102,9 @@ export class Spawner {
     };
   }
 
+  /** A stop the server asked for: its end is no loss to report. */
   stop(): void {
+    this.gone ??= 'stopped';
     this.child.stdin!.end();
   }
 
